@@ -1,0 +1,1 @@
+"""pytest fixtures for interlink-lab (filled in later)."""
