@@ -1,0 +1,54 @@
+# interlink-lab: the common paths. `make up` and `make test` work on a fresh Debian machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LAB ?= ilab
+SCENARIO ?= basic
+APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps
+STAMP := $(VENV)/.installed
+
+.PHONY: setup up down status test unit e2e lint bench clean
+
+setup: $(STAMP)
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+up: setup
+	$(BIN)/interlink-lab --lab $(LAB) up $(SCENARIO)
+
+down:
+	@if [ -x $(BIN)/interlink-lab ]; then $(BIN)/interlink-lab --lab $(LAB) down; fi
+
+status:
+	$(BIN)/interlink-lab --lab $(LAB) status
+
+test: setup
+	$(BIN)/pytest -q -rs
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+e2e: setup
+	$(BIN)/pytest -q -rs tests/e2e
+
+lint: setup
+	$(BIN)/ruff check controller lab tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python -m bench.run --json bench/results.json
+
+clean: down
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,133 @@
+"""Render an ExaBGP 5.0 configuration for one speaker (pure, no I/O).
+
+One ``neighbor`` block per BGP session (IPv4 over IPv4, IPv6 over IPv6), every block both
+connecting actively and listening (``listen 179``: ExaBGP 5 does not accept otherwise, and
+a passive-only side would leave the other side in ExaBGP's 60 s reconnect backoff). The API
+process block is identical from one render to the next for the same command, so a reload
+(SIGUSR1) never restarts the bridge.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["PROCESS_NAME", "NeighborConfig", "render_config", "speaker_env"]
+
+PROCESS_NAME = "bridge"
+
+# Measured with 5.0.15 (two speakers, v4+v6 sessions each): reactor speed 0.1 brings the
+# sessions up in 0.27-0.37 s against 0.28-0.82 s at 1.0 (fewer open collisions), and makes the
+# API command path ~40 % faster; idle CPU stays small.
+REACTOR_SPEED = "0.1"
+
+
+@dataclass(frozen=True)
+class NeighborConfig:
+    peer_address: str
+    local_address: str
+    router_id: str
+    local_as: int
+    peer_as: int
+    family: str  # "ipv4" | "ipv6"
+    hold_time: int = 9
+    md5_password: str | None = None
+
+    def validate(self) -> None:
+        if self.family not in ("ipv4", "ipv6"):
+            raise ValueError(f"family must be ipv4 or ipv6, not {self.family!r}")
+        version = 4 if self.family == "ipv4" else 6
+        for name in ("peer_address", "local_address"):
+            addr = ipaddress.ip_address(getattr(self, name))
+            if addr.version != version:
+                raise ValueError(f"{name} {addr} is not an {self.family} address")
+        if ipaddress.ip_address(self.router_id).version != 4:
+            raise ValueError(f"router_id {self.router_id} must be an IPv4 address")
+        for name in ("local_as", "peer_as"):
+            asn = getattr(self, name)
+            if not 1 <= asn <= 4294967295:
+                raise ValueError(f"{name} {asn} out of range")
+        # RFC 4271: 0 or >= 3; ExaBGP enforces the same
+        if self.hold_time != 0 and not 3 <= self.hold_time <= 65535:
+            raise ValueError(f"hold_time {self.hold_time} must be 0 or 3..65535")
+
+
+def _quote(value: str, what: str) -> str:
+    """Quote a token for ExaBGP's tokeniser, which knows no escapes inside quotes."""
+    if any(c in value for c in "\n\r\0"):
+        raise ValueError(f"{what} contains a control character")
+    if '"' not in value:
+        return f'"{value}"'
+    if "'" not in value:
+        return f"'{value}'"
+    raise ValueError(f"{what} cannot contain both quote characters")
+
+
+def _word(value: str, what: str) -> str:
+    # bare tokens end at whitespace and at ExaBGP's syntax characters
+    if not value or any(c.isspace() or c in ";{}[],#\"'" for c in value):
+        return _quote(value, what)
+    return value
+
+
+def render_config(neighbors: Sequence[NeighborConfig], api_command: Sequence[str]) -> str:
+    """ExaBGP 5.0 configuration text: one API process, one neighbor block per session."""
+    if not api_command:
+        raise ValueError("api_command is empty")
+    if not api_command[0].startswith("/"):
+        # ExaBGP searches relative programs in /etc/exabgp and PATH: be explicit
+        raise ValueError("api_command[0] must be an absolute path")
+    seen: set[str] = set()
+    run = " ".join(_word(arg, "api_command argument") for arg in api_command)
+    lines = [
+        f"process {PROCESS_NAME} {{",
+        f"    run {run};",
+        "    encoder json;",
+        "}",
+    ]
+    for n in neighbors:
+        n.validate()
+        if n.peer_address in seen:
+            raise ValueError(f"duplicate neighbor {n.peer_address}")
+        seen.add(n.peer_address)
+        lines += [
+            "",
+            f"neighbor {n.peer_address} {{",
+            f"    router-id {n.router_id};",
+            f"    local-address {n.local_address};",
+            f"    local-as {n.local_as};",
+            f"    peer-as {n.peer_as};",
+            f"    hold-time {n.hold_time};",
+            "    listen 179;",
+        ]
+        if n.md5_password is not None:
+            lines.append(f"    md5-password {_quote(n.md5_password, 'md5_password')};")
+        lines += [
+            f"    family {{ {n.family} unicast; }}",
+            "    api {",
+            f"        processes [ {PROCESS_NAME} ];",
+            "        neighbor-changes;",
+            "        receive { parsed; update; }",
+            "    }",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def speaker_env() -> dict[str, str]:
+    """Environment variables for an ExaBGP 5.0 process (merge over os.environ)."""
+    return {
+        # stay root: as nobody the API process cannot start when Python lives under /root
+        "exabgp_daemon_user": "root",
+        "exabgp_daemon_drop": "false",
+        "exabgp_daemon_daemonize": "false",
+        # no named pipes for the CLI helper (saves ~28 MiB per speaker)
+        "exabgp_api_cli": "false",
+        "exabgp_log_destination": "stdout",
+        # acks on: the bridge relays done/error so command errors are visible
+        "exabgp_api_ack": "true",
+        # the bridge replays its snapshot to the controller; ExaBGP restarting it is fine
+        "exabgp_api_respawn": "true",
+        "exabgp_reactor_speed": REACTOR_SPEED,
+    }

@@ -1,0 +1,550 @@
+"""The controller: owns the InterLink resources and makes the data plane match them.
+
+Every change (an API call or a batch of BGP events) runs under one asyncio lock:
+validate + mutate the inventory (pure), persist, then reconcile (pure) and apply the
+difference to the speakers (ExaBGP API) and the kernel tables (netlink). BGP events are
+queued and drained in batches so that 10,000 routes cost a few reconciliations, not 10,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from controller import reconcile, status
+from controller.events import Announced, EndOfRib, Event, Route, RouteUpdate, SessionState
+from controller.exabgp_config import NeighborConfig, render_config
+from controller.inventory import Inventory
+from controller.model import (
+    SCW_ASN,
+    Link,
+    NotFound,
+    PreconditionFailed,
+    Vpc,
+    link_from_dict,
+    policy_from_dict,
+    vpc_from_dict,
+)
+from controller.prefixes import PrefixFilter
+from controller.store import Store
+
+log = logging.getLogger("controller")
+FAMILIES = reconcile.FAMILIES
+
+
+@dataclass(frozen=True)
+class LinkPlacement:
+    """Where a link lives in the lab: its Scaleway router and the VPC router's view of it."""
+
+    scw_netns: str
+    transit_address: Mapping[str, str]  # family -> scw router address the VPC router routes via
+
+
+class Tables(Protocol):
+    def apply(self, add: Iterable[Any], remove: Iterable[str]) -> Any: ...
+    def list(self) -> dict[str, Any]: ...
+
+
+class Hub(Protocol):
+    def connected(self, speaker: str) -> bool: ...
+    async def announce(self, speaker: str, neighbor: str, prefixes: list[str],
+                       communities: list[str] = ...) -> None: ...
+    async def withdraw(self, speaker: str, neighbor: str, prefixes: list[str]) -> None: ...
+
+
+class Speakers(Protocol):
+    """Process management of the Scaleway-side ExaBGP speakers."""
+
+    def ensure(self, name: str, netns: str, config_text: str) -> None: ...
+    def stop(self, name: str) -> None: ...
+
+
+def speaker_name(link_id: str) -> str:
+    return f"scw-{link_id[:8]}"
+
+
+class Controller:
+    def __init__(
+        self,
+        store: Store,
+        hub: Hub,
+        speakers: Speakers,
+        table_for: Callable[[str], Tables],
+        placement_for: Callable[[Link], LinkPlacement],
+        vpc_netns_for: Callable[[Vpc], str],
+        bridge_command: Callable[[str], list[str]],
+        kernel_route: Callable[[str, tuple[str, ...]], Any],
+    ):
+        self.store, self.hub, self.speakers = store, hub, speakers
+        self._table_for, self._placement_for, self._vpc_netns_for = (
+            table_for, placement_for, vpc_netns_for)
+        self._bridge_command, self._kernel_route = bridge_command, kernel_route
+        self.inv = Inventory()
+        self.lock = asyncio.Lock()
+        self.sessions: dict[tuple[str, str], bool] = {}  # (link id, family) -> up
+        self.rib: dict[str, dict[str, dict[str, Route]]] = {}
+        self.applied_tables: dict[str, dict[str, tuple[str, ...]]] = {}  # netns -> table
+        self.applied_announce: dict[tuple[str, str], frozenset[str]] = {}
+        self.desired = reconcile.Desired()
+        self.rejected: dict[str, dict[str, str]] = {}
+        self._last_status: dict[str, tuple[str, str, str]] = {}
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._events: asyncio.Queue[tuple[str, Event | None]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._speaker_link: dict[str, str] = {}
+        self._configs: dict[str, str] = {}
+        self._history: list[dict[str, Any]] = []
+
+    # --- start / stop ----------------------------------------------------------------------
+    def load(self) -> None:
+        for d in self.store.all("routing_policy"):
+            p = policy_from_dict(d)
+            self.inv.policies[p.id] = p
+        for d in self.store.all("vpc"):
+            v = vpc_from_dict(d)
+            self.inv.vpcs[v.id] = v
+        for d in self.store.all("link"):
+            lk = link_from_dict(d)
+            self.inv.links[lk.id] = lk
+
+    async def start(self) -> None:
+        """Adopt what the kernel holds, (re)start speakers, reconcile, process events."""
+        loop = asyncio.get_running_loop()
+        for netns in self._all_netns():
+            routes = await loop.run_in_executor(None, self._table_for(netns).list)
+            self.applied_tables[netns] = {p: tuple(r.gateways) for p, r in routes.items()}
+        async with self.lock:
+            await self._reconcile_all()
+        for link in self.inv.links.values():
+            self._last_status[link.id] = self._statuses(link)
+        self._worker = asyncio.create_task(self._drain_events())
+
+    async def close(self, stop_speakers: bool = True) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        if stop_speakers:
+            for name in list(self._configs):
+                self.speakers.stop(name)
+
+    def _all_netns(self) -> set[str]:
+        out = {self._placement_for(lk).scw_netns for lk in self.inv.links.values()}
+        out |= {self._vpc_netns_for(v) for v in self.inv.vpcs.values()}
+        return out
+
+    # --- persistence -------------------------------------------------------------------------
+    def _persist(self, links: Iterable[Link] = (), policies: Iterable[Any] = (),
+                 deleted: Iterable[tuple[str, str]] = ()) -> None:
+        from dataclasses import asdict
+
+        with self.store.transaction() as tx:
+            for lk in links:
+                tx.put("link", lk.id, asdict(lk))
+            for p in policies:
+                tx.put("routing_policy", p.id, asdict(p))
+            for kind, obj_id in deleted:
+                tx.delete(kind, obj_id)
+
+    def seed(self, vpcs: Iterable[Vpc], policies: Iterable[Any], links: Iterable[Link]) -> None:
+        """First start of a lab: the scenario's resources, stored in one transaction."""
+        from dataclasses import asdict
+
+        with self.store.transaction() as tx:
+            for v in vpcs:
+                self.inv.vpcs[v.id] = v
+                tx.put("vpc", v.id, asdict(v))
+            for p in policies:
+                self.inv.policies[p.id] = p
+                tx.put("routing_policy", p.id, asdict(p))
+            for lk in links:
+                self.inv.links[lk.id] = lk
+                tx.put("link", lk.id, asdict(lk))
+
+    # --- status --------------------------------------------------------------------------------
+    def _statuses(self, link: Link) -> tuple[str, str, str]:
+        v4 = status.bgp_status(link.routing_policy_v4_id is not None,
+                               self.sessions.get((link.id, "ipv4"), False))
+        v6 = status.bgp_status(link.routing_policy_v6_id is not None,
+                               self.sessions.get((link.id, "ipv6"), False))
+        return status.link_status(link.lifecycle, (v4, v6)), v4, v6
+
+    def link_json(self, link: Link) -> dict[str, Any]:
+        st, v4, v6 = self._statuses(link)
+        return link.to_api(st, v4, v6)
+
+    def _publish_status_changes(self) -> None:
+        for link in self.inv.links.values():
+            new = self._statuses(link)
+            old = self._last_status.get(link.id)
+            if old == new:
+                continue
+            self._last_status[link.id] = new
+            names = ("status", "bgp_v4_status", "bgp_v6_status")
+            for field, before, after in zip(names, old or (None,) * 3, new, strict=True):
+                if before != after:
+                    self.publish({"type": "status", "link_id": link.id, "link_name": link.name,
+                                  "field": field, "old": before, "new": after})
+
+    def publish(self, event: dict[str, Any]) -> None:
+        event = {"time": time.time(), **event}
+        self._history = [*self._history[-999:], event]
+        for q in list(self._subscribers):
+            q.put_nowait(event)
+
+    async def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subscribers.add(q)
+        return q
+
+    async def unsubscribe(self, q: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(q)
+
+    # --- reconciliation ------------------------------------------------------------------------
+    def _views(self) -> tuple[list[reconcile.LinkView], dict[str, list[str]]]:
+        views = []
+        for lk in sorted(self.inv.links.values(), key=lambda x: x.created_at):
+            pol: dict[str, reconcile.PolicyView | None] = {}
+            for fam in FAMILIES:
+                pid = lk.policy_id(fam)
+                p = self.inv.policies.get(pid) if pid else None
+                pol[fam] = (reconcile.PolicyView(PrefixFilter.compile(p.prefix_filter_in),
+                                                 tuple(p.prefix_filter_out)) if p else None)
+            views.append(reconcile.LinkView(
+                link_id=lk.id, order=lk.created_at, vpc_id=lk.vpc_id,
+                propagation=lk.enable_route_propagation,
+                provisioned=lk.lifecycle == "provisioned", policies=pol,
+                peer_address={f: lk.peer_bgp_config.address(f) for f in FAMILIES},
+                transit_address=dict(self._placement_for(lk).transit_address)))
+        subnets = {v.id: v.subnets() for v in self.inv.vpcs.values()}
+        return views, subnets
+
+    def _table_netns(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(vpc id -> netns, link id -> netns) for the tables in a Desired."""
+        vpcs = {v.id: self._vpc_netns_for(v) for v in self.inv.vpcs.values()}
+        links = {lk.id: self._placement_for(lk).scw_netns for lk in self.inv.links.values()}
+        return vpcs, links
+
+    def _desired_by_netns(self, desired: reconcile.Desired) -> dict[str, dict[str, tuple[str, ...]]]:
+        vpc_ns, link_ns = self._table_netns()
+        out: dict[str, dict[str, tuple[str, ...]]] = {ns: {} for ns in self._all_netns()}
+        for vpc_id, table in desired.vpc_tables.items():
+            if vpc_id in vpc_ns:
+                out[vpc_ns[vpc_id]].update(table)
+        for link_id, table in desired.scw_tables.items():
+            out[link_ns[link_id]].update(table)
+        return out
+
+    async def _reconcile_all(self) -> None:
+        await self._ensure_speakers()
+        views, subnets = self._views()
+        self.desired = reconcile.compute(views, subnets, self.rib)
+        self.rejected = self.desired.rejected
+        await self._apply_tables(self._desired_by_netns(self.desired), scope=None)
+        await self._apply_announcements()
+        self._publish_status_changes()
+
+    async def _reconcile_prefixes(self, prefixes: set[str]) -> None:
+        views, subnets = self._views()
+        partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes)
+        for link_id in list(self.rejected):
+            for p in prefixes & self.rejected[link_id].keys():
+                del self.rejected[link_id][p]
+        for link_id, why in partial.rejected.items():
+            self.rejected.setdefault(link_id, {}).update(why)
+        await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
+        self._publish_status_changes()
+
+    async def _apply_tables(self, desired: dict[str, dict[str, tuple[str, ...]]],
+                            scope: set[str] | None) -> None:
+        loop = asyncio.get_running_loop()
+        jobs = []
+        for netns, want in desired.items():
+            have = self.applied_tables.setdefault(netns, {})
+            add, remove = reconcile.diff(have, want, scope)
+            if not add and not remove:
+                continue
+            routes = [self._kernel_route(p, gws) for p, gws in add.items()]
+            table = self._table_for(netns)
+            jobs.append(loop.run_in_executor(None, table.apply, routes, remove))
+            for p in remove:
+                have.pop(p, None)
+            have.update(add)
+        for result in await asyncio.gather(*jobs):
+            failures = getattr(result, "failures", None)
+            if failures:
+                log.warning("kernel refused %d routes, first: %s", len(failures), failures[0])
+
+    async def _apply_announcements(self) -> None:
+        for link in self.inv.links.values():
+            speaker = speaker_name(link.id)
+            if not self.hub.connected(speaker):
+                continue  # its bridge replays what ExaBGP announces when it connects
+            for fam in FAMILIES:
+                want = self.desired.announce.get((link.id, fam), frozenset())
+                have = self.applied_announce.get((link.id, fam), frozenset())
+                neighbor = link.peer_bgp_config.address(fam)
+                if have - want:
+                    await self.hub.withdraw(speaker, neighbor, sorted(have - want))
+                if want - have:
+                    await self.hub.announce(speaker, neighbor, sorted(want - have))
+                self.applied_announce[(link.id, fam)] = want
+
+    def _speaker_config(self, link: Link) -> str:
+        neighbors = []
+        for fam in FAMILIES:
+            if link.policy_id(fam) is None:
+                continue  # no policy of that family: the session does not exist
+            local = link.scw_bgp_config.address(fam)
+            neighbors.append(NeighborConfig(
+                peer_address=link.peer_bgp_config.address(fam), local_address=local,
+                router_id=link.scw_bgp_config.address("ipv4"), local_as=SCW_ASN,
+                peer_as=link.peer_bgp_config.asn, family=fam, hold_time=link.hold_time,
+                md5_password=link.md5_password))
+        return render_config(neighbors, self._bridge_command(speaker_name(link.id)))
+
+    async def _ensure_speakers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for link in self.inv.links.values():
+            name = speaker_name(link.id)
+            self._speaker_link[name] = link.id
+            if link.lifecycle != "provisioned":
+                continue
+            text = self._speaker_config(link)
+            if self._configs.get(name) == text:
+                continue
+            self._configs[name] = text
+            netns = self._placement_for(link).scw_netns
+            await loop.run_in_executor(None, self.speakers.ensure, name, netns, text)
+            # A session removed from the config no longer exists: forget what it taught us.
+            for fam in FAMILIES:
+                if link.policy_id(fam) is None:
+                    self._session_down(link.id, fam)
+                    self.applied_announce.pop((link.id, fam), None)
+
+    # --- BGP events ------------------------------------------------------------------------------
+    def on_event(self, speaker: str, event: Event) -> None:
+        """Called by the hub for every event of a Scaleway-side speaker, in order."""
+        self._events.put_nowait((speaker, event))
+
+    def on_connect(self, speaker: str) -> None:
+        """A bridge (re)connected: its replayed snapshot follows; assume nothing announced."""
+        self._events.put_nowait((speaker, None))
+
+    def _session_down(self, link_id: str, family: str) -> set[str]:
+        self.sessions[(link_id, family)] = False
+        learned = self.rib.get(link_id, {}).pop(family, {})
+        return set(learned)
+
+    def _link_family(self, speaker: str, peer: str) -> tuple[Link, str] | None:
+        link = self.inv.links.get(self._speaker_link.get(speaker, ""))
+        if link is None:
+            return None
+        for fam in FAMILIES:
+            if link.peer_bgp_config.address(fam) == peer:
+                return link, fam
+        return None
+
+    async def _drain_events(self) -> None:
+        while True:
+            batch = [await self._events.get()]
+            while not self._events.empty():
+                batch.append(self._events.get_nowait())
+            try:
+                async with self.lock:
+                    await self._handle_batch(batch)
+            except Exception:
+                log.exception("failed to handle %d BGP events", len(batch))
+
+    async def _handle_batch(self, batch: list[tuple[str, Event | None]]) -> None:
+        touched: set[str] = set()
+        full = False
+        for speaker, ev in batch:
+            if ev is None:
+                link_id = self._speaker_link.get(speaker)
+                for fam in FAMILIES:
+                    self.applied_announce.pop((link_id or "", fam), None)
+                full = True
+                continue
+            if isinstance(ev, EndOfRib):
+                continue
+            peer = getattr(ev, "peer", None)
+            found = self._link_family(speaker, peer) if peer else None
+            if found is None:
+                continue
+            link, fam = found
+            if isinstance(ev, SessionState):
+                if ev.state == "up" and not self.sessions.get((link.id, fam)):
+                    self.sessions[(link.id, fam)] = True
+                    full = True  # a fresh session needs our announcements
+                    self.applied_announce.pop((link.id, fam), None)
+                elif ev.state == "down" and self.sessions.get((link.id, fam)):
+                    touched |= self._session_down(link.id, fam)
+            elif isinstance(ev, RouteUpdate):
+                table = self.rib.setdefault(link.id, {}).setdefault(fam, {})
+                for route in ev.announced:
+                    table[route.prefix] = route
+                    touched.add(route.prefix)
+                for _family, prefix in ev.withdrawn:
+                    if table.pop(prefix, None) is not None:
+                        touched.add(prefix)
+            elif isinstance(ev, Announced):
+                self.applied_announce[(link.id, fam)] = frozenset(
+                    p for p, _communities in ev.prefixes)
+                full = True
+        if full:
+            await self._reconcile_all()
+        elif touched:
+            await self._reconcile_prefixes(touched)
+
+    # --- API: links --------------------------------------------------------------------------------
+    async def list_links(self) -> list[dict[str, Any]]:
+        return [self.link_json(lk) for lk in self.inv.links.values()]
+
+    async def get_link(self, link_id: str) -> dict[str, Any]:
+        return self.link_json(self.inv.link(link_id))
+
+    async def _link_op(self, fn: Callable[[], Link]) -> dict[str, Any]:
+        async with self.lock:
+            before = {lid: _snapshot(lk) for lid, lk in self.inv.links.items()}
+            link = fn()
+            try:
+                self._persist(links=[link])
+            except Exception:
+                self.inv.links[link.id] = link_from_dict(before[link.id])
+                raise
+            await self._reconcile_all()
+            return self.link_json(link)
+
+    async def update_link(self, link_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.update_link(link_id, body))
+
+    async def attach_vpc(self, link_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.attach_vpc(link_id, body))
+
+    async def detach_vpc(self, link_id: str) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.detach_vpc(link_id))
+
+    async def attach_routing_policy(self, link_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.attach_policy(link_id, body))
+
+    async def detach_routing_policy(self, link_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.detach_policy(link_id, body))
+
+    async def set_routing_policy(self, link_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.set_policy(link_id, body))
+
+    async def enable_route_propagation(self, link_id: str) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.set_propagation(link_id, True))
+
+    async def disable_route_propagation(self, link_id: str) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.set_propagation(link_id, False))
+
+    async def link_stats(self, link_id: str) -> dict[str, Any]:
+        link = self.inv.link(link_id)
+        placement = self._placement_for(link)
+        vpc_table = self.desired.vpc_tables.get(link.vpc_id or "", {}) if link.vpc_id else {}
+        out: dict[str, Any] = {"link_id": link.id}
+        for fam in FAMILIES:
+            learned = self.rib.get(link.id, {}).get(fam, {})
+            rejected = {p: why for p, why in self.rejected.get(link.id, {}).items()
+                        if p in learned}
+            reasons: dict[str, int] = {}
+            for why in rejected.values():
+                reasons[why] = reasons.get(why, 0) + 1
+            gw = (placement.transit_address[fam],)
+            out[fam] = {
+                "session": "up" if self.sessions.get((link.id, fam)) else "down",
+                "received": len(learned),
+                "accepted": len(learned) - len(rejected),
+                "rejected": len(rejected),
+                "rejected_reasons": reasons,
+                "advertised": len(self.applied_announce.get((link.id, fam), ())),
+                "installed": sum(1 for p in learned if vpc_table.get(p) == gw),
+            }
+        return out
+
+    # --- API: routing policies ------------------------------------------------------------------------
+    async def list_policies(self) -> list[dict[str, Any]]:
+        return [p.to_api() for p in self.inv.policies.values()]
+
+    async def get_policy(self, policy_id: str) -> dict[str, Any]:
+        return self.inv.policy(policy_id).to_api()
+
+    async def create_policy(self, body: dict[str, Any], region: str) -> dict[str, Any]:
+        async with self.lock:
+            policy = self.inv.create_policy(body, region)
+            try:
+                self._persist(policies=[policy])
+            except Exception:
+                del self.inv.policies[policy.id]
+                raise
+            return policy.to_api()
+
+    async def update_policy(self, policy_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.lock:
+            old = _snapshot(self.inv.policy(policy_id))
+            policy = self.inv.update_policy(policy_id, body)
+            try:
+                self._persist(policies=[policy])
+            except Exception:
+                self.inv.policies[policy_id] = policy_from_dict(old)
+                raise
+            if self.inv.links_using_policy(policy_id):
+                await self._reconcile_all()  # edits apply at once to every link using it
+            return policy.to_api()
+
+    async def delete_policy(self, policy_id: str) -> None:
+        async with self.lock:
+            policy = self.inv.delete_policy(policy_id)
+            try:
+                self._persist(deleted=[("routing_policy", policy_id)])
+            except Exception:
+                self.inv.policies[policy_id] = policy
+                raise
+
+    # --- API: VPCs ------------------------------------------------------------------------------------
+    async def list_vpcs(self) -> list[dict[str, Any]]:
+        return [v.to_api() for v in self.inv.vpcs.values()]
+
+    async def get_vpc(self, vpc_id: str) -> dict[str, Any]:
+        return self.inv.vpc(vpc_id).to_api()
+
+    async def list_private_networks(self) -> list[dict[str, Any]]:
+        return [_pn_json(v, pn) for v in self.inv.vpcs.values() for pn in v.private_networks]
+
+    async def get_private_network(self, pn_id: str) -> dict[str, Any]:
+        for v in self.inv.vpcs.values():
+            for pn in v.private_networks:
+                if pn.id == pn_id:
+                    return _pn_json(v, pn)
+        raise NotFound("private_network", pn_id)
+
+    def ensure_deletable_vpc(self, vpc_id: str) -> None:
+        if self.inv.links_on_vpc(vpc_id):
+            raise PreconditionFailed("resource_still_in_use", "the VPC is attached to a link")
+
+
+def _snapshot(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(obj)
+
+
+def _pn_json(vpc: Vpc, pn: Any) -> dict[str, Any]:
+    subnets = [{"id": f"{pn.id}-{i}", "subnet": s, "created_at": pn.created_at,
+                "updated_at": pn.updated_at, "project_id": vpc.project_id,
+                "private_network_id": pn.id, "vpc_id": vpc.id}
+               for i, s in enumerate(pn.subnets)]
+    return dict(sorted({
+        "id": pn.id, "name": pn.name, "vpc_id": vpc.id, "region": vpc.region,
+        "project_id": vpc.project_id, "organization_id": vpc.organization_id,
+        "tags": [], "subnets": subnets, "dhcp_enabled": True, "default_route_propagation_enabled": False,
+        "created_at": pn.created_at, "updated_at": pn.updated_at,
+    }.items()))

@@ -1,0 +1,39 @@
+"""`interlink-lab up [SCENARIO]`: build the lab, start its controller, wait for `active`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from lab import lifecycle
+
+
+@click.command("up")
+@click.argument("scenario", default="basic")
+@click.option("--hold-time", type=int, default=None, help="BGP hold time in seconds (default 9).")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for the links to be active and traffic to flow.")
+@click.option("--json", "as_json", is_flag=True, help="Print timings and the API as JSON.")
+@click.pass_context
+def up(ctx: click.Context, scenario: str, hold_time: int | None, timeout: float,
+       as_json: bool) -> None:
+    """Bring up a lab from SCENARIO (a shipped name such as `basic`, or a YAML file)."""
+    lab = ctx.obj["lab"]
+
+    def progress(msg: str) -> None:
+        if not as_json:
+            click.echo(f"[{lab}] {msg}...", err=True)
+
+    result = lifecycle.up(scenario, lab=lab, hold_time=hold_time, timeout=timeout,
+                          progress=progress)
+    if as_json:
+        json.dump({"lab": lab, "url": result.url, "timings": result.timings}, sys.stdout,
+                  indent=2, sort_keys=True)
+        click.echo()
+        return
+    click.echo(f"[{lab}] up in {result.timings['traffic']:.2f}s, API {result.url}", err=True)
+    from lab.cli.status import status
+
+    ctx.invoke(status, as_json=False)

@@ -1,0 +1,361 @@
+"""The per-lab daemon: Scaleway's controller plus the lab's own API, started by ``up``.
+
+``python -m lab.daemon --lab NAME`` reads ``lab.json`` (written by ``up``), opens the lab's
+SQLite store (seeding it from the scenario on first start only), starts or adopts the ExaBGP
+speakers, and serves the HTTP API on 127.0.0.1. Restarting it after a crash resumes from the
+store, the kernel tables and the bridges' snapshots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from controller.api import make_app
+from controller.events import BridgeHello, Event
+from controller.kernel import KernelRoute, RouteTable
+from controller.model import (
+    ArgumentError,
+    BgpConfig,
+    Link,
+    NotFound,
+    PrivateNetwork,
+    RoutingPolicy,
+    Vpc,
+    new_id,
+)
+from controller.service import Controller, LinkPlacement
+from controller.speaker import SpeakerHub, SpeakerSpec, reload_speaker, speaker_pid
+from controller.speaker import start_speaker, stop_speaker
+from controller.store import Store
+from lab import faults
+from lab.customer import SPEAKER as CUSTOMER, CustomerRouter, CustomerSession
+from lab.state import lab_dir, read_json, write_json
+from lab.topology import LinkWiring, Topology, build_topology, load_scenario
+
+log = logging.getLogger("lab.daemon")
+
+
+def bridge_command(socket_path: Path):  # type: ignore[no-untyped-def]
+    def command(name: str) -> list[str]:
+        return [sys.executable, "-m", "controller.exabgp_bridge", "--socket", str(socket_path),
+                "--speaker", name]
+    return command
+
+
+class ProcessSpeakers:
+    """Starts, reloads or adopts ExaBGP processes; they outlive a crashed daemon by design."""
+
+    def __init__(self, workdir: Path, socket_path: Path):
+        self.workdir, self.socket_path = workdir, socket_path
+        self.specs: dict[str, SpeakerSpec] = {}
+
+    def ensure(self, name: str, netns: str, config_text: str) -> None:
+        spec = self.specs.setdefault(name, SpeakerSpec(name=name, netns=netns,
+                                                       workdir=self.workdir))
+        conf = self.workdir / f"{name}.conf"
+        if speaker_pid(spec) is None:
+            start_speaker(spec, config_text, self.socket_path)
+        elif not conf.exists() or conf.read_text() != config_text:
+            reload_speaker(spec, config_text)
+
+    def stop(self, name: str) -> None:
+        spec = self.specs.get(name)
+        if spec is not None:
+            stop_speaker(spec)
+
+
+def _placement(w: LinkWiring) -> dict[str, Any]:
+    return {"scw_netns": w.scw_netns, "vpc_router_netns": w.vpc_router_netns,
+            "customer_netns": w.customer_netns,
+            "transit_address": {"ipv4": w.scw_transit_v4, "ipv6": w.scw_transit_v6}}
+
+
+def seed(ctrl: Controller, store: Store, topo: Topology, scenario: Any) -> None:
+    """Turn the scenario into API resources, once: later starts load them from the store."""
+    vpcs = {}
+    for v in scenario.vpcs:
+        vpc = Vpc(id=new_id(), name=v.name)
+        vpc.private_networks = [PrivateNetwork(id=new_id(), name=pn.name, subnets=list(pn.subnets),
+                                               vpc_id=vpc.id) for pn in v.private_networks]
+        vpcs[v.name] = vpc
+    policies = {p.name: RoutingPolicy(id=new_id(), name=p.name, is_ipv6=p.is_ipv6,
+                                      prefix_filter_in=list(p.prefix_filter_in),
+                                      prefix_filter_out=list(p.prefix_filter_out))
+                for p in scenario.routing_policies}
+    links = []
+    wiring = {w.name: w for w in topo.links}
+    for spec in scenario.links:
+        w = wiring[spec.name]
+        link = Link(
+            id=new_id(), name=spec.name, pop_id=new_id(), bandwidth_mbps=spec.bandwidth_mbps,
+            vlan=spec.vlan, hold_time=scenario.hold_time,
+            scw_bgp_config=BgpConfig(asn=12876, ipv4=w.scw_v4_cidr or "", ipv6=w.scw_v6_cidr or ""),
+            peer_bgp_config=BgpConfig(asn=scenario.customer.asn, ipv4=w.peer_v4_cidr or "",
+                                      ipv6=w.peer_v6_cidr or ""),
+            vpc_id=vpcs[spec.vpc].id if spec.vpc else None,
+            enable_route_propagation=spec.enable_route_propagation,
+        )
+        for pname in spec.routing_policies:
+            p = policies[pname]
+            link.set_policy_id(p.family, p.id)
+        links.append(link)
+        store.put("placement", link.id, _placement(w))
+    for name, vpc in vpcs.items():
+        netns = next(w.vpc_router_netns for w in topo.links if w.vpc == name)
+        store.put("vpc_placement", vpc.id, {"netns": netns})
+    ctrl.seed(vpcs.values(), policies.values(), links)
+
+
+def kernel_route(prefix: str, gateways: tuple[str, ...]) -> KernelRoute:
+    return KernelRoute(prefix, gateways)
+
+
+class LabDaemon:
+    def __init__(self, lab: str):
+        self.lab = lab
+        self.dir = lab_dir(lab)
+        self.info = read_json(self.dir / "lab.json")
+        self.scenario = load_scenario(self.info["scenario_path"])
+        self.topo = build_topology(self.scenario, lab)
+        self.store = Store(self.dir / "state.db")
+        self.sock = self.dir / "controller.sock"
+        workdir = self.dir / "speakers"
+        workdir.mkdir(exist_ok=True)
+        self.speakers = ProcessSpeakers(workdir, self.sock)
+        self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect)
+        self._tables: dict[str, RouteTable] = {}
+        self.ctrl = Controller(
+            self.store, self.hub, self.speakers, self._table, self._placement_for,
+            self._vpc_netns_for, bridge_command(self.sock), kernel_route)
+        self.ctrl.load()
+        if not self.ctrl.inv.links and not self.ctrl.inv.policies:
+            seed(self.ctrl, self.store, self.topo, self.scenario)
+        self.customer = self._customer_router()
+
+    # --- wiring lookups ------------------------------------------------------------------
+    def _table(self, netns: str) -> RouteTable:
+        if netns not in self._tables:
+            self._tables[netns] = RouteTable(netns)
+        return self._tables[netns]
+
+    def _placement_for(self, link: Link) -> LinkPlacement:
+        d = self.store.get("placement", link.id)
+        if d is None:
+            raise NotFound("link_placement", link.id)
+        return LinkPlacement(scw_netns=d["scw_netns"], transit_address=d["transit_address"])
+
+    def _vpc_netns_for(self, vpc: Vpc) -> str:
+        d = self.store.get("vpc_placement", vpc.id)
+        if d is None:
+            raise NotFound("vpc_placement", vpc.id)
+        return str(d["netns"])
+
+    def _customer_router(self) -> CustomerRouter:
+        w = self.topo.links[0]
+        sessions = []
+        if w.peer_v4 and w.scw_v4:
+            sessions.append(CustomerSession("ipv4", w.peer_v4, w.scw_v4))
+        if w.peer_v6 and w.scw_v6:
+            sessions.append(CustomerSession("ipv6", w.peer_v6, w.scw_v6))
+        c = self.scenario.customer
+        return CustomerRouter(self.store, self.hub, w.customer_netns, c.asn, sessions,
+                              c.announce, self.scenario.hold_time, None,
+                              bridge_command(self.sock))
+
+    # --- events --------------------------------------------------------------------------
+    def _on_event(self, speaker: str, event: Event) -> None:
+        if speaker == CUSTOMER:
+            self.customer.on_event(event)
+        else:
+            if isinstance(event, BridgeHello):
+                self.ctrl.on_connect(speaker)
+            self.ctrl.on_event(speaker, event)
+
+    def _on_connect(self, speaker: str) -> None:
+        pass  # BridgeHello carries the same information, in order with the replay
+
+    # --- run -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        await self.hub.start()
+        await self.ctrl.start()
+        await self.customer.start()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.speakers.ensure, CUSTOMER,
+                                   self.customer.netns, self.customer.config_text())
+        app = make_app(self.ctrl, self.info["token"], extra_routes=self._lab_routes)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = int(self.info.get("port") or 0)
+        site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        port = sockets[0].getsockname()[1] if sockets else port
+        write_json(self.dir / "api.json", {"url": f"http://127.0.0.1:{port}",
+                                           "token": self.info["token"], "pid": os.getpid()})
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("lab %s controller listening on 127.0.0.1:%d", self.lab, port)
+        await stop.wait()
+        log.info("stopping")
+        await runner.cleanup()
+        await self.customer.close()
+        # Speakers keep running: a restarted daemon adopts them; `down` kills them by netns.
+        await self.ctrl.close(stop_speakers=False)
+        await self.hub.close()
+        for t in self._tables.values():
+            t.close()
+
+    # --- lab-only API ----------------------------------------------------------------------
+    def _lab_routes(self, app: web.Application) -> None:
+        app.router.add_get("/lab/v1/nodes", self.h_nodes)
+        app.router.add_get("/lab/v1/routes", self.h_routes)
+        app.router.add_post("/lab/v1/customer/announce", self.h_announce)
+        app.router.add_post("/lab/v1/customer/withdraw", self.h_withdraw)
+        app.router.add_get("/lab/v1/customer/routes", self.h_customer_routes)
+        app.router.add_post("/lab/v1/faults/cut", self.h_cut)
+        app.router.add_post("/lab/v1/faults/restore", self.h_restore)
+        app.router.add_get("/lab/v1/faults", self.h_faults)
+
+    async def h_nodes(self, request: web.Request) -> web.Response:
+        nodes = [{"name": n.name, "netns": n.netns, "role": _role(n.name),
+                  "addresses": self.topo.node_addresses(n)} for n in self.topo.nodes]
+        return _json({"lab": self.lab, "nodes": nodes})
+
+    async def h_routes(self, request: web.Request) -> web.Response:
+        wanted = request.query.get("node")
+        names = [n.name for n in self.topo.nodes]
+        if wanted is not None and wanted not in names:
+            raise NotFound("node", wanted)
+        out = {}
+        for n in self.topo.nodes:
+            if wanted in (None, n.name):
+                out[n.name] = await _kernel_routes(n.netns)
+        return _json({"routes": out})
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ArgumentError.one("body", "format", "body must be a JSON object") from None
+        if not isinstance(body, dict):
+            raise ArgumentError.one("body", "format", "body must be a JSON object")
+        return body
+
+    async def h_announce(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        n = await self.customer.announce(_list(body, "prefixes"), _list(body, "communities"))
+        return _json({"announced": n})
+
+    async def h_withdraw(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        return _json({"withdrawn": await self.customer.withdraw(_list(body, "prefixes"))})
+
+    async def h_customer_routes(self, request: web.Request) -> web.Response:
+        learned = [{"prefix": p, "via": gws[0]}
+                   for p, gws in sorted(self.customer.applied_table.items())]
+        return _json({"announced": self.customer.announced(), "learned": learned,
+                      "sessions": self.customer.state})
+
+    def _fault_target(self, body: dict[str, Any]) -> list[tuple[str, str, str]]:
+        link_ref = body.get("link_id")
+        links = list(self.ctrl.inv.links.values())
+        if link_ref is None and len(links) == 1:
+            link = links[0]
+        else:
+            match = [lk for lk in links if link_ref in (lk.id, lk.name)]
+            if not match:
+                raise NotFound("link", str(link_ref))
+            link = match[0]
+        family = body.get("family", "both")
+        if family not in ("ipv4", "ipv6", "both"):
+            raise ArgumentError.one("family", "constraint", "must be ipv4, ipv6 or both")
+        fams = ("ipv4", "ipv6") if family == "both" else (family,)
+        netns = self._placement_for(link).scw_netns
+        return [(netns, link.peer_bgp_config.address(f), f) for f in fams]
+
+    async def h_cut(self, request: web.Request) -> web.Response:
+        targets = self._fault_target(await self._body(request))
+        for netns, peer, _fam in targets:
+            faults.cut(netns, peer)
+        return _json({"cut": [f for _, _, f in targets]})
+
+    async def h_restore(self, request: web.Request) -> web.Response:
+        targets = self._fault_target(await self._body(request))
+        for netns, peer, _fam in targets:
+            faults.restore(netns, peer)
+        return _json({"restored": [f for _, _, f in targets]})
+
+    async def h_faults(self, request: web.Request) -> web.Response:
+        out = []
+        for link in self.ctrl.inv.links.values():
+            netns = self._placement_for(link).scw_netns
+            for peer in faults.active_cuts(netns):
+                fam = "ipv6" if ":" in peer else "ipv4"
+                out.append({"link_id": link.id, "link_name": link.name, "family": fam,
+                            "peer": peer})
+        return _json({"faults": out})
+
+
+def _role(name: str) -> str:
+    # "scw-interlink-2" is a scw-interlink; the default lab's node names are their roles.
+    head, _, tail = name.rpartition("-")
+    return head if head and tail.isdigit() else name
+
+
+def _list(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key, [])
+    if not isinstance(value, list):
+        raise ArgumentError.one(key, "format", "must be a list")
+    return value
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, sort_keys=True))
+
+
+async def _kernel_routes(netns: str) -> list[dict[str, Any]]:
+    out = []
+    for fam in ("-4", "-6"):
+        proc = await asyncio.create_subprocess_exec(
+            "ip", "-n", netns, "-j", fam, "route", "show", stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
+        stdout, _ = await proc.communicate()
+        for r in json.loads(stdout or b"[]"):
+            dst = r.get("dst", "")
+            if dst == "default":
+                dst = "0.0.0.0/0" if fam == "-4" else "::/0"
+            elif "/" not in dst:
+                dst += "/32" if fam == "-4" else "/128"
+            if ipaddress.ip_network(dst).is_link_local:
+                continue
+            out.append({"prefix": dst, "via": r.get("gateway"), "dev": r.get("dev"),
+                        "proto": r.get("protocol", "")})
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="lab.daemon")
+    parser.add_argument("--lab", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    daemon = LabDaemon(args.lab)
+    asyncio.run(daemon.run())
+
+
+if __name__ == "__main__":
+    main()
+

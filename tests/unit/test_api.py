@@ -1,0 +1,399 @@
+"""controller.api against a fake controller backed by the real Inventory (real errors)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from controller import status
+from controller.api import ControllerApi, make_app
+from controller.inventory import Inventory
+from controller.model import BgpConfig, Link, PartnerRef, PrivateNetwork, Vpc
+
+TOKEN = "secret-token"
+H = {"X-Auth-Token": TOKEN}
+P = "/interlink/v1beta1/regions/fr-par"
+Json = dict[str, Any]
+
+
+class FakeController:
+    """The ControllerApi over an Inventory; sessions are never up."""
+
+    def __init__(self) -> None:
+        self.inv = Inventory()
+        self.queues: list[asyncio.Queue[Json]] = []
+        self.vpc = self.inv.vpcs.setdefault("vpc-1", Vpc(
+            id="vpc-1", name="vpc", created_at="2026-01-01T00:00:00.000000Z",
+            private_networks=[PrivateNetwork(id="pn-1", name="pn", subnets=["203.0.113.0/24"],
+                                             vpc_id="vpc-1")]))
+        for i, name in enumerate(("first", "second", "third")):
+            self.inv.add_link(Link(
+                id=f"link-{i}", name=name, pop_id="pop-1", bandwidth_mbps=50 * (i + 1),
+                vlan=2451 + i, created_at=f"2026-01-01T00:00:0{i}.000000Z",
+                scw_bgp_config=BgpConfig(12876, "169.254.0.16/31", "2001:db8:fc60::/127"),
+                peer_bgp_config=BgpConfig(64512, "169.254.0.17/31", "2001:db8:fc60::1/127"),
+                partner=PartnerRef("partner-1", f"key-{i}"), tags=["lab", name],
+                lifecycle="requested" if i == 2 else "provisioned"))
+
+    def _json(self, link: Link) -> Json:
+        v4 = status.bgp_status(link.routing_policy_v4_id is not None, False)
+        v6 = status.bgp_status(link.routing_policy_v6_id is not None, False)
+        return link.to_api(status.link_status(link.lifecycle, (v4, v6)), v4, v6)
+
+    async def list_links(self) -> list[Json]:
+        return [self._json(lk) for lk in self.inv.links.values()]
+
+    async def get_link(self, link_id: str) -> Json:
+        return self._json(self.inv.link(link_id))
+
+    async def update_link(self, link_id: str, body: Json) -> Json:
+        return self._json(self.inv.update_link(link_id, body))
+
+    async def attach_vpc(self, link_id: str, body: Json) -> Json:
+        return self._json(self.inv.attach_vpc(link_id, body))
+
+    async def detach_vpc(self, link_id: str) -> Json:
+        return self._json(self.inv.detach_vpc(link_id))
+
+    async def attach_routing_policy(self, link_id: str, body: Json) -> Json:
+        return self._json(self.inv.attach_policy(link_id, body))
+
+    async def detach_routing_policy(self, link_id: str, body: Json) -> Json:
+        return self._json(self.inv.detach_policy(link_id, body))
+
+    async def set_routing_policy(self, link_id: str, body: Json) -> Json:
+        return self._json(self.inv.set_policy(link_id, body))
+
+    async def enable_route_propagation(self, link_id: str) -> Json:
+        return self._json(self.inv.set_propagation(link_id, True))
+
+    async def disable_route_propagation(self, link_id: str) -> Json:
+        return self._json(self.inv.set_propagation(link_id, False))
+
+    async def link_stats(self, link_id: str) -> Json:
+        self.inv.link(link_id)
+        if link_id == "link-1":
+            raise RuntimeError("boom: secret internals")
+        fam = {"session": "down", "received": 0, "accepted": 0, "rejected": 0,
+               "rejected_reasons": {}, "advertised": 0, "installed": 0}
+        return {"link_id": link_id, "ipv4": fam, "ipv6": fam}
+
+    async def list_policies(self) -> list[Json]:
+        return [p.to_api() for p in self.inv.policies.values()]
+
+    async def get_policy(self, policy_id: str) -> Json:
+        return self.inv.policy(policy_id).to_api()
+
+    async def create_policy(self, body: Json, region: str) -> Json:
+        return self.inv.create_policy(body, region).to_api()
+
+    async def update_policy(self, policy_id: str, body: Json) -> Json:
+        return self.inv.update_policy(policy_id, body).to_api()
+
+    async def delete_policy(self, policy_id: str) -> None:
+        self.inv.delete_policy(policy_id)
+
+    async def list_vpcs(self) -> list[Json]:
+        return [v.to_api() for v in self.inv.vpcs.values()]
+
+    async def get_vpc(self, vpc_id: str) -> Json:
+        return self.inv.vpc(vpc_id).to_api()
+
+    async def list_private_networks(self) -> list[Json]:
+        return [{"id": pn.id, "name": pn.name, "vpc_id": v.id, "region": v.region,
+                 "created_at": pn.created_at, "tags": [], "project_id": v.project_id,
+                 "subnets": [{"subnet": s} for s in pn.subnets]}
+                for v in self.inv.vpcs.values() for pn in v.private_networks]
+
+    async def get_private_network(self, pn_id: str) -> Json:
+        for pn in await self.list_private_networks():
+            if pn["id"] == pn_id:
+                return pn
+        from controller.model import NotFound
+        raise NotFound("private_network", pn_id)
+
+    async def subscribe(self) -> asyncio.Queue[Json]:
+        q: asyncio.Queue[Json] = asyncio.Queue()
+        self.queues.append(q)
+        return q
+
+    async def unsubscribe(self, queue: asyncio.Queue[Json]) -> None:
+        self.queues.remove(queue)
+
+
+def _check_protocol(ctrl: FakeController) -> ControllerApi:
+    return ctrl  # mypy checks that the fake satisfies the Protocol
+
+
+Scenario = Callable[[TestClient[web.Request, web.Application], FakeController], Awaitable[None]]
+
+
+def run(scenario: Scenario, extra: Callable[[web.Application], None] | None = None) -> None:
+    async def main() -> None:
+        ctrl = FakeController()
+        app = make_app(ctrl, TOKEN, extra)
+        async with TestClient(TestServer(app)) as client:
+            await scenario(client, ctrl)
+    asyncio.run(main())
+
+
+async def call(client: TestClient[web.Request, web.Application], method: str, path: str,
+               body: Any = None, status: int = 200, **kw: Any) -> Any:
+    headers = kw.pop("headers", H)
+    if body is not None and not isinstance(body, (str, bytes)):
+        body = json.dumps(body)
+    resp = await client.request(method, path, data=body, headers=headers, **kw)
+    text = await resp.text()
+    assert resp.status == status, (resp.status, text)
+    if status == 204:
+        assert text == ""
+        return None
+    assert resp.content_type == "application/json"
+    data = json.loads(text)
+    assert text == json.dumps(data, sort_keys=True)  # keys sorted, as Scaleway does
+    return data
+
+
+# --- auth and generic errors ------------------------------------------------------------------
+def test_auth() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        denied = {"type": "denied_authentication", "method": "api_key", "reason": "not_found"}
+        assert await call(client, "GET", f"{P}/links", headers={}, status=401) == denied
+        assert await call(client, "GET", f"{P}/links", headers={"X-Auth-Token": "nope"},
+                          status=401) == denied
+        # Unknown paths too: nothing is revealed before authentication.
+        assert await call(client, "GET", "/nope", headers={}, status=401) == denied
+        assert (await call(client, "GET", f"{P}/links"))["total_count"] == 3
+    run(s)
+
+
+def test_unknown_path_method_region_and_internal_error(caplog: pytest.LogCaptureFixture) -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        err = await call(client, "GET", "/interlink/v1beta1/nope", status=404)
+        assert err["type"] == "not_found" and err["resource"] == "endpoint"
+        err = await call(client, "PUT", f"{P}/links/link-0", status=405)
+        assert err["type"] == "method_not_allowed"
+        err = await call(client, "GET", "/interlink/v1beta1/regions/xx-yyy/links", status=400)
+        assert err["details"][0]["argument_name"] == "region"
+        err = await call(client, "GET", f"{P}/links/link-1/stats", status=500)
+        assert err == {"type": "internal_error",
+                       "message": "internal error (see the controller log)"}
+    run(s)
+    assert "boom: secret internals" in caplog.text
+
+
+def test_invalid_json_body() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        for body in ("{not json", "[1, 2]", b"\xff\xfe"):
+            err = await call(client, "PATCH", f"{P}/links/link-0", body=body, status=400)
+            assert err["type"] == "invalid_arguments" and err["message"] == "invalid argument(s)"
+            assert err["details"][0]["argument_name"] == "body"
+        # The SDK sends "{}" on GET/DELETE; an empty POST body is "{}" too.
+        await call(client, "GET", f"{P}/links/link-0", body={})
+        await call(client, "POST", f"{P}/links/link-0/enable-route-propagation", body="")
+    run(s)
+
+
+# --- links ------------------------------------------------------------------------------------
+def test_links_list_get_update() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        got = await call(client, "GET", f"{P}/links")
+        assert [lk["name"] for lk in got["links"]] == ["first", "second", "third"]
+        assert got["links"][0]["status"] == "all_down"
+        assert got["links"][2]["status"] == "requested"
+        assert "vpc_id" not in got["links"][0]  # unset optional fields are omitted
+        lk = await call(client, "GET", f"{P}/links/link-1", body={})
+        assert lk["name"] == "second" and lk["bgp_v4_status"] == "disabled"
+        lk = await call(client, "PATCH", f"{P}/links/link-1",
+                        body={"name": "renamed", "tags": ["x"], "peer_asn": 65000})
+        assert (lk["name"], lk["tags"], lk["peer_bgp_config"]["asn"]) == ("renamed", ["x"], 65000)
+        err = await call(client, "PATCH", f"{P}/links/link-1", body={"vlan": 3}, status=400)
+        assert err["details"] == [{"argument_name": "vlan", "reason": "unknown",
+                                   "help_message": "unknown field"}]
+        err = await call(client, "GET", f"{P}/links/missing", status=404)
+        assert err == {"type": "not_found", "message": "resource is not found",
+                       "resource": "link", "resource_id": "missing"}
+        # Another region does not see fr-par links and cannot modify them.
+        await call(client, "GET", "/interlink/v1beta1/regions/nl-ams/links/link-1", status=404)
+        await call(client, "PATCH", "/interlink/v1beta1/regions/nl-ams/links/link-1",
+                   body={"name": "x"}, status=404)
+        assert (await call(client, "GET", "/interlink/v1beta1/regions/nl-ams/links")) == {
+            "links": [], "total_count": 0}
+        assert ctrl.inv.links["link-1"].name == "renamed"
+    run(s)
+
+
+def test_links_filters_order_paging() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        async def names(query: str) -> tuple[list[str], int]:
+            got = await call(client, "GET", f"{P}/links?{query}")
+            return [lk["name"] for lk in got["links"]], got["total_count"]
+        assert await names("order_by=name_desc") == (["third", "second", "first"], 3)
+        assert await names("order_by=status_desc") == (["third", "second", "first"], 3)
+        assert await names("page=2&page_size=2") == (["third"], 3)
+        assert await names("page=3&page_size=2") == ([], 3)
+        assert await names("tags=lab&tags=first") == (["first"], 1)
+        assert await names("name=IR") == (["first", "third"], 2)
+        assert await names("status=requested") == (["third"], 1)
+        assert await names("bandwidth_mbps=100") == (["second"], 1)
+        assert await names("pairing_key=key-0&kind=hosted") == (["first"], 1)
+        assert await names("kind=self_hosted") == ([], 0)
+        err = await call(client, "GET", f"{P}/links?page=0&order_by=x", status=400)
+        assert {d["argument_name"] for d in err["details"]} == {"page", "order_by"}
+        await call(client, "GET", f"{P}/links?page_size=1001", status=400)
+    run(s)
+
+
+def test_link_actions() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        pol = await call(client, "POST", f"{P}/routing-policies",
+                         body={"name": "v4", "prefix_filter_in": ["10.0.0.0/8"]})
+        pid = pol["id"]
+        base = f"{P}/links/link-0"
+        lk = await call(client, "POST", f"{base}/attach-routing-policy",
+                        body={"routing_policy_id": pid})
+        assert lk["routing_policy_v4_id"] == pid and lk["bgp_v4_status"] == "down"
+        err = await call(client, "POST", f"{base}/attach-routing-policy",
+                         body={"routing_policy_id": pid}, status=412)
+        assert err == {"type": "precondition_failed", "precondition": "already_attached",
+                       "help_message": "this routing policy is already attached to the link"}
+        lk = await call(client, "POST", f"{base}/set-routing-policy",
+                        body={"routing_policy_id": pid})
+        assert lk["routing_policy_v4_id"] == pid
+        err = await call(client, "POST", f"{base}/attach-routing-policy", body={}, status=400)
+        assert err["details"][0]["reason"] == "required"
+        # In use: delete refused with 412.
+        err = await call(client, "DELETE", f"{P}/routing-policies/{pid}", status=412)
+        assert err["precondition"] == "resource_still_in_use"
+        lk = await call(client, "POST", f"{base}/detach-routing-policy",
+                        body={"routing_policy_id": pid})
+        assert "routing_policy_v4_id" not in lk
+
+        lk = await call(client, "POST", f"{base}/attach-vpc", body={"vpc_id": "vpc-1"})
+        assert lk["vpc_id"] == "vpc-1"
+        await call(client, "POST", f"{base}/attach-vpc", body={"vpc_id": "nope"}, status=404)
+        lk = await call(client, "POST", f"{base}/enable-route-propagation", body={})
+        assert lk["enable_route_propagation"] is True
+        lk = await call(client, "POST", f"{base}/disable-route-propagation")
+        assert lk["enable_route_propagation"] is False
+        await call(client, "POST", f"{base}/enable-route-propagation")
+        lk = await call(client, "POST", f"{base}/detach-vpc", body={})
+        assert "vpc_id" not in lk and lk["enable_route_propagation"] is False
+        err = await call(client, "POST", f"{base}/detach-vpc", status=412)
+        assert err["precondition"] == "no_vpc_attached"
+
+        stats = await call(client, "GET", f"{base}/stats")
+        assert stats["link_id"] == "link-0" and stats["ipv4"]["accepted"] == 0
+        await call(client, "GET", f"{P}/links/missing/stats", status=404)
+        await call(client, "POST", f"{P}/links/missing/detach-vpc", status=404)
+    run(s)
+
+
+# --- routing policies -------------------------------------------------------------------------
+def test_policies_crud() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        p6 = await call(client, "POST", f"{P}/routing-policies",
+                        body={"name": "six", "is_ipv6": True, "tags": ["t"],
+                              "prefix_filter_out": ["2001:db8:200::/48"]})
+        assert p6["region"] == "fr-par" and p6["is_ipv6"] is True
+        p4 = await call(client, "POST", f"{P}/routing-policies", body={"name": "four"})
+        err = await call(client, "POST", f"{P}/routing-policies",
+                         body={"name": "bad", "prefix_filter_in": ["10.0.0.0/8", "nope"]},
+                         status=400)
+        assert err["details"][0]["argument_name"] == "prefix_filter_in.1"
+        await call(client, "POST", f"{P}/routing-policies",
+                   body={"name": "x", "region": "nl-ams"}, status=400)
+
+        got = await call(client, "GET", f"{P}/routing-policies?ipv6=True")
+        assert [p["name"] for p in got["routing_policies"]] == ["six"]
+        got = await call(client, "GET", f"{P}/routing-policies?order_by=name_asc")
+        assert [p["name"] for p in got["routing_policies"]] == ["four", "six"]
+        got = await call(client, "GET", f"{P}/routing-policies?tags=t&name=S")
+        assert got["total_count"] == 1
+        await call(client, "GET", f"{P}/routing-policies?ipv6=maybe", status=400)
+
+        assert (await call(client, "GET", f"{P}/routing-policies/{p4['id']}"))["name"] == "four"
+        upd = await call(client, "PATCH", f"{P}/routing-policies/{p6['id']}",
+                         body={"prefix_filter_in": ["2001:db8:100::/48"]})
+        assert upd["prefix_filter_in"] == ["2001:db8:100::/48"]
+        assert upd["prefix_filter_out"] == ["2001:db8:200::/48"]
+        await call(client, "PATCH", f"{P}/routing-policies/{p6['id']}",
+                   body={"prefix_filter_in": ["10.0.0.0/8"]}, status=400)
+
+        assert await call(client, "DELETE", f"{P}/routing-policies/{p4['id']}", body={},
+                          status=204) is None
+        err = await call(client, "DELETE", f"{P}/routing-policies/{p4['id']}", status=404)
+        assert err["resource"] == "routing_policy"
+        await call(client, "GET", f"/interlink/v1beta1/regions/pl-waw/routing-policies/"
+                                  f"{p6['id']}", status=404)
+    run(s)
+
+
+# --- VPC v2 -----------------------------------------------------------------------------------
+def test_vpcs() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        v = "/vpc/v2/regions/fr-par"
+        got = await call(client, "GET", f"{v}/vpcs")
+        assert got["total_count"] == 1 and got["vpcs"][0]["id"] == "vpc-1"
+        assert (await call(client, "GET", f"{v}/vpcs/vpc-1"))["private_network_count"] == 1
+        err = await call(client, "GET", f"{v}/vpcs/nope", status=404)
+        assert err["resource"] == "vpc"
+        got = await call(client, "GET", f"{v}/private-networks?vpc_id=vpc-1")
+        assert got["private_networks"][0]["subnets"] == [{"subnet": "203.0.113.0/24"}]
+        assert (await call(client, "GET", f"{v}/private-networks?vpc_id=x"))["total_count"] == 0
+        assert (await call(client, "GET", f"{v}/private-networks/pn-1"))["name"] == "pn"
+        await call(client, "GET", f"{v}/private-networks/nope", status=404)
+        await call(client, "GET", "/vpc/v2/regions/nl-ams/vpcs/vpc-1", status=404)
+    run(s)
+
+
+# --- events and extra routes ------------------------------------------------------------------
+def test_events_stream() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        resp = await client.get("/lab/v1/events", headers=H)
+        assert resp.status == 200 and resp.content_type == "application/x-ndjson"
+        for _ in range(100):
+            if ctrl.queues:
+                break
+            await asyncio.sleep(0.01)
+        for i in range(2):
+            ctrl.queues[0].put_nowait({"type": "status", "n": i})
+        lines = [json.loads(await asyncio.wait_for(resp.content.readline(), 5))
+                 for _ in range(2)]
+        assert lines == [{"n": 0, "type": "status"}, {"n": 1, "type": "status"}]
+        resp.close()  # the client leaves: the server unsubscribes
+        for _ in range(300):
+            if not ctrl.queues:
+                break
+            await asyncio.sleep(0.01)
+        assert ctrl.queues == []
+    run(s)
+
+
+def test_extra_routes_share_auth_and_errors() -> None:
+    async def nodes(request: web.Request) -> web.Response:
+        if request.query.get("fail"):
+            from controller.model import ArgumentError
+            raise ArgumentError.one("node", "constraint", "unknown node")
+        return web.json_response({"nodes": []})
+
+    def extra(app: web.Application) -> None:
+        app.router.add_get("/lab/v1/nodes", nodes)
+
+    async def s(client: Any, ctrl: FakeController) -> None:
+        assert await call(client, "GET", "/lab/v1/nodes") == {"nodes": []}
+        await call(client, "GET", "/lab/v1/nodes", headers={}, status=401)
+        err = await call(client, "GET", "/lab/v1/nodes?fail=1", status=400)
+        assert err["details"][0]["argument_name"] == "node"
+    run(s, extra)
+
+
+def test_make_app_needs_token() -> None:
+    with pytest.raises(ValueError):
+        make_app(FakeController(), "")

@@ -1,0 +1,120 @@
+"""Reconciliation: what the VPC table, the Scaleway router and the announcements must hold."""
+
+from controller.events import Route
+from controller.prefixes import PrefixFilter
+from controller.reconcile import (
+    LinkView,
+    PolicyView,
+    announcements,
+    compute,
+    compute_prefixes,
+    diff,
+    preference,
+    verdict,
+)
+
+V4_IN = ["198.51.100.0/24", "198.19.0.0/16"]
+VPC = {"vpc1": ["203.0.113.0/24", "2001:db8:200::/64"]}
+
+
+def policy(f_in, f_out):
+    return PolicyView(PrefixFilter.compile(f_in), tuple(f_out))
+
+
+def link(link_id="l1", order="1", vpc="vpc1", prop=True, v4=True, v6=True, transit="198.18.0.0"):
+    pols = {
+        "ipv4": policy(V4_IN, ["203.0.113.0/24"]) if v4 else None,
+        "ipv6": policy(["2001:db8:100::/48"], ["2001:db8:200::/48"]) if v6 else None,
+    }
+    return LinkView(link_id=link_id, order=order, vpc_id=vpc, propagation=prop, provisioned=True,
+                    policies=pols, peer_address={"ipv4": f"peer-{link_id}", "ipv6": "p6"},
+                    transit_address={"ipv4": transit, "ipv6": "2001:db8:ffff::"})
+
+
+def route(prefix, as_path=(64512,), communities=(), nh="169.254.0.17"):
+    fam = "ipv6" if ":" in prefix else "ipv4"
+    return Route(prefix, nh, tuple(as_path), tuple(communities), fam)
+
+
+def rib(link_id, *routes):
+    out: dict = {link_id: {"ipv4": {}, "ipv6": {}}}
+    for r in routes:
+        out[link_id][r.family][r.prefix] = r
+    return out
+
+
+SUBNETS = PrefixFilter.compile(VPC["vpc1"])
+
+
+def test_verdicts():
+    lk = link()
+    assert verdict(lk, route("198.51.100.0/24"), SUBNETS) is None
+    assert verdict(lk, route("198.51.100.128/25"), SUBNETS) is None   # inside a range
+    assert verdict(lk, route("10.0.0.0/8"), SUBNETS) == "filter_in"
+    assert verdict(lk, route("0.0.0.0/0"), SUBNETS) == "default_route"
+    assert verdict(lk, route("203.0.113.128/25"), SUBNETS) == "vpc_prefix"
+    assert verdict(lk, route("198.51.100.0/24", as_path=(64512, 12876)), SUBNETS) == "as_path_loop"
+    assert verdict(link(v4=False), route("198.51.100.0/24"), SUBNETS) == "no_policy"
+
+
+def test_accepted_routes_go_to_vpc_and_scw_tables():
+    d = compute([link()], VPC, rib("l1", route("198.51.100.0/24"), route("10.0.0.0/8"),
+                                   route("2001:db8:100::/64", nh="2001:db8:fc60::1")))
+    assert d.vpc_tables["vpc1"] == {"198.51.100.0/24": ("198.18.0.0",),
+                                    "2001:db8:100::/64": ("2001:db8:ffff::",)}
+    assert d.scw_tables["l1"] == {"198.51.100.0/24": ("peer-l1",),
+                                  "2001:db8:100::/64": ("p6",)}
+    assert d.rejected == {"l1": {"10.0.0.0/8": "filter_in"}}
+    assert d.announce[("l1", "ipv4")] == {"203.0.113.0/24"}
+    assert d.announce[("l1", "ipv6")] == {"2001:db8:200::/64"}
+
+
+def test_propagation_off_or_no_vpc_installs_and_announces_nothing():
+    learned = rib("l1", route("198.51.100.0/24"))
+    for lk in (link(prop=False), link(vpc=None)):
+        d = compute([lk], VPC, learned)
+        assert all(not t for t in d.vpc_tables.values())
+        assert d.scw_tables["l1"] == {}
+        assert d.announce[("l1", "ipv4")] == frozenset()
+
+
+def test_prefix_filter_out_limits_announcements():
+    lk = LinkView(link_id="l1", order="1", vpc_id="vpc1", propagation=True, provisioned=True,
+                  policies={"ipv4": policy(V4_IN, ["203.0.113.0/25"]), "ipv6": None},
+                  peer_address={}, transit_address={})
+    assert announcements(lk, VPC["vpc1"]) == {"ipv4": frozenset(), "ipv6": frozenset()}
+
+
+def test_community_preference_and_deterministic_tiebreak():
+    a = link("a", order="1", transit="198.18.0.0")
+    b = link("b", order="2", transit="198.18.0.2")
+    high = route("198.51.100.0/24", communities=[(12876, 42200)])
+    plain = route("198.51.100.0/24")
+    low = route("198.51.100.0/24", communities=[(12876, 42050)])
+    assert preference(high) == 200 and preference(plain) == 100 and preference(low) == 50
+    both = {**rib("a", low), **rib("b", plain)}
+    assert compute([a, b], VPC, both).vpc_tables["vpc1"]["198.51.100.0/24"] == ("198.18.0.2",)
+    both = {**rib("a", high), **rib("b", plain)}
+    assert compute([a, b], VPC, both).vpc_tables["vpc1"]["198.51.100.0/24"] == ("198.18.0.0",)
+    # Same preference: the link created first wins, whatever the input order.
+    both = {**rib("a", plain), **rib("b", plain)}
+    assert compute([b, a], VPC, both).vpc_tables["vpc1"]["198.51.100.0/24"] == ("198.18.0.0",)
+    # Both Scaleway routers can reach the customer prefix.
+    assert set(compute([a, b], VPC, both).scw_tables) == {"a", "b"}
+
+
+def test_incremental_matches_full():
+    learned = rib("l1", *(route(f"198.19.{i}.0/24") for i in range(50)), route("10.0.0.0/8"))
+    full = compute([link()], VPC, learned)
+    part = compute_prefixes([link()], VPC, learned, {"198.19.7.0/24", "10.0.0.0/8", "1.0.0.0/8"})
+    assert part.vpc_tables["vpc1"] == {"198.19.7.0/24": full.vpc_tables["vpc1"]["198.19.7.0/24"]}
+    assert part.rejected == {"l1": {"10.0.0.0/8": "filter_in"}}
+
+
+def test_diff():
+    have = {"a": ("1",), "b": ("1",), "c": ("1",)}
+    want = {"a": ("1",), "b": ("2",), "d": ("1",)}
+    add, remove = diff(have, want)
+    assert add == {"b": ("2",), "d": ("1",)} and remove == ["c"]
+    add, remove = diff(have, want, scope={"c"})
+    assert add == {} and remove == ["c"]
