@@ -85,7 +85,9 @@ class KernelRoute:
 @dataclass
 class ApplyResult:
     added: int = 0  # add/replace requests the kernel accepted
-    removed: int = 0  # deletes of routes that existed
+    # Deletes of routes that existed. Only if acks were lost to ENOBUFS (not seen with the
+    # default buffers) can a resent delete be counted as "already gone" instead.
+    removed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (prefix as given, reason)
 
     @property
@@ -374,16 +376,21 @@ class RouteTable:
         ignore: int,
     ) -> None:
         """Read whatever replies are still queued, without blocking."""
-        while True:
-            try:
-                data = sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    continue
-                raise
-            self._record(data, seqs, outcome, failures, items, ignore)
+        # MSG_DONTWAIT is not enough: a socket with a timeout polls first
+        sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    data = sock.recv(_RECV_SIZE)
+                except BlockingIOError:
+                    return
+                except OSError as exc:
+                    if exc.errno == errno.ENOBUFS:
+                        continue
+                    raise
+                self._record(data, seqs, outcome, failures, items, ignore)
+        finally:
+            sock.settimeout(_ACK_TIMEOUT)
 
     @staticmethod
     def _record(

@@ -75,6 +75,16 @@ class Client:
     def _connect(self, timeout: float | None) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
+    def _not_responding(self, exc: BaseException) -> LabError:
+        return LabError(f"controller of lab {self.lab} is not responding ({self.url}: {exc})")
+
+    def _open(self, conn: http.client.HTTPConnection) -> socket.socket | None:
+        try:
+            conn.connect()
+        except (OSError, socket.gaierror) as exc:
+            raise self._not_responding(exc) from None
+        return conn.sock
+
     def _send(self, conn: http.client.HTTPConnection, method: str, path: str,
               body: Any = None) -> http.client.HTTPResponse:
         data = None if body is None else json.dumps(body).encode()
@@ -84,13 +94,11 @@ class Client:
         try:
             conn.request(method, path, body=data, headers=headers)
             return conn.getresponse()
-        except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected,
-                socket.gaierror) as exc:
-            raise LabError(f"controller of lab {self.lab} is not responding "
-                           f"({self.url}: {exc})") from None
         except TimeoutError:
             raise LabError(f"controller of lab {self.lab} did not answer within "
                            f"{conn.timeout:g} s ({method} {path})") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._not_responding(exc) from None
 
     @staticmethod
     def _check(resp: http.client.HTTPResponse, raw: bytes) -> Any:
@@ -191,13 +199,15 @@ class Client:
         deadline = None if timeout is None else time.monotonic() + timeout
         conn = self._connect(timeout if timeout is not None else self.timeout)
         try:
+            # Our own reference: http.client may drop conn.sock once the headers are read.
+            sock = self._open(conn)
             resp = self._send(conn, "GET", "/lab/v1/events")
             if resp.status >= 400:
                 self._check(resp, resp.read())
-            if conn.sock is not None:
+            if sock is not None:
                 # Block as long as needed between events; the deadline is enforced below.
-                conn.sock.settimeout(None if deadline is None
-                                     else max(deadline - time.monotonic(), 0.001))
+                sock.settimeout(None if deadline is None
+                                else max(deadline - time.monotonic(), 0.001))
             while True:
                 try:
                     line = resp.readline()
@@ -214,14 +224,14 @@ class Client:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return
-                    if conn.sock is not None:
-                        conn.sock.settimeout(left)
+                    if sock is not None:
+                        sock.settimeout(left)
         finally:
             conn.close()
 
 
 def _resolve(items: list[Json], id_or_name: str, what: str) -> Json:
-    """By id first, then by unique name (names are not unique in Scaleway)."""
+    """By id, then by unique name (names are not unique in Scaleway), then by id prefix."""
     for it in items:
         if it.get("id") == id_or_name:
             return it
@@ -231,5 +241,10 @@ def _resolve(items: list[Json], id_or_name: str, what: str) -> Json:
     if named:
         ids = ", ".join(str(it["id"]) for it in named)
         raise LabError(f"several {what}s are named {id_or_name!r} ({ids}): use the id")
+    # The short ids that tables print (8 characters) work too when unique.
+    if len(id_or_name) >= 4:
+        by_prefix = [it for it in items if str(it.get("id", "")).startswith(id_or_name)]
+        if len(by_prefix) == 1:
+            return by_prefix[0]
     known = ", ".join(sorted(str(it.get("name")) for it in items)) or "none"
     raise LabError(f"no {what} {id_or_name!r} (known: {known})")

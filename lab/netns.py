@@ -362,13 +362,13 @@ def _batch_lines(topology: Topology, netns: str) -> list[str]:
     ifaces: list[str] = []
     for v in topology.veths:
         ifaces += [e.ifname for e in (v.a, v.b) if e.netns == netns]
-    for v in topology.vlans:
-        if v.netns != netns:
+    for vl in topology.vlans:
+        if vl.netns != netns:
             continue
-        lines.append(f"link add {v.ifname} type veth peer name {_hidden_peer(v)}")
+        lines.append(f"link add {vl.ifname} type veth peer name {_hidden_peer(vl)}")
         # The hidden end only relays frames: no link-local address, no IPv6 chatter.
-        lines.append(f"link set dev {_hidden_peer(v)} addrgenmode none")
-        ifaces += [v.ifname, _hidden_peer(v)]
+        lines.append(f"link set dev {_hidden_peer(vl)} addrgenmode none")
+        ifaces += [vl.ifname, _hidden_peer(vl)]
     for br in topology.bridges:
         if br.netns != netns:
             continue
@@ -430,10 +430,10 @@ def build(topology: Topology) -> None:
         if topology.veths:
             veth_lines = [f"link add {v.a.ifname} netns {v.a.netns} type veth "
                           f"peer name {v.b.ifname} netns {v.b.netns}" for v in topology.veths]
-            p = _run(["ip", "-n", topology.veths[0].a.netns, "-batch", "-"],
-                     "\n".join(veth_lines) + "\n")
-            if p.returncode:
-                raise _fail("creating veth pairs", p)
+            cp = _run(["ip", "-n", topology.veths[0].a.netns, "-batch", "-"],
+                      "\n".join(veth_lines) + "\n")
+            if cp.returncode:
+                raise _fail("creating veth pairs", cp)
 
         # 4. Per-namespace configuration, all namespaces in parallel.
         running = []

@@ -302,7 +302,8 @@ def load_scenario(path_or_name: str) -> Scenario:
         text = path.read_text()
     except FileNotFoundError:
         known = ", ".join(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
-        raise ScenarioError(f"scenario {path_or_name!r} not found ({path}); shipped: {known}")
+        raise ScenarioError(
+            f"scenario {path_or_name!r} not found ({path}); shipped: {known}") from None
     except OSError as e:
         raise ScenarioError(f"cannot read scenario {path}: {e}") from e
     try:
@@ -368,7 +369,7 @@ class _Parser:
         if version is not None and net.version != version:
             raise self.err(where, f"{v} is not an IPv{version} prefix")
         for bad in FORBIDDEN_PREFIXES:
-            if net.version == bad.version and net.overlaps(bad):  # type: ignore[arg-type]
+            if net.version == bad.version and net.overlaps(bad):
                 raise self.err(where, f"{v} overlaps {bad}, reserved for the host's own network")
         return net
 
@@ -415,7 +416,7 @@ class _Parser:
                 if fam in seen_family:
                     raise self.err(where, f"two IPv{6 if fam else 4} routing policies attached")
                 seen_family.add(fam)
-                if fam and lk.peering_v6 is None or not fam and lk.peering_v4 is None:
+                if (lk.peering_v6 if fam else lk.peering_v4) is None:
                     raise self.err(where, f"policy {ref!r} is IPv{6 if fam else 4} but the link "
                                           "has no peering address of that family")
         return Scenario(name=name, hold_time=hold, customer=customer, vpcs=vpcs,
@@ -438,7 +439,7 @@ class _Parser:
                 nets.append((f"vpc {v.name}", ipaddress.ip_network(s)))
         for i, (wa, a) in enumerate(nets):
             for wb, b in nets[i + 1:]:
-                if a.version == b.version and a.overlaps(b):  # type: ignore[arg-type]
+                if a.version == b.version and a.overlaps(b):
                     raise self.err("vpcs", f"{a} ({wa}) overlaps {b} ({wb})")
 
     def customer(self, v: Any) -> CustomerSpec:

@@ -1,0 +1,78 @@
+"""`interlink-lab customer ...`: what the customer router announces to Scaleway."""
+
+from __future__ import annotations
+
+import click
+
+from lab.cli.common import get_client, read_prefix_file
+from lab.cli.output import echo_json, echo_table, json_option
+
+# Scaleway's preference communities by name (interlink.md).
+COMMUNITY_ALIASES = {"low": "12876:42050", "medium": "12876:42100", "high": "12876:42200"}
+
+
+@click.group("customer")
+def customer() -> None:
+    """The customer router: announce / withdraw prefixes, see its routes."""
+
+
+def _collect(prefixes: tuple[str, ...], file: str | None) -> list[str]:
+    out = [*prefixes, *(read_prefix_file(file) if file else [])]
+    if not out:
+        raise click.UsageError("no prefix given (arguments or --file)")
+    return out
+
+
+@customer.command("announce")
+@click.argument("prefixes", nargs=-1, metavar="PREFIX...")
+@click.option("--community", "communities", multiple=True, metavar="C",
+              help="ASN:VALUE or low|medium|high (12876:42050/42100/42200); repeatable.")
+@click.option("--file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="More prefixes, one per line ('-' = stdin).")
+@json_option
+@click.pass_context
+def announce(ctx: click.Context, prefixes: tuple[str, ...], communities: tuple[str, ...],
+             file: str | None, as_json: bool) -> None:
+    """Announce PREFIX... from the customer router (re-announcing updates communities)."""
+    body = {"prefixes": _collect(prefixes, file),
+            "communities": [COMMUNITY_ALIASES.get(c, c) for c in communities]}
+    got = get_client(ctx).post("/lab/v1/customer/announce", body)
+    if as_json:
+        echo_json(got)
+        return
+    click.echo(f"announced {got.get('announced', len(body['prefixes']))} prefix(es)")
+
+
+@customer.command("withdraw")
+@click.argument("prefixes", nargs=-1, metavar="PREFIX...")
+@click.option("--file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="More prefixes, one per line ('-' = stdin).")
+@json_option
+@click.pass_context
+def withdraw(ctx: click.Context, prefixes: tuple[str, ...], file: str | None,
+             as_json: bool) -> None:
+    """Withdraw PREFIX... from the customer router."""
+    body = {"prefixes": _collect(prefixes, file)}
+    got = get_client(ctx).post("/lab/v1/customer/withdraw", body)
+    if as_json:
+        echo_json(got)
+        return
+    click.echo(f"withdrew {got.get('withdrawn', len(body['prefixes']))} prefix(es)")
+
+
+@customer.command("routes")
+@json_option
+@click.pass_context
+def routes(ctx: click.Context, as_json: bool) -> None:
+    """BGP sessions, announced prefixes and routes learned from Scaleway."""
+    got = get_client(ctx).get("/lab/v1/customer/routes")
+    if as_json:
+        echo_json(got)
+        return
+    for peer, st in sorted((got.get("sessions") or {}).items()):
+        click.echo(f"session {peer}: {st}")
+    rows = [["announced", r.get("prefix"), None, r.get("communities")]
+            for r in got.get("announced") or []]
+    rows += [["learned", r.get("prefix"), r.get("via"), r.get("communities")]
+             for r in got.get("learned") or []]
+    echo_table(("DIRECTION", "PREFIX", "VIA", "COMMUNITIES"), rows, empty="no routes")

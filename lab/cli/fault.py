@@ -1,0 +1,63 @@
+"""`interlink-lab fault cut|restore|list`: break a link's BGP sessions on purpose."""
+
+from __future__ import annotations
+
+import click
+
+from lab.cli.common import get_client
+from lab.cli.output import echo_json, echo_table, json_option
+
+FAMILY = click.option("--family", type=click.Choice(["ipv4", "ipv6", "both"]), default="both",
+                      show_default=True, help="Which session(s).")
+
+
+@click.group("fault")
+def fault() -> None:
+    """Cut / restore BGP sessions (packets dropped on Scaleway's side, hold timer expires)."""
+
+
+def _apply(ctx: click.Context, what: str, link_ref: str | None, family: str,
+           as_json: bool) -> None:
+    client = get_client(ctx)
+    link = client.default_link(link_ref)
+    got = client.post(f"/lab/v1/faults/{what}", {"link_id": link["id"], "family": family})
+    if as_json:
+        echo_json(got)
+        return
+    done = got.get("cut" if what == "cut" else "restored") or [family]
+    verb = "cut" if what == "cut" else "restored"
+    click.echo(f"{verb} BGP {', '.join(done)} of link {link['name']}")
+
+
+@fault.command("cut")
+@click.argument("link_ref", metavar="[LINK]", required=False)
+@FAMILY
+@json_option
+@click.pass_context
+def cut(ctx: click.Context, link_ref: str | None, family: str, as_json: bool) -> None:
+    """Cut the BGP session(s) of LINK (default: the lab's only link)."""
+    _apply(ctx, "cut", link_ref, family, as_json)
+
+
+@fault.command("restore")
+@click.argument("link_ref", metavar="[LINK]", required=False)
+@FAMILY
+@json_option
+@click.pass_context
+def restore(ctx: click.Context, link_ref: str | None, family: str, as_json: bool) -> None:
+    """Restore the BGP session(s) of LINK (default: the lab's only link)."""
+    _apply(ctx, "restore", link_ref, family, as_json)
+
+
+@fault.command("list")
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """Active faults."""
+    got = get_client(ctx).get("/lab/v1/faults")
+    if as_json:
+        echo_json(got)
+        return
+    echo_table(("LINK", "FAMILY", "PEER"),
+               ([f.get("link_name") or f.get("link_id"), f.get("family"), f.get("peer")]
+                for f in got.get("faults") or []), empty="no faults")

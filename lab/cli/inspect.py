@@ -1,0 +1,32 @@
+"""`interlink-lab inspect`: the lab's nodes (namespaces, addresses) and how to reach its API."""
+
+from __future__ import annotations
+
+import click
+
+from lab.cli.common import get_client, lab_name
+from lab.cli.output import echo_json, echo_table, json_option
+
+
+@click.command("inspect")
+@json_option
+@click.pass_context
+def inspect(ctx: click.Context, as_json: bool) -> None:
+    """Nodes of the lab and the API url/token (for the Scaleway SDK or curl)."""
+    client = get_client(ctx)
+    got = client.get("/lab/v1/nodes")
+    nodes = [{"name": n.get("name"), "netns": n.get("netns"), "role": n.get("role"),
+              "addresses": list(n.get("addresses") or [])} for n in got.get("nodes", [])]
+    lab = got.get("lab", lab_name(ctx))
+    if as_json:
+        echo_json({"lab": lab, "api": {"url": client.url, "token": client.token},
+                   "nodes": nodes})
+        return
+    click.echo(f"lab    {lab}")
+    click.echo(f"api    {client.url}")
+    click.echo(f"token  {client.token}")
+    click.echo(f"sdk    SCW_API_URL={client.url} SCW_SECRET_KEY={client.token}")
+    click.echo()
+    echo_table(("NODE", "NETNS", "ROLE", "ADDRESSES"),
+               ([n["name"], n["netns"], n["role"], ", ".join(n["addresses"]) or "-"]
+                for n in nodes), empty="no nodes")

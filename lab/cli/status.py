@@ -1,0 +1,60 @@
+"""`interlink-lab status`: one line per link, with route counters from /links/{id}/stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from lab.cli.common import get_client, policy_names
+from lab.cli.output import echo_json, echo_table, json_option
+from lab.client import ApiError, Client
+
+HEADERS = ("LINK", "ID", "STATUS", "BGP V4", "BGP V6", "VPC", "POLICY V4", "POLICY V6",
+           "PROPAGATION", "ACC V4/V6", "REJ V4/V6", "ADV V4/V6")
+
+
+def _stats(client: Client, link_id: str) -> dict[str, Any] | None:
+    try:
+        return client.link_stats(link_id)
+    except ApiError as exc:
+        if exc.status == 404:  # deleted meanwhile
+            return None
+        raise
+
+
+def _counter(stats: dict[str, Any] | None, key: str) -> str:
+    if stats is None:
+        return "-"
+    return "/".join(str((stats.get(fam) or {}).get(key, "-")) for fam in ("ipv4", "ipv6"))
+
+
+def link_rows(client: Client, links: list[dict[str, Any]]) -> list[list[Any]]:
+    policies = policy_names(client)
+    vpcs = {v["id"]: v["name"] for v in client.vpcs()}
+    rows = []
+    for lk in links:
+        st = _stats(client, lk["id"])
+        rows.append([
+            lk.get("name"), str(lk.get("id", ""))[:8], lk.get("status"),
+            lk.get("bgp_v4_status"), lk.get("bgp_v6_status"),
+            vpcs.get(lk.get("vpc_id", ""), lk.get("vpc_id")),
+            policies.get(lk.get("routing_policy_v4_id", ""), lk.get("routing_policy_v4_id")),
+            policies.get(lk.get("routing_policy_v6_id", ""), lk.get("routing_policy_v6_id")),
+            "on" if lk.get("enable_route_propagation") else "off",
+            _counter(st, "accepted"), _counter(st, "rejected"), _counter(st, "advertised"),
+        ])
+    return rows
+
+
+@click.command("status")
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Links of the lab: status, BGP sessions, VPC, policies, route counters."""
+    client = get_client(ctx)
+    links = client.links()
+    if as_json:
+        echo_json(links)
+        return
+    echo_table(HEADERS, link_rows(client, links), empty="no links")

@@ -1,0 +1,243 @@
+"""CLI verbs with click's CliRunner against a fake Client (no daemon)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from lab.cli import common
+from lab.cli import exec as exec_mod
+from lab.cli.main import cli
+from lab.cli.output import table
+from lab.client import ApiError, Client, P, error_message
+from lab.state import LabError
+
+LINK = {
+    "id": "11111111-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "name": "il1", "status": "active",
+    "bgp_v4_status": "up", "bgp_v6_status": "disabled", "vpc_id": "vpc-1",
+    "routing_policy_v4_id": "pol-4", "enable_route_propagation": True, "region": "fr-par",
+    "created_at": "2026-01-01T00:00:00.000000Z",
+}
+POLICY = {"id": "pol-4", "name": "allow-v4", "is_ipv6": False,
+          "prefix_filter_in": ["10.0.0.0/8"], "prefix_filter_out": ["203.0.113.0/24"]}
+STATS = {"link_id": LINK["id"],
+         "ipv4": {"accepted": 3, "rejected": 1, "advertised": 2},
+         "ipv6": {"accepted": 0, "rejected": 0, "advertised": 0}}
+
+
+class FakeClient(Client):
+    """Answers from a table of (method, path) -> body or exception; records calls."""
+
+    def __init__(self, answers: dict[tuple[str, str], Any]):
+        super().__init__("http://127.0.0.1:1", "tok", lab="ilab")
+        self.answers = answers
+        self.calls: list[tuple[str, str, Any]] = []
+
+    def request(self, method: str, path: str, body: Any = None,
+                query: dict[str, Any] | None = None) -> Any:
+        self.calls.append((method, path, body))
+        answer = self.answers.get((method, path))
+        if answer is None:
+            raise ApiError(404, "not_found", f"no fake for {method} {path}", None)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def base_answers() -> dict[tuple[str, str], Any]:
+    return {
+        ("GET", f"{P}/links"): {"links": [LINK], "total_count": 1},
+        ("GET", f"{P}/links/{LINK['id']}/stats"): STATS,
+        ("GET", f"{P}/routing-policies"): {"routing_policies": [POLICY], "total_count": 1},
+        ("GET", "/vpc/v2/regions/fr-par/vpcs"): {
+            "vpcs": [{"id": "vpc-1", "name": "prod"}], "total_count": 1},
+    }
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
+    client = FakeClient(base_answers())
+    monkeypatch.setattr(common, "make_client", lambda lab: client)
+    return client
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_status_table(fake: FakeClient) -> None:
+    res = invoke("status")
+    assert res.exit_code == 0, res.output
+    header, row = res.output.splitlines()
+    assert header.split()[:3] == ["LINK", "ID", "STATUS"]
+    cols = row.split()
+    assert cols == ["il1", "11111111", "active", "up", "disabled", "prod", "allow-v4", "-",
+                    "on", "3/0", "1/0", "2/0"]
+
+
+def test_status_json(fake: FakeClient) -> None:
+    res = invoke("status", "--json")
+    assert res.exit_code == 0
+    assert json.loads(res.output) == [LINK]
+    assert res.output.startswith("[\n  {")  # indented, keys sorted
+
+
+def test_api_error_is_one_line_exit_1(fake: FakeClient) -> None:
+    body = {"type": "precondition_failed", "precondition": "resource_still_in_use",
+            "help_message": "routing policy is attached to link(s) x"}
+    kind, msg = error_message(412, body)
+    fake.answers[("DELETE", f"{P}/routing-policies/pol-4")] = ApiError(412, kind, msg, body)
+    res = CliRunner().invoke(cli, ["policy", "delete", "allow-v4"])
+    assert res.exit_code == 1
+    assert res.output == ("interlink-lab: error: precondition failed (resource_still_in_use): "
+                          "routing policy is attached to link(s) x\n")
+
+
+def test_lab_error_exit_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ILAB_STATE_DIR", str(tmp_path))
+    res = CliRunner().invoke(cli, ["--lab", "nolab", "status"])
+    assert res.exit_code == 1
+    assert res.output.startswith("interlink-lab: error: lab 'nolab' is not up")
+    assert len(res.output.splitlines()) == 1
+
+
+def test_usage_errors_exit_2(fake: FakeClient) -> None:
+    assert CliRunner().invoke(cli, ["nope"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["--lab", "Bad_Name", "status"]).exit_code == 1
+    assert CliRunner().invoke(cli, ["policy", "update", "allow-v4"]).exit_code == 2
+    res = CliRunner().invoke(cli, ["policy", "update", "x", "--in", "10.0.0.0/8", "--clear-in"])
+    assert res.exit_code == 2
+    assert CliRunner().invoke(cli, ["fault", "cut", "--family", "ipv5"]).exit_code == 2
+
+
+def test_policy_create_update_attach(fake: FakeClient) -> None:
+    fake.answers[("POST", f"{P}/routing-policies")] = {**POLICY, "id": "new", "name": "p"}
+    res = invoke("policy", "create", "p", "--in", "10.0.0.0/8", "--in", "172.16.0.0/12",
+                 "--out", "203.0.113.0/24")
+    assert res.exit_code == 0 and "created routing policy p (new)" in res.output
+    assert fake.calls[-1][2] == {"name": "p", "is_ipv6": False, "tags": [],
+                                 "prefix_filter_in": ["10.0.0.0/8", "172.16.0.0/12"],
+                                 "prefix_filter_out": ["203.0.113.0/24"]}
+
+    fake.answers[("PATCH", f"{P}/routing-policies/pol-4")] = POLICY
+    assert invoke("policy", "update", "allow-v4", "--clear-out").exit_code == 0
+    assert fake.calls[-1] == ("PATCH", f"{P}/routing-policies/pol-4", {"prefix_filter_out": []})
+
+    path = f"{P}/links/{LINK['id']}/set-routing-policy"
+    fake.answers[("POST", path)] = LINK
+    res = invoke("policy", "set", "allow-v4")  # the only link is the default
+    assert res.exit_code == 0, res.output
+    assert fake.calls[-2] == ("POST", path, {"routing_policy_id": "pol-4"})
+    assert "policy v4 allow-v4" in res.output
+
+
+def test_policy_list_json_and_show(fake: FakeClient) -> None:
+    res = invoke("policy", "list", "--json")
+    assert json.loads(res.output) == [POLICY]
+    res = invoke("policy", "show", "pol-4")
+    assert "10.0.0.0/8" in res.output and "il1" in res.output
+
+
+def test_customer_announce_with_file(fake: FakeClient, tmp_path: Path) -> None:
+    f = tmp_path / "p.txt"
+    f.write_text("# comment\n10.1.0.0/16\n\n10.2.0.0/16  # inline\n")
+    fake.answers[("POST", "/lab/v1/customer/announce")] = {"announced": 3}
+    res = invoke("customer", "announce", "10.0.0.0/16", "--file", str(f), "--community", "high")
+    assert res.exit_code == 0 and "announced 3 prefix(es)" in res.output
+    assert fake.calls[-1][2] == {"prefixes": ["10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16"],
+                                 "communities": ["12876:42200"]}
+    assert CliRunner().invoke(cli, ["customer", "withdraw"]).exit_code == 2
+
+
+def test_fault_and_propagation_need_a_link_when_several(fake: FakeClient) -> None:
+    fake.answers[("GET", f"{P}/links")] = {
+        "links": [LINK, {**LINK, "id": "22222222-b", "name": "il2"}], "total_count": 2}
+    res = CliRunner().invoke(cli, ["fault", "cut"])
+    assert res.exit_code == 1 and "the lab has 2 links (il1, il2): name one" in res.output
+    fake.answers[("POST", "/lab/v1/faults/cut")] = {"cut": ["ipv4"]}
+    res = invoke("fault", "cut", "il2", "--family", "ipv4")
+    assert res.exit_code == 0 and "cut BGP ipv4 of link il2" in res.output
+    assert fake.calls[-1][2] == {"link_id": "22222222-b", "family": "ipv4"}
+
+
+def test_inspect_json(fake: FakeClient) -> None:
+    fake.answers[("GET", "/lab/v1/nodes")] = {"lab": "ilab", "nodes": [
+        {"name": "vpc-router", "netns": "ilab-vpc-router", "role": "vpc-router",
+         "addresses": ["198.18.0.1/31"]}]}
+    res = invoke("inspect", "--json")
+    assert json.loads(res.output) == {
+        "lab": "ilab", "api": {"url": "http://127.0.0.1:1", "token": "tok"},
+        "nodes": [{"name": "vpc-router", "netns": "ilab-vpc-router", "role": "vpc-router",
+                   "addresses": ["198.18.0.1/31"]}]}
+
+
+def test_events_count(fake: FakeClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    evs = [{"time": 0, "type": "status", "link_id": LINK["id"], "link_name": "il1",
+            "field": "bgp_v4_status", "old": "up", "new": "down"}] * 3
+    monkeypatch.setattr(fake, "events", lambda timeout=None: iter(evs))
+    res = invoke("events", "--count", "2")
+    assert res.exit_code == 0
+    lines = res.output.splitlines()
+    assert len(lines) == 2 and lines[0].endswith(" il1 bgp_v4_status up -> down")
+    res = CliRunner().invoke(cli, ["events", "--count", "5", "--timeout", "1"])
+    assert res.exit_code == 1 and "got 3 of 5 events" in res.output
+
+
+def test_exec_unknown_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "ilab-partner").touch()
+    (tmp_path / "other-x").touch()
+    monkeypatch.setattr(exec_mod, "NETNS_DIR", tmp_path)
+    res = CliRunner().invoke(cli, ["exec", "nope", "--", "true"])
+    assert res.exit_code == 1
+    assert "no node 'nope' in lab ilab (nodes: partner)" in res.output
+
+
+def test_exec_passes_exit_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "ilab-partner").touch()
+    monkeypatch.setattr(exec_mod, "NETNS_DIR", tmp_path)
+    seen: list[list[str]] = []
+
+    class Done:
+        returncode = 3
+
+    def run(argv: list[str], check: bool) -> Done:
+        seen.append(argv)
+        return Done()
+
+    monkeypatch.setattr(exec_mod.subprocess, "run", run)
+    res = CliRunner().invoke(cli, ["exec", "partner", "--", "ip", "-br", "addr"])
+    assert res.exit_code == 3
+    assert seen == [["ip", "netns", "exec", "ilab-partner", "ip", "-br", "addr"]]
+
+
+def test_table_alignment() -> None:
+    assert table(["A", "LONG"], [["xx", None], ["y", True]]).splitlines() == [
+        "A   LONG", "xx  -", "y   yes"]
+
+
+def test_error_messages() -> None:
+    assert error_message(400, {"type": "invalid_arguments", "details": [
+        {"argument_name": "prefix_filter_in.0", "reason": "constraint",
+         "help_message": "bad"}]}) == ("invalid_arguments",
+                                       "invalid argument(s): prefix_filter_in.0: bad")
+    assert error_message(404, {"type": "not_found", "resource": "link", "resource_id": "x"})[1] \
+        == "link x not found"
+    assert error_message(502, "<html>\nbad gateway</html>")[1] == \
+        "HTTP 502: <html> bad gateway</html>"
+
+
+def test_resolve() -> None:
+    c = FakeClient({("GET", f"{P}/links"): {"links": [
+        LINK, {**LINK, "id": "2", "name": "dup"}, {**LINK, "id": "3", "name": "dup"}],
+        "total_count": 3}})
+    assert c.link("il1")["id"] == LINK["id"]
+    assert c.link("11111111")["id"] == LINK["id"]
+    assert c.link("3")["id"] == "3"
+    with pytest.raises(LabError, match="several links are named 'dup'"):
+        c.link("dup")
+    with pytest.raises(LabError, match="no link 'zz'"):
+        c.link("zz")

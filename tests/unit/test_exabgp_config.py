@@ -1,0 +1,109 @@
+"""Unit tests of controller.exabgp_config (rendering is pure; one test asks ExaBGP to validate)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.exabgp_config import NeighborConfig, render_config, speaker_env
+
+V4 = NeighborConfig("169.254.0.17", "169.254.0.16", "169.254.0.16", 12876, 64512, "ipv4")
+V6 = NeighborConfig("2001:db8:fc60::1", "2001:db8:fc60::", "169.254.0.16", 12876, 64512, "ipv6",
+                    hold_time=30, md5_password="s3cret pass;{x}")
+CMD = [sys.executable, "-m", "controller.exabgp_bridge", "--socket", "/run/x/controller.sock",
+       "--speaker", "scw-1"]
+
+
+def _block(text: str, head: str) -> str:
+    start = text.index(head)
+    return text[start : text.index("\n}\n", start) + 3]
+
+
+def test_process_block() -> None:
+    text = render_config([V4], CMD)
+    assert text.startswith("process bridge {\n")
+    assert f"    run {' '.join(CMD)};\n" in text
+    assert "    encoder json;\n" in text
+
+
+def test_one_neighbor_block_per_session() -> None:
+    text = render_config([V4, V6], CMD)
+    assert text.count("\nneighbor ") == 2
+    v4 = _block(text, "neighbor 169.254.0.17 {")
+    for line in ("router-id 169.254.0.16;", "local-address 169.254.0.16;", "local-as 12876;",
+                 "peer-as 64512;", "hold-time 9;", "listen 179;", "family { ipv4 unicast; }",
+                 "processes [ bridge ];", "neighbor-changes;", "receive { parsed; update; }"):
+        assert line in v4, line
+    assert "md5-password" not in v4
+    assert "passive" not in v4  # both sides connect actively
+    v6 = _block(text, "neighbor 2001:db8:fc60::1 {")
+    assert "local-address 2001:db8:fc60::;" in v6
+    assert "family { ipv6 unicast; }" in v6
+    assert "hold-time 30;" in v6
+    assert 'md5-password "s3cret pass;{x}";' in v6
+
+
+def test_no_neighbors_is_valid_text() -> None:
+    text = render_config([], CMD)
+    assert "neighbor" not in text
+
+
+def test_quoting_of_arguments() -> None:
+    text = render_config([V4], ["/usr/bin/python3", "-m", "m", "--socket", "/tmp/a b;c.sock"])
+    assert 'run /usr/bin/python3 -m m --socket "/tmp/a b;c.sock";' in text
+    text = render_config([V4], ["/usr/bin/python3", 'say "hi"'])
+    assert "run /usr/bin/python3 'say \"hi\"';" in text
+    with pytest.raises(ValueError):
+        render_config([V4], ["/usr/bin/python3", "both ' and \""])
+    with pytest.raises(ValueError):
+        render_config([V4], ["/usr/bin/python3", "new\nline"])
+    pw = NeighborConfig(**{**V4.__dict__, "md5_password": "it's"})
+    assert 'md5-password "it\'s";' in render_config([pw], CMD)
+
+
+@pytest.mark.parametrize("bad", [
+    {"family": "ipv5"},
+    {"peer_address": "2001:db8::1"},  # v6 address in a v4 session
+    {"router_id": "2001:db8::1"},
+    {"hold_time": 2},
+    {"local_as": 0},
+    {"peer_address": "not-an-ip"},
+])
+def test_invalid_neighbors(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        render_config([NeighborConfig(**{**V4.__dict__, **bad})], CMD)
+
+
+def test_duplicate_and_relative_command() -> None:
+    with pytest.raises(ValueError):
+        render_config([V4, V4], CMD)
+    with pytest.raises(ValueError):
+        render_config([V4], ["python3", "-m", "x"])
+    with pytest.raises(ValueError):
+        render_config([V4], [])
+
+
+def test_speaker_env() -> None:
+    env = speaker_env()
+    assert env["exabgp_daemon_user"] == "root"
+    assert env["exabgp_daemon_drop"] == "false"
+    assert env["exabgp_api_cli"] == "false"
+    assert env["exabgp_log_destination"] == "stdout"
+    assert env["exabgp_api_ack"] in ("true", "false")
+    assert float(env["exabgp_reactor_speed"]) > 0
+
+
+def test_exabgp_accepts_rendered_config(tmp_path: Path) -> None:
+    exabgp = Path(sys.executable).parent / "exabgp"
+    if not exabgp.exists():
+        pytest.skip("exabgp not installed next to the interpreter")
+    conf = tmp_path / "s.conf"
+    conf.write_text(render_config([V4, V6], CMD))
+    env = {**os.environ, **speaker_env()}
+    res = subprocess.run([str(exabgp), "validate", str(conf)], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
