@@ -169,9 +169,20 @@ def _in_region(obj: Json, region: str, resource: str, obj_id: str) -> Json:
     return obj
 
 
+# Put into an event stream's queue to end it (compared by identity).
+_CLOSE: Json = {}
+
+
 class Routes:
     def __init__(self, ctrl: ControllerApi):
         self.ctrl = ctrl
+        self.streams: set[asyncio.Queue[Json]] = set()
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        # Open event streams would otherwise hold the server's graceful shutdown for its
+        # whole timeout (they never end by themselves).
+        for queue in self.streams:
+            queue.put_nowait(_CLOSE)
 
     async def _link(self, request: web.Request) -> tuple[str, Json]:
         """Checks region + existence before any mutation, so a wrong region changes nothing."""
@@ -276,8 +287,9 @@ class Routes:
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson",
                                            "Cache-Control": "no-cache"})
         queue = await self.ctrl.subscribe()
+        self.streams.add(queue)
         try:
-            await resp.prepare(request)
+            await resp.prepare(request)  # sends the headers at once: clients see 200 now
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), EVENTS_POLL_S)
@@ -286,10 +298,14 @@ class Routes:
                     if request.transport is None or request.transport.is_closing():
                         break
                     continue
+                if event is _CLOSE:
+                    await resp.write_eof()
+                    break
                 await resp.write((dumps(event) + "\n").encode())
-        except (ConnectionResetError, ConnectionError):
+        except ConnectionError:
             pass  # the client left while we were writing
         finally:
+            self.streams.discard(queue)
             await self.ctrl.unsubscribe(queue)
         return resp
 
@@ -305,6 +321,7 @@ def make_app(ctrl: ControllerApi, token: str,
     app[CTRL_KEY] = ctrl
     app[TOKEN_KEY] = token
     r = Routes(ctrl)
+    app.on_shutdown.append(r.on_shutdown)
     add = app.router.add_route
 
     add("GET", f"{P}/links", r.list_links)

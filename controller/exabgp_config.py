@@ -17,9 +17,10 @@ __all__ = ["PROCESS_NAME", "NeighborConfig", "render_config", "speaker_env"]
 
 PROCESS_NAME = "bridge"
 
-# Measured with 5.0.15 (two speakers, v4+v6 sessions each): reactor speed 0.1 brings the
-# sessions up in 0.27-0.37 s against 0.28-0.82 s at 1.0 (fewer open collisions), and makes the
-# API command path ~40 % faster; idle CPU stays small.
+# Measured with 5.0.15 (two speakers, v4+v6 sessions each, 2 cores): at reactor speed 1.0
+# both sides' simultaneous connects collide repeatedly (up in 0.28-0.82 s, once 2.9 s); at 0.1
+# in 0.27-0.37 s. 10k prefixes announced end to end: 4.2-5.2 s at 1.0, 2.2-3.4 s at 0.1.
+# Cost: ~10 % of a core per idle speaker at 0.1 (4 % at 0.5, 3 % at 1.0).
 REACTOR_SPEED = "0.1"
 
 

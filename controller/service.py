@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller import reconcile, status
-from controller.events import Announced, EndOfRib, Event, Route, RouteUpdate, SessionState
+from controller.events import (
+    Announced,
+    EndOfRib,
+    Event,
+    ReplayDone,
+    Route,
+    RouteUpdate,
+    SessionState,
+)
 from controller.exabgp_config import NeighborConfig, render_config
 from controller.inventory import Inventory
 from controller.model import (
@@ -100,6 +108,8 @@ class Controller:
         self._speaker_link: dict[str, str] = {}
         self._configs: dict[str, str] = {}
         self._history: list[dict[str, Any]] = []
+        self._replaying: set[str] = set()
+        self._pending: set[str] = set()
 
     # --- start / stop ----------------------------------------------------------------------
     def load(self) -> None:
@@ -334,7 +344,7 @@ class Controller:
         self._events.put_nowait((speaker, event))
 
     def on_connect(self, speaker: str) -> None:
-        """A bridge (re)connected: its replayed snapshot follows; assume nothing announced."""
+        """A bridge (re)connected: its snapshot replay follows and is the complete state."""
         self._events.put_nowait((speaker, None))
 
     def _session_down(self, link_id: str, family: str) -> set[str]:
@@ -367,9 +377,16 @@ class Controller:
         full = False
         for speaker, ev in batch:
             if ev is None:
+                # Forget what this speaker told us; apply nothing until its replay is done,
+                # so a controller restart does not blink the VPC table.
+                self._replaying.add(speaker)
                 link_id = self._speaker_link.get(speaker)
-                for fam in FAMILIES:
-                    self.applied_announce.pop((link_id or "", fam), None)
+                for fam in FAMILIES if link_id else ():
+                    self.applied_announce.pop((link_id, fam), None)
+                    touched |= self._session_down(link_id, fam)
+                continue
+            if isinstance(ev, ReplayDone):
+                self._replaying.discard(speaker)
                 full = True
                 continue
             if isinstance(ev, EndOfRib):
@@ -398,6 +415,10 @@ class Controller:
                 self.applied_announce[(link.id, fam)] = frozenset(
                     p for p, _communities in ev.prefixes)
                 full = True
+        self._pending |= touched
+        if self._replaying:
+            return
+        touched, self._pending = self._pending, set()
         if full:
             await self._reconcile_all()
         elif touched:

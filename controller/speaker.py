@@ -44,9 +44,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Prefixes per "announce attributes ... nlri" command. ExaBGP parses a command in one go and
-# blocks its reactor meanwhile; measured end to end (10k /30s, reactor speed 0.1), see the
-# project notes: bigger chunks are not faster, and they delay keepalives of other sessions.
+# Prefixes per "announce attributes ... nlri" command. Measured end to end (10k IPv4 /30s,
+# reactor speed 0.1, 2 cores): 100 -> 3.7 s, 500 -> 2.2-3.4 s, 2000 -> 2.3-3.2 s. The sending
+# ExaBGP is CPU-bound (~0.2 ms per prefix, mostly a deepcopy per route in
+# Neighbor.remove_self) and handles 50 route changes per reactor turn whatever the chunk, so
+# bigger chunks buy nothing; 500 keeps each command line ~10 KiB.
 ANNOUNCE_CHUNK = 500
 
 _RELOAD_OK = "loaded new configuration successfully"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.events import Announced, BridgeHello, Event, RouteUpdate, SessionState
+from controller.events import Announced, Event, ReplayDone, RouteUpdate, SessionState
 from controller.exabgp_config import NeighborConfig, render_config
 from controller.kernel import KernelRoute, RouteTable
 from controller.model import SCW_ASN, ArgumentError
@@ -72,6 +72,7 @@ class CustomerRouter:
         self.lock = asyncio.Lock()
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._replaying = False
 
     # --- configuration -------------------------------------------------------------------
     def config_text(self) -> str:
@@ -145,24 +146,35 @@ class CustomerRouter:
         return [{"prefix": p, "communities": list(c)} for p, c in sorted(self.desired().items())]
 
     # --- events --------------------------------------------------------------------------------
+    def on_connect(self) -> None:
+        """The bridge (re)connected: its replay is the complete state; install after it."""
+        self.applied.clear()
+        self.learned.clear()
+        self.state.clear()
+        self._replaying = True
+
     def on_event(self, event: Event) -> None:
-        if isinstance(event, BridgeHello):
-            self.applied.clear()
+        if isinstance(event, ReplayDone):
+            self._replaying = False
+            self._dirty.set()
             asyncio.get_running_loop().create_task(self._locked_sync())
         elif isinstance(event, Announced):
             self.applied[event.peer] = {p: tuple(c) for p, c in event.prefixes}
-            asyncio.get_running_loop().create_task(self._locked_sync())
         elif isinstance(event, SessionState):
             if event.state in ("up", "down"):
                 self.state[event.peer] = event.state
-            if event.state == "down" and self.learned.pop(event.peer, None):
-                self._dirty.set()  # ExaBGP sends no withdraws on session loss
+            if event.state == "down" and self.learned.pop(event.peer, None) is not None:
+                self._mark_dirty()  # ExaBGP sends no withdraws on session loss
         elif isinstance(event, RouteUpdate):
             table = self.learned.setdefault(event.peer, {})
             for r in event.announced:
                 table[r.prefix] = (r.next_hop,)
             for _fam, p in event.withdrawn:
                 table.pop(p, None)
+            self._mark_dirty()
+
+    def _mark_dirty(self) -> None:
+        if not self._replaying:
             self._dirty.set()
 
     async def _locked_sync(self) -> None:

@@ -9,6 +9,7 @@ store, the kernel tables and the bridges' snapshots.
 from __future__ import annotations
 
 import argparse
+import functools
 import asyncio
 import ipaddress
 import json
@@ -16,13 +17,14 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from controller.api import make_app
-from controller.events import BridgeHello, Event
+from controller.events import Event
 from controller.kernel import KernelRoute, RouteTable
 from controller.model import (
     ArgumentError,
@@ -35,8 +37,15 @@ from controller.model import (
     new_id,
 )
 from controller.service import Controller, LinkPlacement
-from controller.speaker import SpeakerHub, SpeakerSpec, reload_speaker, speaker_pid
-from controller.speaker import start_speaker, stop_speaker
+from controller.speaker import (
+    SpeakerHub,
+    SpeakerSpec,
+    reload_speaker,
+    speaker_pid,
+    start_speaker,
+    stop_speaker,
+)
+from controller.speaker import bridge_command as speaker_bridge_command
 from controller.store import Store
 from lab import faults
 from lab.customer import SPEAKER as CUSTOMER, CustomerRouter, CustomerSession
@@ -46,11 +55,8 @@ from lab.topology import LinkWiring, Topology, build_topology, load_scenario
 log = logging.getLogger("lab.daemon")
 
 
-def bridge_command(socket_path: Path):  # type: ignore[no-untyped-def]
-    def command(name: str) -> list[str]:
-        return [sys.executable, "-m", "controller.exabgp_bridge", "--socket", str(socket_path),
-                "--speaker", name]
-    return command
+def bridge_command(socket_path: Path) -> Callable[[str], list[str]]:
+    return functools.partial(speaker_bridge_command, socket_path)
 
 
 class ProcessSpeakers:
@@ -178,12 +184,14 @@ class LabDaemon:
         if speaker == CUSTOMER:
             self.customer.on_event(event)
         else:
-            if isinstance(event, BridgeHello):
-                self.ctrl.on_connect(speaker)
             self.ctrl.on_event(speaker, event)
 
     def _on_connect(self, speaker: str) -> None:
-        pass  # BridgeHello carries the same information, in order with the replay
+        # Called before the bridge's hello and snapshot replay, in order with them.
+        if speaker == CUSTOMER:
+            self.customer.on_connect()
+        else:
+            self.ctrl.on_connect(speaker)
 
     # --- run -----------------------------------------------------------------------------
     async def run(self) -> None:

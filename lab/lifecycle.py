@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import netns
+from lab.probes import ping_fast
 from lab.state import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
 from lab.topology import ScenarioError, Topology, build_topology, load_scenario
 
@@ -197,15 +198,10 @@ def traffic_pairs(topo: Topology) -> list[tuple[str, str]]:
 
 
 def wait_traffic(topo: Topology, timeout: float) -> None:
+    # Short per-try timeouts: right after `active` the routes may still be on their way.
     for src, dst in traffic_pairs(topo):
-        _wait(f"ping {dst} from {src}", lambda s=src, t=dst: _ping(s, t), timeout,
-              lambda t=dst: f"{t} unreachable")
-
-
-def _ping(src_netns: str, dst: str) -> bool:
-    r = subprocess.run(["ip", "netns", "exec", src_netns, "ping", "-n", "-q", "-c1", "-W1", dst],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return r.returncode == 0
+        _wait(f"ping {dst} from {src}", lambda s=src, t=dst: ping_fast(s, t, timeout=0.2),
+              timeout, lambda t=dst: f"{t} unreachable")
 
 
 @dataclass

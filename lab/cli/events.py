@@ -53,6 +53,8 @@ def events(ctx: click.Context, as_json: bool, count: int | None, timeout: float 
                 return
     except KeyboardInterrupt:
         return
+    if timeout is None:  # only the daemon ends an endless stream: it stopped
+        raise CliError(f"the controller closed the event stream after {seen} event(s)")
     if count is not None:
         raise CliError(f"got {seen} of {count} events before the stream ended"
                        + (f" (timeout {timeout:g} s)" if timeout is not None else ""))

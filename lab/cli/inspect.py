@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from controller.model import DEFAULT_PROJECT_ID, DEFAULT_REGION
 from lab.cli.common import get_client, lab_name
 from lab.cli.output import echo_json, echo_table, json_option
 
@@ -25,7 +26,11 @@ def inspect(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"lab    {lab}")
     click.echo(f"api    {client.url}")
     click.echo(f"token  {client.token}")
-    click.echo(f"sdk    SCW_API_URL={client.url} SCW_SECRET_KEY={client.token}")
+    # The SDK wants an access key of SCW + 17 characters (any) and adds the default project
+    # to list queries: the lab's resources live in DEFAULT_PROJECT_ID.
+    click.echo(f"sdk    SCW_API_URL={client.url} SCW_ACCESS_KEY=SCWXXXXXXXXXXXXXXXXX "
+               f"SCW_SECRET_KEY={client.token} SCW_DEFAULT_PROJECT_ID={DEFAULT_PROJECT_ID} "
+               f"SCW_DEFAULT_REGION={DEFAULT_REGION}")
     click.echo()
     echo_table(("NODE", "NETNS", "ROLE", "ADDRESSES"),
                ([n["name"], n["netns"], n["role"], ", ".join(n["addresses"]) or "-"]

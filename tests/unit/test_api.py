@@ -376,6 +376,19 @@ def test_events_stream() -> None:
     run(s)
 
 
+def test_shutdown_ends_event_streams() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        resp = await client.get("/lab/v1/events", headers=H)
+        for _ in range(100):
+            if ctrl.queues:
+                break
+            await asyncio.sleep(0.01)
+        await client.app.shutdown()  # what runner.cleanup() does first
+        assert await asyncio.wait_for(resp.content.read(), 5) == b""
+        assert ctrl.queues == []
+    run(s)
+
+
 def test_extra_routes_share_auth_and_errors() -> None:
     async def nodes(request: web.Request) -> web.Response:
         if request.query.get("fail"):
