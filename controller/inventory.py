@@ -157,7 +157,8 @@ class Inventory:
     def _usable_policy(self, link: Link, body: dict[str, Any]) -> RoutingPolicy:
         pid = body.get("routing_policy_id")
         if not isinstance(pid, str) or not pid:
-            raise ArgumentError.one("routing_policy_id", "required", "routing_policy_id is required")
+            raise ArgumentError.one("routing_policy_id", "required",
+                                    "routing_policy_id is required")
         policy = self.policy(pid)
         if policy.region != link.region:
             raise PreconditionFailed("region_mismatch",

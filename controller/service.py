@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from controller import reconcile, status
@@ -111,7 +110,7 @@ class Controller:
         self._replaying: set[str] = set()
         self._pending: set[str] = set()
 
-    # --- start / stop ----------------------------------------------------------------------
+    # --- start / stop -----------------------------------------------------------------------------
     def load(self) -> None:
         for d in self.store.all("routing_policy"):
             p = policy_from_dict(d)
@@ -149,7 +148,7 @@ class Controller:
         out |= {self._vpc_netns_for(v) for v in self.inv.vpcs.values()}
         return out
 
-    # --- persistence -------------------------------------------------------------------------
+    # --- persistence ------------------------------------------------------------------------------
     def _persist(self, links: Iterable[Link] = (), policies: Iterable[Any] = (),
                  deleted: Iterable[tuple[str, str]] = ()) -> None:
         from dataclasses import asdict
@@ -177,7 +176,7 @@ class Controller:
                 self.inv.links[lk.id] = lk
                 tx.put("link", lk.id, asdict(lk))
 
-    # --- status --------------------------------------------------------------------------------
+    # --- status -----------------------------------------------------------------------------------
     def _statuses(self, link: Link) -> tuple[str, str, str]:
         v4 = status.bgp_status(link.routing_policy_v4_id is not None,
                                self.sessions.get((link.id, "ipv4"), False))
@@ -216,7 +215,7 @@ class Controller:
     async def unsubscribe(self, q: asyncio.Queue[dict[str, Any]]) -> None:
         self._subscribers.discard(q)
 
-    # --- reconciliation ------------------------------------------------------------------------
+    # --- reconciliation ---------------------------------------------------------------------------
     def _views(self) -> tuple[list[reconcile.LinkView], dict[str, list[str]]]:
         views = []
         for lk in sorted(self.inv.links.values(), key=lambda x: x.created_at):
@@ -241,7 +240,8 @@ class Controller:
         links = {lk.id: self._placement_for(lk).scw_netns for lk in self.inv.links.values()}
         return vpcs, links
 
-    def _desired_by_netns(self, desired: reconcile.Desired) -> dict[str, dict[str, tuple[str, ...]]]:
+    def _desired_by_netns(
+            self, desired: reconcile.Desired) -> dict[str, dict[str, tuple[str, ...]]]:
         vpc_ns, link_ns = self._table_netns()
         out: dict[str, dict[str, tuple[str, ...]]] = {ns: {} for ns in self._all_netns()}
         for vpc_id, table in desired.vpc_tables.items():
@@ -338,7 +338,7 @@ class Controller:
                     self._session_down(link.id, fam)
                     self.applied_announce.pop((link.id, fam), None)
 
-    # --- BGP events ------------------------------------------------------------------------------
+    # --- BGP events -------------------------------------------------------------------------------
     def on_event(self, speaker: str, event: Event) -> None:
         """Called by the hub for every event of a Scaleway-side speaker, in order."""
         self._events.put_nowait((speaker, event))
@@ -381,9 +381,10 @@ class Controller:
                 # so a controller restart does not blink the VPC table.
                 self._replaying.add(speaker)
                 link_id = self._speaker_link.get(speaker)
-                for fam in FAMILIES if link_id else ():
-                    self.applied_announce.pop((link_id, fam), None)
-                    touched |= self._session_down(link_id, fam)
+                if link_id is not None:
+                    for fam in FAMILIES:
+                        self.applied_announce.pop((link_id, fam), None)
+                        touched |= self._session_down(link_id, fam)
                 continue
             if isinstance(ev, ReplayDone):
                 self._replaying.discard(speaker)
@@ -424,7 +425,7 @@ class Controller:
         elif touched:
             await self._reconcile_prefixes(touched)
 
-    # --- API: links --------------------------------------------------------------------------------
+    # --- API: links -------------------------------------------------------------------------------
     async def list_links(self) -> list[dict[str, Any]]:
         return [self.link_json(lk) for lk in self.inv.links.values()]
 
@@ -491,7 +492,7 @@ class Controller:
             }
         return out
 
-    # --- API: routing policies ------------------------------------------------------------------------
+    # --- API: routing policies --------------------------------------------------------------------
     async def list_policies(self) -> list[dict[str, Any]]:
         return [p.to_api() for p in self.inv.policies.values()]
 
@@ -530,7 +531,7 @@ class Controller:
                 self.inv.policies[policy_id] = policy
                 raise
 
-    # --- API: VPCs ------------------------------------------------------------------------------------
+    # --- API: VPCs --------------------------------------------------------------------------------
     async def list_vpcs(self) -> list[dict[str, Any]]:
         return [v.to_api() for v in self.inv.vpcs.values()]
 
@@ -566,6 +567,7 @@ def _pn_json(vpc: Vpc, pn: Any) -> dict[str, Any]:
     return dict(sorted({
         "id": pn.id, "name": pn.name, "vpc_id": vpc.id, "region": vpc.region,
         "project_id": vpc.project_id, "organization_id": vpc.organization_id,
-        "tags": [], "subnets": subnets, "dhcp_enabled": True, "default_route_propagation_enabled": False,
+        "tags": [], "subnets": subnets, "dhcp_enabled": True,
+        "default_route_propagation_enabled": False,
         "created_at": pn.created_at, "updated_at": pn.updated_at,
     }.items()))

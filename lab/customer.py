@@ -61,7 +61,7 @@ class CustomerRouter:
                  bridge_command: Callable[[str], list[str]]):
         self.store, self.hub, self.netns, self.asn = store, hub, netns, asn
         self.sessions = list(sessions)
-        self.base = {p: () for p in base_announce}
+        self.base: dict[str, tuple[str, ...]] = {p: () for p in base_announce}
         self.hold_time, self.md5_password = hold_time, md5_password
         self._bridge_command = bridge_command
         self.table = RouteTable(netns)

@@ -9,8 +9,8 @@ store, the kernel tables and the bridges' snapshots.
 from __future__ import annotations
 
 import argparse
-import functools
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
@@ -48,7 +48,8 @@ from controller.speaker import (
 from controller.speaker import bridge_command as speaker_bridge_command
 from controller.store import Store
 from lab import faults
-from lab.customer import SPEAKER as CUSTOMER, CustomerRouter, CustomerSession
+from lab.customer import SPEAKER as CUSTOMER
+from lab.customer import CustomerRouter, CustomerSession
 from lab.state import lab_dir, read_json, write_json
 from lab.topology import LinkWiring, Topology, build_topology, load_scenario
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -200,8 +202,8 @@ def traffic_pairs(topo: Topology) -> list[tuple[str, str]]:
 def wait_traffic(topo: Topology, timeout: float) -> None:
     # Short per-try timeouts: right after `active` the routes may still be on their way.
     for src, dst in traffic_pairs(topo):
-        _wait(f"ping {dst} from {src}", lambda s=src, t=dst: ping_fast(s, t, timeout=0.2),
-              timeout, lambda t=dst: f"{t} unreachable")
+        _wait(f"ping {dst} from {src}", functools.partial(ping_fast, src, dst, timeout=0.2),
+              timeout, functools.partial(str, f"{dst} unreachable"))
 
 
 @dataclass
@@ -224,10 +226,8 @@ def stop_pid(pid: int, timeout: float = 1.0) -> bool:
         if not pid_alive(pid):
             return True
         time.sleep(0.01)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return True
 
 
@@ -243,10 +243,8 @@ def down(lab: str = "ilab") -> DownResult:
         if stop_pid(pid):
             killed.append(pid)
     names: set[str] = set(netns.existing_namespaces(lab))
-    try:
+    with contextlib.suppress(OSError, ValueError):
         names |= set(read_json(d / "lab.json").get("namespaces", []))
-    except (OSError, ValueError):
-        pass
     report = netns.teardown(lab, sorted(names))
     shutil.rmtree(d, ignore_errors=True)
     removed = list(getattr(report, "removed", sorted(names)))

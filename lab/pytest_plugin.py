@@ -43,7 +43,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0,
             if value:
                 return value
             last = value
-        except Exception as exc:  # noqa: BLE001 - reported below if it never settles
+        except Exception as exc:
             last = exc
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.1f}s waiting for {what} (last: {last!r})")

@@ -49,7 +49,7 @@ def test_up_errors_down_leaves_nothing() -> None:
 
         bad = cli("--lab", lab, "policy", "attach", "no-such-link", "no-such-policy",
                   check=False)
-        assert bad.returncode != 0 and "not found" in bad.stderr.lower()
+        assert bad.returncode == 1 and "no link 'no-such-link'" in bad.stderr
 
         inspect = json.loads(cli("--lab", lab, "inspect", "--json").stdout)
         nodes = {n["name"]: n for n in inspect["nodes"]}
