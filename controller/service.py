@@ -109,6 +109,7 @@ class Controller:
         self._history: list[dict[str, Any]] = []
         self._replaying: set[str] = set()
         self._pending: set[str] = set()
+        self._full_pending = False
 
     # --- start / stop -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -122,17 +123,31 @@ class Controller:
             lk = link_from_dict(d)
             self.inv.links[lk.id] = lk
 
-    async def start(self) -> None:
-        """Adopt what the kernel holds, (re)start speakers, reconcile, process events."""
+    async def start(self, replay_deadline: float = 5.0) -> None:
+        """Adopt what the kernel holds, (re)start speakers, then reconcile once they replayed.
+
+        Until every speaker's bridge has replayed its snapshot (or ``replay_deadline`` passed)
+        nothing is removed from the kernel: a restarted controller must not blink the VPC table.
+        """
         loop = asyncio.get_running_loop()
         for netns in self._all_netns():
             routes = await loop.run_in_executor(None, self._table_for(netns).list)
             self.applied_tables[netns] = {p: tuple(r.gateways) for p, r in routes.items()}
-        async with self.lock:
-            await self._reconcile_all()
+        self._replaying = {speaker_name(lk.id) for lk in self.inv.links.values()
+                           if lk.lifecycle == "provisioned"}
         for link in self.inv.links.values():
             self._last_status[link.id] = self._statuses(link)
+        async with self.lock:
+            await self._reconcile_all()
         self._worker = asyncio.create_task(self._drain_events())
+        loop.call_later(replay_deadline, self._replay_deadline)
+
+    def _replay_deadline(self) -> None:
+        if self._replaying:
+            log.warning("no snapshot from %s in time: reconciling without it",
+                        ", ".join(sorted(self._replaying)))
+            self._replaying.clear()
+            self._events.put_nowait(("", None))  # wakes the worker for a full reconcile
 
     async def close(self, stop_speakers: bool = True) -> None:
         if self._worker is not None:
@@ -253,6 +268,9 @@ class Controller:
 
     async def _reconcile_all(self) -> None:
         await self._ensure_speakers()
+        if self._replaying:
+            self._full_pending = True  # done when the last replay ends
+            return
         views, subnets = self._views()
         self.desired = reconcile.compute(views, subnets, self.rib)
         self.rejected = self.desired.rejected
@@ -376,18 +394,25 @@ class Controller:
         touched: set[str] = set()
         full = False
         for speaker, ev in batch:
+            if ev is None and not speaker:
+                full = True  # the replay deadline passed
+                continue
             if ev is None:
-                # Forget what this speaker told us; apply nothing until its replay is done,
-                # so a controller restart does not blink the VPC table.
+                # Forget what this speaker taught us (its replay is the complete state) and
+                # apply nothing until the replay is done, so a restart does not blink routes.
                 self._replaying.add(speaker)
                 link_id = self._speaker_link.get(speaker)
-                if link_id is not None:
-                    for fam in FAMILIES:
-                        self.applied_announce.pop((link_id, fam), None)
-                        touched |= self._session_down(link_id, fam)
+                for fam in FAMILIES if link_id else ():
+                    touched |= set(self.rib.get(link_id or "", {}).pop(fam, {}))
+                    self.applied_announce.pop((link_id or "", fam), None)
                 continue
             if isinstance(ev, ReplayDone):
                 self._replaying.discard(speaker)
+                link = self.inv.links.get(self._speaker_link.get(speaker, ""))
+                for fam in FAMILIES if link else ():
+                    assert link is not None
+                    if link.peer_bgp_config.address(fam) not in ev.peers:
+                        touched |= self._session_down(link.id, fam)  # unknown to ExaBGP
                 full = True
                 continue
             if isinstance(ev, EndOfRib):
@@ -420,7 +445,8 @@ class Controller:
         if self._replaying:
             return
         touched, self._pending = self._pending, set()
-        if full:
+        if full or self._full_pending:
+            self._full_pending = False
             await self._reconcile_all()
         elif touched:
             await self._reconcile_prefixes(touched)

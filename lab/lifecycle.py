@@ -156,6 +156,38 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     return UpResult(lab=lab, url=info["url"], timings=timings)
 
 
+def start_controller(lab: str, timeout: float = 30.0) -> dict[str, Any]:
+    """(Re)start the controller of a lab whose namespaces exist (after a crash or a stop).
+
+    The new controller resumes from the store, adopts the running speakers and re-creates
+    whatever the data plane is missing.
+    """
+    check_lab_name(lab)
+    preflight()
+    d = lab_dir(lab)
+    if not (d / "lab.json").exists():
+        raise LabError(f"lab {lab!r} is not up; run `interlink-lab up`")
+    pid_file = d / "controller.pid"
+    with contextlib.suppress(OSError, ValueError):
+        if pid_alive(int(pid_file.read_text())):
+            raise LabError(f"the controller of lab {lab!r} is already running")
+    (d / "api.json").unlink(missing_ok=True)
+    pid = spawn_daemon(lab)
+    info: dict[str, Any] = _wait("the controller API", lambda: _api_ready(d, pid), timeout,
+                                 lambda: _log_tail(d / "controller.log"))
+    return info
+
+
+def stop_controller(lab: str) -> bool:
+    """Stop only the controller (SIGTERM); speakers and namespaces keep running."""
+    d = lab_dir(check_lab_name(lab))
+    try:
+        pid = int((d / "controller.pid").read_text())
+    except (OSError, ValueError):
+        return False
+    return stop_pid(pid, timeout=5.0)
+
+
 def _scenario_path(ref: str) -> str:
     p = Path(ref)
     if p.exists():

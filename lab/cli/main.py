@@ -41,6 +41,7 @@ def cli(ctx: click.Context, lab: str) -> None:
 
 
 def _register() -> None:
+    from lab.cli.controller import controller
     from lab.cli.customer import customer
     from lab.cli.down import down
     from lab.cli.events import events
@@ -55,7 +56,7 @@ def _register() -> None:
     from lab.cli.vpc import vpc
 
     for cmd in (up, down, status, inspect, routes, policy, propagation, vpc, customer, fault,
-                events, exec_):
+                events, exec_, controller):
         cli.add_command(cmd)
 
 
