@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB ?= ilab
 SCENARIO ?= basic
-APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps
+APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps frr bird2
 STAMP := $(VENV)/.installed
 
 .PHONY: setup up down status test unit e2e lint bench clean

@@ -1,12 +1,22 @@
-"""HTTP API of the controller: Scaleway InterLink v1beta1 + a VPC v2 subset + lab events.
+"""HTTP API of the controller: Scaleway InterLink v1beta1 + a VPC v2 subset + lab routes.
 
 Thin layer: parse the request, call the controller, map its errors to Scaleway's JSON error
-shapes (interlink.md). Choices where Scaleway is silent:
+shapes (interlink.md). The surface is described by the OpenAPI document served, without
+authentication, at ``GET /openapi.json`` (``controller.openapi``). Choices where Scaleway is
+silent:
 - an unknown region in the path is 400 invalid_arguments (argument ``region``): the region is
   a parameter of the request, and 404 would read as "the resource does not exist";
-- a resource of another region than the path's is 404, as it would be on Scaleway;
-- unknown query parameters are ignored, unknown body fields are rejected (by the inventory);
-- GET/DELETE bodies are ignored (the SDK sends ``{}``).
+- a resource of another region than the path's is 404, as it would be on Scaleway; a
+  ``region`` in a create body must equal the path's (the SDK never sends one);
+- unknown query parameters are ignored (a newer SDK may add filters);
+- request bodies: unknown fields are rejected (400 ``invalid_arguments``, reason
+  ``unknown``), so a typo never silently does nothing. A field set to ``null`` counts as not
+  given. This accepts exactly what the official SDK (scaleway 2.12.0) sends: it omits unset
+  optional fields, except ``project_id``, which its create requests always send (``null``
+  when the client has no default project); checked by tests/unit/test_sdk.py;
+- GET/DELETE bodies are ignored (the SDK sends ``{}``);
+- lab-only routes (``/lab/v1/...``) play the partner's side: approve or refuse a pairing key,
+  let a request expire; they need the same token.
 """
 
 from __future__ import annotations
@@ -21,14 +31,22 @@ from typing import Any, Protocol
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from controller import listing
-from controller.model import REGIONS, ArgumentError, NotFound, PreconditionFailed
+from controller import listing, openapi
+from controller.model import (
+    REGIONS,
+    ArgumentError,
+    NotFound,
+    PreconditionFailed,
+    TransientState,
+)
 
 log = logging.getLogger(__name__)
 
 P = "/interlink/v1beta1/regions/{region}"
 VPC_P = "/vpc/v2/regions/{region}"
 EVENTS_PATH = "/lab/v1/events"
+OPENAPI_PATH = "/openapi.json"
+PUBLIC_PATHS = frozenset({OPENAPI_PATH})  # served without the token
 # How often an idle event stream checks whether its client went away.
 EVENTS_POLL_S = 1.0
 
@@ -39,11 +57,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ControllerApi(Protocol):
     """What the API needs from the controller (implemented by controller.service.Controller).
 
-    Methods raise model.ArgumentError / NotFound / PreconditionFailed for client errors.
+    Methods raise model.ArgumentError / NotFound / PreconditionFailed / TransientState for
+    client errors. Lists return every item of every region (the API filters); catalog list
+    items may carry hidden ``_`` facets (``controller.catalog``).
     """
 
     async def list_links(self) -> list[Json]: ...
     async def get_link(self, link_id: str) -> Json: ...
+    async def create_link(self, body: Json, region: str) -> Json: ...
+    async def delete_link(self, link_id: str) -> Json: ...
+    async def approve_link(self, pairing_key: str) -> Json: ...
+    async def refuse_link(self, pairing_key: str, reason: str | None) -> Json: ...
+    async def expire_link(self, link_id: str) -> Json: ...
     async def update_link(self, link_id: str, body: Json) -> Json: ...
     async def attach_vpc(self, link_id: str, body: Json) -> Json: ...
     async def detach_vpc(self, link_id: str) -> Json: ...
@@ -60,10 +85,21 @@ class ControllerApi(Protocol):
     async def update_policy(self, policy_id: str, body: Json) -> Json: ...
     async def delete_policy(self, policy_id: str) -> None: ...
 
+    async def list_pops(self) -> list[Json]: ...
+    async def get_pop(self, pop_id: str) -> Json: ...
+    async def list_partners(self) -> list[Json]: ...
+    async def get_partner(self, partner_id: str) -> Json: ...
+    async def list_dedicated_connections(self) -> list[Json]: ...
+    async def get_dedicated_connection(self, connection_id: str) -> Json: ...
+
     async def list_vpcs(self) -> list[Json]: ...
     async def get_vpc(self, vpc_id: str) -> Json: ...
+    async def create_vpc(self, body: Json, region: str) -> Json: ...
+    async def delete_vpc(self, vpc_id: str) -> None: ...
     async def list_private_networks(self) -> list[Json]: ...
     async def get_private_network(self, pn_id: str) -> Json: ...
+    async def create_private_network(self, body: Json, region: str) -> Json: ...
+    async def delete_private_network(self, pn_id: str) -> None: ...
 
     async def subscribe(self) -> asyncio.Queue[Json]: ...
     async def unsubscribe(self, queue: asyncio.Queue[Json]) -> None: ...
@@ -93,6 +129,10 @@ def error_body(exc: Exception) -> tuple[int, Json]:
     if isinstance(exc, PreconditionFailed):
         return 412, {"type": "precondition_failed", "precondition": exc.precondition,
                      "help_message": exc.help_message}
+    if isinstance(exc, TransientState):
+        return 409, {"type": "transient_state", "message": str(exc),
+                     "resource": exc.resource, "resource_id": exc.resource_id,
+                     "current_state": exc.current_state}
     return 500, {"type": "internal_error", "message": "internal error (see the controller log)"}
 
 
@@ -103,7 +143,7 @@ DENIED = {"type": "denied_authentication", "method": "api_key", "reason": "not_f
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (ArgumentError, NotFound, PreconditionFailed) as exc:
+    except (ArgumentError, NotFound, PreconditionFailed, TransientState) as exc:
         status, body = error_body(exc)
         return json_response(body, status)
     except web.HTTPException as exc:
@@ -130,6 +170,8 @@ def auth_middleware(token: str) -> Middleware:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS and request.method == "GET":
+            return await handler(request)
         given = request.headers.get("X-Auth-Token", "").encode()
         # Constant time: the token is the only thing protecting the lab's control plane.
         if not hmac.compare_digest(given, expected):
@@ -160,6 +202,31 @@ async def json_body(request: web.Request) -> Json:
     if not isinstance(body, dict):
         raise ArgumentError.one("body", "format", "must be a JSON object")
     return body
+
+
+async def create_body(request: web.Request) -> tuple[Json, str]:
+    """(body, region) of a create: the region comes from the path; a conflicting one in the
+    body is an error, an equal one is dropped."""
+    region = region_of(request)
+    body = await json_body(request)
+    if body.get("region") not in (None, region):
+        raise ArgumentError.one("region", "constraint", "must match the region of the path")
+    body.pop("region", None)
+    return body, region
+
+
+def only_keys(body: Json, allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ArgumentError([{"argument_name": k, "reason": "unknown",
+                              "help_message": "unknown field"} for k in unknown])
+
+
+def required_str(body: Json, key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise ArgumentError.one(key, "required", f"{key} is required (a non-empty string)")
+    return value
 
 
 def _in_region(obj: Json, region: str, resource: str, obj_id: str) -> Json:
@@ -211,6 +278,14 @@ class Routes:
         _, link = await self._link(request)
         return json_response(link)
 
+    async def create_link(self, request: web.Request) -> web.Response:
+        body, region = await create_body(request)
+        return json_response(await self.ctrl.create_link(body, region))
+
+    async def delete_link(self, request: web.Request) -> web.Response:
+        link_id, _ = await self._link(request)
+        return json_response(await self.ctrl.delete_link(link_id))
+
     async def update_link(self, request: web.Request) -> web.Response:
         link_id, _ = await self._link(request)
         body = await json_body(request)
@@ -244,12 +319,7 @@ class Routes:
         return json_response(policy)
 
     async def create_policy(self, request: web.Request) -> web.Response:
-        region = region_of(request)
-        body = await json_body(request)
-        # The region comes from the path; a conflicting one in the body is an error.
-        if body.get("region", region) != region:
-            raise ArgumentError.one("region", "constraint", "must match the region of the path")
-        body.pop("region", None)
+        body, region = await create_body(request)
         return json_response(await self.ctrl.create_policy(body, region))
 
     async def update_policy(self, request: web.Request) -> web.Response:
@@ -262,14 +332,53 @@ class Routes:
         await self.ctrl.delete_policy(pid)
         return web.Response(status=204)
 
+    # --- catalog: PoPs, partners, dedicated connections ---------------------------------------
+    def catalog_list(self, method: str, spec: listing.ListSpec, key: str) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            return self._list(request, await getattr(self.ctrl, method)(), spec, key)
+        return handler
+
+    def catalog_get(self, method: str, resource: str) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            region = region_of(request)
+            obj_id = request.match_info["id"]
+            obj = await getattr(self.ctrl, method)(obj_id)
+            obj = _in_region(obj, region, resource, obj_id)
+            return json_response({k: v for k, v in obj.items() if not k.startswith("_")})
+        return handler
+
     # --- VPC v2 subset -----------------------------------------------------------------------
     async def list_vpcs(self, request: web.Request) -> web.Response:
         return self._list(request, await self.ctrl.list_vpcs(), listing.VPCS, "vpcs")
 
-    async def get_vpc(self, request: web.Request) -> web.Response:
+    async def _vpc(self, request: web.Request) -> tuple[str, Json]:
         region = region_of(request)
         vid = request.match_info["id"]
-        return json_response(_in_region(await self.ctrl.get_vpc(vid), region, "vpc", vid))
+        return vid, _in_region(await self.ctrl.get_vpc(vid), region, "vpc", vid)
+
+    async def get_vpc(self, request: web.Request) -> web.Response:
+        _, vpc = await self._vpc(request)
+        return json_response(vpc)
+
+    async def create_vpc(self, request: web.Request) -> web.Response:
+        body, region = await create_body(request)
+        return json_response(await self.ctrl.create_vpc(body, region))
+
+    async def delete_vpc(self, request: web.Request) -> web.Response:
+        vid, _ = await self._vpc(request)
+        await self.ctrl.delete_vpc(vid)
+        return web.Response(status=204)
+
+    async def create_private_network(self, request: web.Request) -> web.Response:
+        body, region = await create_body(request)
+        return json_response(await self.ctrl.create_private_network(body, region))
+
+    async def delete_private_network(self, request: web.Request) -> web.Response:
+        region = region_of(request)
+        pid = request.match_info["id"]
+        _in_region(await self.ctrl.get_private_network(pid), region, "private_network", pid)
+        await self.ctrl.delete_private_network(pid)
+        return web.Response(status=204)
 
     async def list_private_networks(self, request: web.Request) -> web.Response:
         return self._list(request, await self.ctrl.list_private_networks(),
@@ -280,6 +389,29 @@ class Routes:
         pid = request.match_info["id"]
         pn = await self.ctrl.get_private_network(pid)
         return json_response(_in_region(pn, region, "private_network", pid))
+
+    # --- lab: the partner's side ------------------------------------------------------------
+    async def partner_approve(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        only_keys(body, {"pairing_key"})
+        return json_response(await self.ctrl.approve_link(required_str(body, "pairing_key")))
+
+    async def partner_refuse(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        only_keys(body, {"pairing_key", "reason"})
+        key = required_str(body, "pairing_key")
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ArgumentError.one("reason", "format", "must be a string")
+        return json_response(await self.ctrl.refuse_link(key, reason))
+
+    async def expire_link(self, request: web.Request) -> web.Response:
+        link_id = request.match_info["id"]
+        only_keys(await json_body(request), set())
+        return json_response(await self.ctrl.expire_link(link_id))
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return json_response(openapi.document())
 
     # --- lab: event stream ---------------------------------------------------------------------
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -325,9 +457,9 @@ def make_app(ctrl: ControllerApi, token: str,
     add = app.router.add_route
 
     add("GET", f"{P}/links", r.list_links)
-    # POST {P}/links and DELETE {P}/links/{{id}}: added by the lead (create/delete need the
-    # lab topology: addresses, VLAN, speakers). Register them here, next to the others.
+    add("POST", f"{P}/links", r.create_link)
     add("GET", f"{P}/links/{{id}}", r.get_link)
+    add("DELETE", f"{P}/links/{{id}}", r.delete_link)
     add("PATCH", f"{P}/links/{{id}}", r.update_link)
     add("GET", f"{P}/links/{{id}}/stats", r.link_stats)  # lab extra: route counters
     for verb, method in (("attach-vpc", "attach_vpc"),
@@ -346,14 +478,28 @@ def make_app(ctrl: ControllerApi, token: str,
     add("PATCH", f"{P}/routing-policies/{{id}}", r.update_policy)
     add("DELETE", f"{P}/routing-policies/{{id}}", r.delete_policy)
 
-    # GET {P}/pops, {P}/partners, {P}/dedicated-connections (+ /{id}): added by the lead.
+    for path, key, spec, resource in (
+            ("pops", "pops", listing.POPS, "pop"),
+            ("partners", "partners", listing.PARTNERS, "partner"),
+            ("dedicated-connections", "connections", listing.DEDICATED_CONNECTIONS,
+             "dedicated_connection")):
+        add("GET", f"{P}/{path}", r.catalog_list(f"list_{resource}s", spec, key))
+        add("GET", f"{P}/{path}/{{id}}", r.catalog_get(f"get_{resource}", resource))
 
     add("GET", f"{VPC_P}/vpcs", r.list_vpcs)
+    add("POST", f"{VPC_P}/vpcs", r.create_vpc)
     add("GET", f"{VPC_P}/vpcs/{{id}}", r.get_vpc)
+    add("DELETE", f"{VPC_P}/vpcs/{{id}}", r.delete_vpc)
     add("GET", f"{VPC_P}/private-networks", r.list_private_networks)
+    add("POST", f"{VPC_P}/private-networks", r.create_private_network)
     add("GET", f"{VPC_P}/private-networks/{{id}}", r.get_private_network)
+    add("DELETE", f"{VPC_P}/private-networks/{{id}}", r.delete_private_network)
 
+    add("POST", "/lab/v1/partner/approve", r.partner_approve)
+    add("POST", "/lab/v1/partner/refuse", r.partner_refuse)
+    add("POST", "/lab/v1/links/{id}/expire", r.expire_link)
     add("GET", EVENTS_PATH, r.events)
+    add("GET", OPENAPI_PATH, r.openapi)
     if extra_routes is not None:
         extra_routes(app)
     return app

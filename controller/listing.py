@@ -4,7 +4,10 @@ Rules (interlink.md): ``page`` from 1, ``page_size`` 1..1000 (default 50), ``tot
 counts every match, a page past the end is an empty list. Bad values raise ``ArgumentError``
 with every bad parameter at once. Unknown query parameters are ignored, like Scaleway does,
 so a newer SDK adding a parameter keeps working. An empty value means "not given" (the
-SDK never sends one; curl users type ``name=`` by accident).
+SDK never sends one; curl users type ``name=`` by accident). Boolean filters compare for
+equality (``dedicated_available=false`` lists the PoPs without one). Items may carry hidden
+facets for the filters (keys starting with ``_``, see ``controller.catalog``): they are
+removed from the answer.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ LINK_STATUSES = (
 )
 BGP_STATUSES = ("unknown_bgp_status", "up", "down", "disabled")
 LINK_KINDS = ("hosted", "self_hosted")
+CONNECTION_STATUSES = ("unknown_status", "created", "configuring", "failed", "active",
+                       "disabled", "deleted", "locked")
 TRUE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 Item = dict[str, Any]
@@ -38,6 +43,12 @@ class Filter:
     pred: Pred
     parse: Callable[[str], Any] = str
     multi: bool = False  # repeated parameter (tags=a&tags=b): value is a list
+    choices: tuple[str, ...] = ()  # the accepted values, if an enumeration (documentation)
+
+    @property
+    def kind(self) -> str:
+        """JSON type of one value: integer, boolean or string (for the OpenAPI document)."""
+        return {_int: "integer", _bool: "boolean"}.get(self.parse, "string")
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,10 @@ class ListQuery:
 
 
 # --- parameter parsers ---------------------------------------------------------------------
+def _choice_filter(name: str, key: str, values: Sequence[str]) -> Filter:
+    return Filter(name, _eq(key), _choice(values), choices=tuple(values))
+
+
 def _choice(values: Sequence[str]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in values:
@@ -112,6 +127,23 @@ def _link_kind(item: Item, v: str) -> bool:
     return ("self" in item) == (v == "self_hosted")
 
 
+def _contains(key: str) -> Pred:
+    return lambda item, v: v.lower() in str(item.get(key, "")).lower()
+
+
+def _member(key: str) -> Pred:
+    """The item's list ``key`` holds the value."""
+    return lambda item, v: v in (item.get(key) or [])
+
+
+def _any_of(key: str) -> Pred:
+    """The item's ``key`` (a value or a list) is one of the given values."""
+    def pred(item: Item, v: list[Any]) -> bool:
+        got = item.get(key)
+        return bool(set(got) & set(v)) if isinstance(got, list) else got in v
+    return pred
+
+
 def _uses_policy(item: Item, v: str) -> bool:
     return v in (item.get("routing_policy_v4_id"), item.get("routing_policy_v6_id"))
 
@@ -147,16 +179,16 @@ LINKS = ListSpec(
     default_order="created_at_asc",
     filters=(
         *COMMON_FILTERS,
-        Filter("status", _eq("status"), _choice(LINK_STATUSES)),
-        Filter("bgp_v4_status", _eq("bgp_v4_status"), _choice(BGP_STATUSES)),
-        Filter("bgp_v6_status", _eq("bgp_v6_status"), _choice(BGP_STATUSES)),
+        _choice_filter("status", "status", LINK_STATUSES),
+        _choice_filter("bgp_v4_status", "bgp_v4_status", BGP_STATUSES),
+        _choice_filter("bgp_v6_status", "bgp_v6_status", BGP_STATUSES),
         Filter("pop_id", _eq("pop_id")),
         Filter("bandwidth_mbps", _eq("bandwidth_mbps"), _int),
         Filter("partner_id", _eq_path("partner", "partner_id")),
         Filter("vpc_id", _eq("vpc_id")),
         Filter("routing_policy_id", _uses_policy),
         Filter("pairing_key", _eq_path("partner", "pairing_key")),
-        Filter("kind", _link_kind, _choice(LINK_KINDS)),
+        Filter("kind", _link_kind, _choice(LINK_KINDS), choices=LINK_KINDS),
         Filter("connection_id", _eq_path("self", "connection_id")),
     ),
 )
@@ -167,12 +199,70 @@ POLICIES = ListSpec(
     filters=(*COMMON_FILTERS, Filter("ipv6", _eq("is_ipv6"), _bool)),
 )
 
+def _name_orders() -> dict[str, tuple[Callable[[Item], Any], bool]]:
+    by_name = _by("name")
+    return {"name_asc": (by_name, False), "name_desc": (by_name, True)}
+
+
+# Catalog lists: ordered by name by default (the SDK's documented default).
+POPS = ListSpec(
+    orders=_name_orders(),
+    default_order="name_asc",
+    filters=(
+        Filter("name", _name_contains),
+        Filter("hosting_provider_name", _contains("hosting_provider_name")),
+        Filter("partner_id", _member("_partner_ids")),
+        Filter("link_bandwidth_mbps", _member("available_link_bandwidths_mbps"), _int),
+        Filter("dedicated_available", _eq("_dedicated_available"), _bool),
+        Filter("l3_connectivity_partners", _eq("_l3_partners"), _bool),
+    ),
+)
+
+PARTNERS = ListSpec(
+    orders=_name_orders(),
+    default_order="name_asc",
+    filters=(
+        Filter("pop_ids", _any_of("_pop_ids"), multi=True),
+        Filter("l3_connectivity", _eq("l3_connectivity"), _bool),
+    ),
+)
+
+DEDICATED_CONNECTIONS = ListSpec(
+    orders={**_orders("name", "status"),
+            "updated_at_asc": (_by("updated_at"), False),
+            "updated_at_desc": (_by("updated_at"), True)},
+    default_order="name_asc",
+    filters=(
+        *COMMON_FILTERS,
+        _choice_filter("status", "status", CONNECTION_STATUSES),
+        Filter("bandwidth_mbps", _eq("bandwidth_mbps"), _int),
+        Filter("pop_id", _eq("pop_id")),
+    ),
+)
+
 # VPC v2 subset: what the lab needs, same conventions.
-VPCS = ListSpec(orders=_orders("name"), default_order="created_at_asc", filters=COMMON_FILTERS)
+VPCS = ListSpec(
+    orders=_orders("name"),
+    default_order="created_at_asc",
+    filters=(
+        *COMMON_FILTERS,
+        Filter("is_default", _eq("is_default"), _bool),
+        Filter("routing_enabled", _eq("routing_enabled"), _bool),
+        Filter("object_storage_private_access_enabled",
+               _eq("object_storage_private_access_enabled"), _bool),
+    ),
+)
 PRIVATE_NETWORKS = ListSpec(
     orders=_orders("name"),
     default_order="created_at_asc",
-    filters=(*COMMON_FILTERS, Filter("vpc_id", _eq("vpc_id"))),
+    filters=(
+        *COMMON_FILTERS,
+        Filter("vpc_id", _eq("vpc_id")),
+        Filter("private_network_ids", _any_of("id"), multi=True),
+        Filter("dhcp_enabled", _eq("dhcp_enabled"), _bool),
+        Filter("object_storage_private_access_enabled",
+               _eq("has_object_storage_private_access"), _bool),
+    ),
 )
 
 
@@ -247,7 +337,9 @@ def apply(items: Iterable[Item], q: ListQuery, spec: ListSpec) -> tuple[list[Ite
     key, reverse = spec.orders[q.order_by]
     matches.sort(key=key, reverse=reverse)
     start = (q.page - 1) * q.page_size
-    return matches[start:start + q.page_size], len(matches)
+    page = [{k: v for k, v in it.items() if not k.startswith("_")}
+            for it in matches[start:start + q.page_size]]
+    return page, len(matches)
 
 
 def run(items: Iterable[Item], params: Iterable[tuple[str, str]],

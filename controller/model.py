@@ -59,6 +59,15 @@ class PreconditionFailed(RuntimeError):
         self.precondition, self.help_message = precondition, help_message
 
 
+class TransientState(RuntimeError):
+    """409 transient_state: the resource is changing (``configuring``, ``deprovisioning``)."""
+
+    def __init__(self, resource: str, resource_id: str, current_state: str):
+        super().__init__(f"{resource} {resource_id} is {current_state}; retry later")
+        self.resource, self.resource_id, self.current_state = (
+            resource, resource_id, current_state)
+
+
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sorted(d.items()) if v is not None}
 
@@ -125,6 +134,11 @@ class PartnerRef:
     l3_connectivity: bool = False
 
 
+# Link lifecycles (``Link.lifecycle``). ``provisioned``: the status derives from the sessions.
+HOSTED_START, SELF_HOSTED_START = "requested", "ready"
+TRANSIENT_LIFECYCLES = frozenset({"configuring", "deprovisioning"})
+
+
 @dataclass
 class Link:
     id: str
@@ -185,14 +199,40 @@ class Link:
         return _drop_none(d)
 
 
+def _subnet_id(pn_id: str, subnet: str) -> str:
+    # Stable per (private network, subnet): the SDK wants an id, the lab stores none.
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"interlink-lab:{pn_id}/{subnet}"))
+
+
 @dataclass
 class PrivateNetwork:
     id: str
     name: str
     subnets: list[str]
     vpc_id: str
+    region: str = DEFAULT_REGION
+    project_id: str = DEFAULT_PROJECT_ID
+    organization_id: str = DEFAULT_ORGANIZATION_ID
+    tags: list[str] = field(default_factory=list)
+    default_route_propagation_enabled: bool = False
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
+
+    def to_api(self) -> dict[str, Any]:
+        """VPC v2 PrivateNetwork (every field ``unmarshal_PrivateNetwork`` reads)."""
+        subnets = [dict(sorted({
+            "id": _subnet_id(self.id, s), "subnet": s, "created_at": self.created_at,
+            "updated_at": self.updated_at, "project_id": self.project_id,
+            "private_network_id": self.id, "vpc_id": self.vpc_id, "region": self.region,
+        }.items())) for s in self.subnets]
+        return _drop_none({
+            "id": self.id, "name": self.name, "vpc_id": self.vpc_id, "region": self.region,
+            "project_id": self.project_id, "organization_id": self.organization_id,
+            "tags": list(self.tags), "subnets": subnets, "dhcp_enabled": True,
+            "default_route_propagation_enabled": self.default_route_propagation_enabled,
+            "has_object_storage_private_access": False,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+        })
 
 
 @dataclass
@@ -204,6 +244,8 @@ class Vpc:
     organization_id: str = DEFAULT_ORGANIZATION_ID
     tags: list[str] = field(default_factory=list)
     private_networks: list[PrivateNetwork] = field(default_factory=list)
+    routing_enabled: bool = True
+    transitivity_enabled: bool = False
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
 
@@ -211,10 +253,14 @@ class Vpc:
         return [s for pn in self.private_networks for s in pn.subnets]
 
     def to_api(self) -> dict[str, Any]:
+        """VPC v2 VPC (every field ``unmarshal_VPC`` reads)."""
         return _drop_none({
             "id": self.id, "name": self.name, "region": self.region,
             "project_id": self.project_id, "organization_id": self.organization_id,
-            "tags": list(self.tags), "is_default": False, "routing_enabled": True,
+            "tags": list(self.tags), "is_default": False,
+            "routing_enabled": self.routing_enabled,
+            "transitivity_enabled": self.transitivity_enabled,
+            "object_storage_private_access_enabled": False,
             "private_network_count": len(self.private_networks),
             "custom_routes_propagation_enabled": True,
             "created_at": self.created_at, "updated_at": self.updated_at,

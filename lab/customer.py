@@ -10,62 +10,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from controller.events import Announced, Event, ReplayDone, RouteUpdate, SessionState
 from controller.exabgp_config import NeighborConfig, render_config
 from controller.kernel import KernelRoute, RouteTable
-from controller.model import SCW_ASN, ArgumentError
-from controller.prefixes import PrefixError, family_of, parse_prefix
+from controller.model import SCW_ASN
+from controller.prefixes import family_of
 from controller.reconcile import diff
 from controller.store import Store
+from lab.announcements import AnnouncementBook, CustomerSession, normalise_base
 
 log = logging.getLogger("lab.customer")
 SPEAKER = "customer"
-COMMUNITY_CHOICES = ("12876:42050", "12876:42100", "12876:42200")
-
-
-@dataclass(frozen=True)
-class CustomerSession:
-    family: str
-    local_address: str  # customer side, no prefix length
-    peer_address: str  # Scaleway side
-
-
-def validate_announcement(prefixes: Iterable[Any], communities: Iterable[Any]) -> tuple[
-        list[str], tuple[str, ...]]:
-    details = []
-    clean: list[str] = []
-    for i, p in enumerate(prefixes):
-        try:
-            clean.append(str(parse_prefix(p)))
-        except PrefixError as exc:
-            details.append({"argument_name": f"prefixes.{i}", "reason": "constraint",
-                            "help_message": str(exc)})
-    comms = tuple(communities)
-    for i, c in enumerate(comms):
-        parts = c.split(":") if isinstance(c, str) else []
-        if len(parts) != 2 or not all(x.isdigit() and int(x) < 65536 for x in parts):
-            details.append({"argument_name": f"communities.{i}", "reason": "format",
-                            "help_message": f"{c!r} is not a community ASN:VALUE"})
-    if details:
-        raise ArgumentError(details)
-    return clean, comms
 
 
 class CustomerRouter:
     def __init__(self, store: Store, hub: Any, netns: str, asn: int,
-                 sessions: Sequence[CustomerSession], base_announce: Sequence[str],
+                 sessions: Sequence[CustomerSession], base_announce: Iterable[Any],
                  hold_time: int, md5_password: str | None,
-                 bridge_command: Callable[[str], list[str]]):
+                 bridge_command: Callable[[str], list[str]], name: str = "customer",
+                 speaker: str = SPEAKER):
         self.store, self.hub, self.netns, self.asn = store, hub, netns, asn
+        self.name, self.speaker = name, speaker
         self.sessions = list(sessions)
-        self.base: dict[str, tuple[str, ...]] = {p: () for p in base_announce}
+        self.book = AnnouncementBook(store, name, normalise_base(base_announce))
         self.hold_time, self.md5_password = hold_time, md5_password
         self._bridge_command = bridge_command
         self.table = RouteTable(netns)
-        self.learned: dict[str, dict[str, tuple[str, ...]]] = {}  # peer -> prefix -> gateways
+        self._learned: dict[str, dict[str, tuple[str, ...]]] = {}  # peer -> prefix -> gateways
         self.applied_table: dict[str, tuple[str, ...]] = {}
         self.applied: dict[str, dict[str, tuple[str, ...]]] = {}  # peer -> prefix -> communities
         self.state: dict[str, str] = {}
@@ -82,15 +55,10 @@ class CustomerRouter:
             peer_address=s.peer_address, local_address=s.local_address, router_id=router_id,
             local_as=self.asn, peer_as=SCW_ASN, family=s.family, hold_time=self.hold_time,
             md5_password=self.md5_password) for s in self.sessions]
-        return render_config(neighbors, self._bridge_command(SPEAKER))
+        return render_config(neighbors, self._bridge_command(self.speaker))
 
     def desired(self) -> dict[str, tuple[str, ...]]:
-        out = dict(self.base)
-        for d in self.store.all("customer_route"):
-            out[d["prefix"]] = tuple(d["communities"])
-        for d in self.store.all("customer_withdrawn"):
-            out.pop(d["prefix"], None)
-        return out
+        return self.book.desired()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -104,28 +72,19 @@ class CustomerRouter:
 
     # --- announcements ----------------------------------------------------------------------
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any]) -> int:
-        clean, comms = validate_announcement(prefixes, communities)
         async with self.lock:
-            with self.store.transaction() as tx:
-                for p in clean:
-                    tx.put("customer_route", p, {"prefix": p, "communities": list(comms)})
-                    tx.delete("customer_withdrawn", p)
+            clean = self.book.announce(prefixes, communities)
             await self._sync_announcements()
         return len(clean)
 
     async def withdraw(self, prefixes: Sequence[Any]) -> int:
-        clean, _ = validate_announcement(prefixes, ())
         async with self.lock:
-            with self.store.transaction() as tx:
-                for p in clean:
-                    tx.delete("customer_route", p)
-                    if p in self.base:  # a scenario prefix stays withdrawn until re-announced
-                        tx.put("customer_withdrawn", p, {"prefix": p})
+            clean = self.book.withdraw(prefixes)
             await self._sync_announcements()
         return len(clean)
 
     async def _sync_announcements(self) -> None:
-        if not self.hub.connected(SPEAKER):
+        if not self.hub.connected(self.speaker):
             return  # the bridge's replay on connect triggers a sync
         want_all = self.desired()
         for s in self.sessions:
@@ -133,23 +92,32 @@ class CustomerRouter:
             have = self.applied.setdefault(s.peer_address, {})
             gone = [p for p in have if p not in want]
             if gone:
-                await self.hub.withdraw(SPEAKER, s.peer_address, gone)
+                await self.hub.withdraw(self.speaker, s.peer_address, gone)
             by_comm: dict[tuple[str, ...], list[str]] = {}
             for p, c in want.items():
                 if have.get(p) != c:
                     by_comm.setdefault(c, []).append(p)
             for comm, plist in by_comm.items():
-                await self.hub.announce(SPEAKER, s.peer_address, plist, list(comm))
+                await self.hub.announce(self.speaker, s.peer_address, plist, list(comm))
             self.applied[s.peer_address] = want
 
+    def learned(self) -> list[dict[str, Any]]:
+        return [{"prefix": p, "via": gws[0]} for p, gws in sorted(self.applied_table.items())]
+
+    def sessions_state(self) -> dict[str, str]:
+        return dict(self.state)
+
+    def stop(self) -> None:
+        """The ExaBGP speaker belongs to the daemon's ProcessSpeakers: nothing of its own."""
+
     def announced(self) -> list[dict[str, Any]]:
-        return [{"prefix": p, "communities": list(c)} for p, c in sorted(self.desired().items())]
+        return self.book.as_list()
 
     # --- events --------------------------------------------------------------------------------
     def on_connect(self) -> None:
         """The bridge (re)connected: its replay is the complete state; install after it."""
         self.applied.clear()
-        self.learned.clear()
+        self._learned.clear()
         self.state.clear()
         self._replaying = True
 
@@ -163,10 +131,10 @@ class CustomerRouter:
         elif isinstance(event, SessionState):
             if event.state in ("up", "down"):
                 self.state[event.peer] = event.state
-            if event.state == "down" and self.learned.pop(event.peer, None) is not None:
+            if event.state == "down" and self._learned.pop(event.peer, None) is not None:
                 self._mark_dirty()  # ExaBGP sends no withdraws on session loss
         elif isinstance(event, RouteUpdate):
-            table = self.learned.setdefault(event.peer, {})
+            table = self._learned.setdefault(event.peer, {})
             for r in event.announced:
                 table[r.prefix] = (r.next_hop,)
             for _fam, p in event.withdrawn:
@@ -187,7 +155,7 @@ class CustomerRouter:
             await self._dirty.wait()
             self._dirty.clear()
             want: dict[str, tuple[str, ...]] = {}
-            for table in self.learned.values():
+            for table in self._learned.values():
                 want.update(table)
             add, remove = diff(self.applied_table, want)
             routes = [KernelRoute(p, gws) for p, gws in add.items()]

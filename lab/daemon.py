@@ -36,7 +36,7 @@ from controller.model import (
     Vpc,
     new_id,
 )
-from controller.service import Controller, LinkPlacement
+from controller.service import Controller, LinkPlacement, speaker_name
 from controller.speaker import (
     SpeakerHub,
     SpeakerSpec,
@@ -48,8 +48,9 @@ from controller.speaker import (
 from controller.speaker import bridge_command as speaker_bridge_command
 from controller.store import Store
 from lab import faults
+from lab.announcements import CustomerSession
 from lab.customer import SPEAKER as CUSTOMER
-from lab.customer import CustomerRouter, CustomerSession
+from lab.customer import CustomerRouter
 from lab.state import lab_dir, read_json, write_json
 from lab.topology import LinkWiring, Topology, build_topology, load_scenario
 
@@ -236,6 +237,7 @@ class LabDaemon:
         app.router.add_get("/lab/v1/customer/routes", self.h_customer_routes)
         app.router.add_post("/lab/v1/faults/cut", self.h_cut)
         app.router.add_post("/lab/v1/faults/restore", self.h_restore)
+        app.router.add_post("/lab/v1/faults/reset", self.h_reset)
         app.router.add_get("/lab/v1/faults", self.h_faults)
 
     async def h_nodes(self, request: web.Request) -> web.Response:
@@ -278,16 +280,18 @@ class LabDaemon:
         return _json({"announced": self.customer.announced(), "learned": learned,
                       "sessions": self.customer.state})
 
-    def _fault_target(self, body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    def _fault_link(self, body: dict[str, Any]) -> Link:
         link_ref = body.get("link_id")
         links = list(self.ctrl.inv.links.values())
         if link_ref is None and len(links) == 1:
-            link = links[0]
-        else:
-            match = [lk for lk in links if link_ref in (lk.id, lk.name)]
-            if not match:
-                raise NotFound("link", str(link_ref))
-            link = match[0]
+            return links[0]
+        match = [lk for lk in links if link_ref in (lk.id, lk.name)]
+        if not match:
+            raise NotFound("link", str(link_ref))
+        return match[0]
+
+    def _fault_target(self, body: dict[str, Any]) -> list[tuple[str, str, str]]:
+        link = self._fault_link(body)
         family = body.get("family", "both")
         if family not in ("ipv4", "ipv6", "both"):
             raise ArgumentError.one("family", "constraint", "must be ipv4, ipv6 or both")
@@ -306,6 +310,17 @@ class LabDaemon:
         for netns, peer, _fam in targets:
             faults.restore(netns, peer)
         return _json({"restored": [f for _, _, f in targets]})
+
+    async def h_reset(self, request: web.Request) -> web.Response:
+        """A loud failure: the session is closed with a NOTIFICATION and kept down (cut)."""
+        body = await self._body(request)
+        targets = self._fault_target(body)
+        link = self._fault_link(body)
+        for netns, peer, _fam in targets:
+            faults.cut(netns, peer)
+            if self.hub.connected(speaker_name(link.id)):
+                await self.hub.teardown(speaker_name(link.id), peer)
+        return _json({"reset": [f for _, _, f in targets]})
 
     async def h_faults(self, request: web.Request) -> web.Response:
         out = []

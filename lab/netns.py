@@ -23,6 +23,8 @@ import contextlib
 import ctypes
 import errno
 import functools
+import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -32,10 +34,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from lab.topology import Bridge, Topology, VlanInterface
+from lab.topology import Bridge, Endpoint, Topology, VethPair, VlanInterface
 
 NETNS_DIR = "/run/netns"
 T = TypeVar("T")
@@ -60,6 +62,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 CLONE_NEWNET = 0x40000000
 MNT_DETACH = 2
+MS_BIND = 4096
 
 
 def _check(rc: int, what: str) -> int:
@@ -235,7 +238,7 @@ def _bpf_load(prog: bytes, name: str) -> int:
 # --------------------------------------------------------------------------- netlink tc
 
 _RTM_NEWQDISC, _RTM_NEWTFILTER = 36, 44
-_NLM_F_REQUEST, _NLM_F_ACK, _NLM_F_EXCL, _NLM_F_CREATE = 1, 4, 0x200, 0x400
+_NLM_F_REQUEST, _NLM_F_ACK, _NLM_F_REPLACE, _NLM_F_EXCL, _NLM_F_CREATE = 1, 4, 0x100, 0x200, 0x400
 _NLMSG_ERROR = 2
 _TCA_KIND, _TCA_OPTIONS = 1, 2
 _TCA_BPF_FD, _TCA_BPF_NAME, _TCA_BPF_FLAGS = 6, 7, 8
@@ -259,9 +262,10 @@ class _Netlink:
     def close(self) -> None:
         self.sock.close()
 
-    def request(self, msg_type: int, body: bytes, what: str) -> None:
+    def request(self, msg_type: int, body: bytes, what: str,
+                extra: int = _NLM_F_EXCL) -> None:
         self.seq += 1
-        flags = _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL
+        flags = _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | extra
         self.sock.send(struct.pack("<IHHII", 16 + len(body), msg_type, flags, self.seq, 0) + body)
         while True:
             data = self.sock.recv(65536)
@@ -277,16 +281,21 @@ class _Netlink:
 
     def clsact(self, ifindex: int, ifname: str) -> None:
         tcm = struct.pack("<BxxxiIII", socket.AF_UNSPEC, ifindex, 0xFFFF0000, _TC_H_CLSACT, 0)
-        self.request(_RTM_NEWQDISC, tcm + _nla(_TCA_KIND, b"clsact\0"), f"clsact on {ifname}")
+        # Already there (sync): keep it, replacing it would drop its filters.
+        with contextlib.suppress(FileExistsError):
+            self.request(_RTM_NEWQDISC, tcm + _nla(_TCA_KIND, b"clsact\0"),
+                         f"clsact on {ifname}")
 
     def bpf_filter(self, ifindex: int, ifname: str, parent: int, fd: int, name: str) -> None:
         info = (1 << 16) | socket.htons(_ETH_P_ALL)  # prio 1, all protocols
+        # Fixed handle 1 + NLM_F_REPLACE: attaching again swaps the program atomically (RCU),
+        # so `sync` can widen a trunk's VLAN list without dropping a frame of the others.
         tcm = struct.pack("<BxxxiIII", socket.AF_UNSPEC, ifindex, 1, parent, info)
         opts = (_nla(_TCA_BPF_FD, struct.pack("<I", fd))
                 + _nla(_TCA_BPF_NAME, name.encode() + b"\0")
                 + _nla(_TCA_BPF_FLAGS, struct.pack("<I", 1)))  # direct-action
         body = tcm + _nla(_TCA_KIND, b"bpf\0") + _nla(_TCA_OPTIONS | 0x8000, opts)
-        self.request(_RTM_NEWTFILTER, body, f"bpf filter {name} on {ifname}")
+        self.request(_RTM_NEWTFILTER, body, f"bpf filter {name} on {ifname}", _NLM_F_REPLACE)
 
 
 def _hidden_peer(v: VlanInterface) -> str:
@@ -342,7 +351,7 @@ def _sysctls(topology: Topology, netns: str) -> dict[str, str]:
     if node.forwarding:
         s |= {"net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1",
               "net/ipv6/conf/default/forwarding": "1"}
-    if node.role == "switch":
+    if node.role == "partner":
         # A pure L2 node: no link-local chatter of its own on the ports.
         s |= {"net/ipv6/conf/all/disable_ipv6": "1", "net/ipv6/conf/default/disable_ipv6": "1"}
     return s
@@ -354,34 +363,29 @@ def _write_sysctls(values: dict[str, str]) -> None:
             f.write(value)
 
 
-# --------------------------------------------------------------------------- build
+# --------------------------------------------------------------------------- build / sync
 
 
-def _batch_lines(topology: Topology, netns: str) -> list[str]:
-    lines = ["link set lo up"]
-    ifaces: list[str] = []
-    for v in topology.veths:
-        ifaces += [e.ifname for e in (v.a, v.b) if e.netns == netns]
-    for vl in topology.vlans:
-        if vl.netns != netns:
-            continue
-        lines.append(f"link add {vl.ifname} type veth peer name {_hidden_peer(vl)}")
-        # The hidden end only relays frames: no link-local address, no IPv6 chatter.
-        lines.append(f"link set dev {_hidden_peer(vl)} addrgenmode none")
-        ifaces += [vl.ifname, _hidden_peer(vl)]
-    for br in topology.bridges:
-        if br.netns != netns:
-            continue
-        lines.append(f"link add {br.ifname} type bridge stp_state 0")
-        lines += [f"link set dev {p.ifname} master {br.ifname}" for p in br.ports]
-        ifaces.append(br.ifname)
-    # Links up before addresses: the other order costs ~1 s on the first IPv6 packet.
-    lines += [f"link set dev {i} up" for i in ifaces]
-    for a in topology.addresses:
-        if a.netns == netns:
-            lines.append(f"addr add {a.cidr} dev {a.ifname}" + (" nodad" if ":" in a.cidr else ""))
-    lines += [f"route add {r.prefix} via {r.via}" for r in topology.routes if r.netns == netns]
-    return lines
+@dataclass(frozen=True)
+class SyncReport:
+    added_nodes: tuple[str, ...]  # namespaces created
+    removed_nodes: tuple[str, ...]  # namespaces deleted, their processes killed
+    seconds: float
+    # (old name, new name): the same namespace, renamed because a node name gained or lost
+    # its suffix (`scw-interlink` -> `scw-interlink-1`); its processes and routes live on.
+    renamed_nodes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class _Live:
+    """What exists in a namespace now: interface names and (ifname, cidr) addresses."""
+
+    ifaces: set[str]
+    addrs: set[tuple[str, str]]
+
+
+def _norm_cidr(cidr: str) -> str:
+    return str(ipaddress.ip_interface(cidr))
 
 
 def _run(cmd: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -393,67 +397,270 @@ def _fail(what: str, proc: subprocess.CompletedProcess[str] | None = None) -> La
     return LabBuildError(f"{what}{detail}")
 
 
+def _parallel(jobs: dict[str, tuple[list[str], str | None]]) -> dict[str, tuple[int, str, str]]:
+    """Run one command per key concurrently: key -> (returncode, stdout, stderr)."""
+    procs = {k: (subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else
+                                  subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True), stdin)
+             for k, (cmd, stdin) in jobs.items()}
+    out = {}
+    for k, (p, stdin) in procs.items():
+        o, e = p.communicate(stdin)
+        out[k] = (p.returncode, o, e)
+    return out
+
+
+def _batches(scripts: dict[str, list[str]], what: str, force: bool = False) -> None:
+    """`ip -n NS -batch -` for every namespace with lines, all namespaces in parallel."""
+    jobs: dict[str, tuple[list[str], str | None]] = {
+        n: (["ip", *(["-force"] if force else []), "-n", n, "-batch", "-"],
+            "\n".join(lines) + "\n") for n, lines in scripts.items() if lines}
+    errors = [f"{what} {n}: {(err or out).strip()}"
+              for n, (rc, out, err) in _parallel(jobs).items() if rc and not force]
+    if errors:
+        raise LabBuildError("; ".join(errors))
+
+
+def _live_state(names: Iterable[str]) -> dict[str, _Live]:
+    jobs: dict[str, tuple[list[str], str | None]] = {
+        n: (["ip", "-n", n, "-j", "addr", "show"], None) for n in names}
+    live: dict[str, _Live] = {}
+    for n, (rc, out, err) in _parallel(jobs).items():
+        if rc:
+            raise LabBuildError(f"reading {n}: {err.strip()}")
+        st = _Live(set(), set())
+        for link in json.loads(out or "[]"):
+            st.ifaces.add(link["ifname"])
+            for a in link.get("addr_info", []):
+                if a.get("family") in ("inet", "inet6") and "local" in a:
+                    st.addrs.add((link["ifname"], _norm_cidr(f"{a['local']}/{a['prefixlen']}")))
+        live[n] = st
+    return live
+
+
+def _exists(name: str) -> bool:
+    return os.path.exists(_netns_path(name))
+
+
+def _rename_netns(old: str, new: str) -> None:
+    """Give namespace `old` the name `new`: bind-mount it at the new path, drop the old one.
+    Everything inside (interfaces, routes, processes) is untouched."""
+    dst = _netns_path(new)
+    os.close(os.open(dst, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    try:
+        _check(_libc.mount(_netns_path(old).encode(), dst.encode(), None, MS_BIND, None),
+               f"bind {old} -> {new}")
+    except OSError:
+        os.unlink(dst)
+        raise
+    _delete_netns(old)
+
+
+def _veth_key(v: VethPair) -> frozenset[tuple[str, str]]:
+    return frozenset(((v.a.netns, v.a.ifname), (v.b.netns, v.b.ifname)))
+
+
+def _renamed(topology: Topology, names: dict[str, str]) -> Topology:
+    """`topology` as it reads after renaming namespaces (old netns -> new netns)."""
+    def r(n: str) -> str:
+        return names.get(n, n)
+
+    def ep(e: Endpoint) -> Endpoint:
+        return replace(e, netns=r(e.netns))
+
+    return replace(
+        topology,
+        nodes=tuple(replace(n, netns=r(n.netns)) for n in topology.nodes),
+        veths=tuple(VethPair(ep(v.a), ep(v.b)) for v in topology.veths),
+        vlans=tuple(replace(v, netns=r(v.netns)) for v in topology.vlans),
+        bridges=tuple(replace(b, netns=r(b.netns)) for b in topology.bridges),
+        addresses=tuple(replace(a, netns=r(a.netns)) for a in topology.addresses),
+        routes=tuple(replace(rt, netns=r(rt.netns)) for rt in topology.routes))
+
+
+def _create_lines(topology: Topology, netns: str, live: _Live) -> list[str]:
+    """ip batch lines creating what `topology` wants in `netns` and `live` lacks (veth pairs
+    excepted: they are created beforehand, across namespaces)."""
+    lines = ["link set lo up"]
+    ifaces: list[str] = []
+    for v in topology.veths:
+        ifaces += [e.ifname for e in (v.a, v.b) if e.netns == netns]
+    for vl in topology.vlans:
+        if vl.netns != netns:
+            continue
+        if vl.ifname not in live.ifaces:
+            lines.append(f"link add {vl.ifname} type veth peer name {_hidden_peer(vl)}")
+            # The hidden end only relays frames: no link-local address, no IPv6 chatter.
+            lines.append(f"link set dev {_hidden_peer(vl)} addrgenmode none")
+        ifaces += [vl.ifname, _hidden_peer(vl)]
+    for br in topology.bridges:
+        if br.netns != netns:
+            continue
+        if br.ifname not in live.ifaces:
+            lines.append(f"link add {br.ifname} type bridge stp_state 0")
+        # Idempotent: the kernel ignores enslaving a port to the bridge it is already in.
+        lines += [f"link set dev {p.ifname} master {br.ifname}" for p in br.ports]
+        ifaces.append(br.ifname)
+    # Links up before addresses: the other order costs ~1 s on the first IPv6 packet.
+    lines += [f"link set dev {i} up" for i in ifaces]
+    for a in topology.addresses:
+        if a.netns == netns and (a.ifname, _norm_cidr(a.cidr)) not in live.addrs:
+            lines.append(f"addr add {a.cidr} dev {a.ifname}" + (" nodad" if ":" in a.cidr else ""))
+    # `replace`: re-asserting an existing static route changes nothing.
+    lines += [f"route replace {r.prefix} via {r.via}" for r in topology.routes
+              if r.netns == netns]
+    return lines
+
+
+def _remove_lines(old: Topology, new: Topology, live: dict[str, _Live]) -> tuple[
+        dict[str, list[str]], dict[str, list[str]]]:
+    """ip batch lines removing what `old` had and `new` does not, per namespace: (strict
+    lines, best-effort route lines). Updates `live` to what will be left."""
+    strict: dict[str, list[str]] = {}
+    routes: dict[str, list[str]] = {}
+    new_veths = {_veth_key(v) for v in new.veths}
+    for v in old.veths:
+        if _veth_key(v) in new_veths:
+            continue
+        for end in (v.a, v.b):
+            if end.netns in live and end.ifname in live[end.netns].ifaces:
+                strict.setdefault(end.netns, []).append(f"link del {end.ifname}")
+                break  # its peer goes with it
+        for end in (v.a, v.b):
+            if end.netns in live:
+                live[end.netns].ifaces.discard(end.ifname)
+    new_vlans = {(v.netns, v.parent, v.vid) for v in new.vlans}
+    for vl in old.vlans:
+        if (vl.netns, vl.parent, vl.vid) not in new_vlans and vl.netns in live \
+                and vl.ifname in live[vl.netns].ifaces:
+            strict.setdefault(vl.netns, []).append(f"link del {vl.ifname}")
+            live[vl.netns].ifaces -= {vl.ifname, _hidden_peer(vl)}
+    new_addrs = {(a.netns, a.ifname, _norm_cidr(a.cidr)) for a in new.addresses}
+    for a in old.addresses:
+        key = (a.netns, a.ifname, _norm_cidr(a.cidr))
+        st = live.get(a.netns)
+        if key not in new_addrs and st is not None and a.ifname in st.ifaces \
+                and key[1:] in st.addrs:
+            strict.setdefault(a.netns, []).append(f"addr del {a.cidr} dev {a.ifname}")
+            st.addrs.discard(key[1:])
+    new_routes = {(r.netns, r.prefix, r.via) for r in new.routes}
+    for r in old.routes:
+        if (r.netns, r.prefix, r.via) not in new_routes and r.netns in live:
+            # Best effort: the kernel already dropped it if its interface or address went.
+            routes.setdefault(r.netns, []).append(f"route del {r.prefix} via {r.via}")
+    for ns_lines in strict.values():
+        # Delete sub-interfaces and veths after addresses: an address line on a deleted
+        # interface would fail.
+        ns_lines.sort(key=lambda line: line.startswith("link del"))
+    return strict, routes
+
+
 def build(topology: Topology) -> None:
     """Create every namespace, veth, VLAN, bridge, address and static route of `topology`.
     On failure everything built is removed again and LabBuildError is raised."""
-    if shutil.which("ip") is None:
-        raise LabBuildError("the `ip` command (iproute2) is not installed")
-    names = list(topology.netns_names)
-    taken = [n for n in names if os.path.exists(_netns_path(n))]
+    taken = [n for n in topology.netns_names if _exists(n)]
     if taken:
         raise LabBuildError(f"namespaces already exist: {', '.join(taken)} (lab "
                             f"{topology.lab!r} already up? tear it down first)")
+    sync(None, topology)
+
+
+def sync(old: Topology | None, new: Topology) -> SyncReport:
+    """Make the lab's namespaces match `new`, `old` being what was built before.
+
+    Creates the namespaces, veths, VLAN sub-interfaces, bridge ports, addresses and static
+    routes of `new` that are missing; removes the nodes of `old` that `new` lacks (killing
+    their processes) and its veths, sub-interfaces, addresses and static routes that `new`
+    lacks. A node whose name changed (same `Node.key`) is renamed, not rebuilt. Everything
+    else is left alone, so existing links keep their traffic (VLAN programs are swapped
+    atomically). With `old=None` (a restarting controller) nothing is removed and whatever
+    already exists is kept: only what is missing is created.
+
+    On failure, the namespaces this call created are removed and LabBuildError is raised;
+    calling sync again with the same `new` completes the job.
+    """
+    t0 = time.perf_counter()
+    if shutil.which("ip") is None:
+        raise LabBuildError("the `ip` command (iproute2) is not installed")
+    if old is not None and old.lab != new.lab:
+        raise ValueError(f"cannot sync lab {old.lab!r} into lab {new.lab!r}")
+    new_keys = {n.key: n for n in new.nodes}
+    if len(new_keys) != len(new.nodes):
+        raise ValueError("topology nodes need distinct keys")
+    removed: list[str] = []
+    renames: dict[str, str] = {}
     created: list[str] = []
     try:
+        if old is not None:
+            gone = [n.netns for n in old.nodes if n.key not in new_keys and _exists(n.netns)]
+            if gone:
+                removed = list(teardown(new.lab, gone).removed)
+            renames = {n.netns: new_keys[n.key].netns for n in old.nodes
+                       if n.key in new_keys and new_keys[n.key].netns != n.netns
+                       and _exists(n.netns)}
+            # Two steps through temporary names: a rename may target another's old name.
+            tmp = {o: f"{new.lab}-.sync{i}" for i, o in enumerate(renames)}
+            for o, t in tmp.items():
+                _rename_netns(o, t)
+            for o, t in tmp.items():
+                _rename_netns(t, renames[o])
+            old = _renamed(old, renames)
+
+        names = list(new.netns_names)
+        existing = [n for n in names if _exists(n)]
+        missing = [n for n in names if n not in existing]
         # 1. Namespaces, in parallel.
-        procs = [(n, subprocess.Popen(["ip", "netns", "add", n], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True)) for n in names]
-        errors = []
-        for n, p in procs:
-            _, err = p.communicate()
-            if p.returncode == 0:
-                created.append(n)
-            else:
-                errors.append(f"ip netns add {n}: {err.strip()}")
+        results = _parallel({n: (["ip", "netns", "add", n], None) for n in missing})
+        created = [n for n, (rc, _, _) in results.items() if rc == 0]
+        errors = [f"ip netns add {n}: {err.strip()}" for n, (rc, _, err) in results.items()
+                  if rc]
         if errors:
             raise LabBuildError("; ".join(errors))
 
-        # 2. Sysctls, before any interface exists (accept_dad).
+        # 2. Sysctls, before any interface exists (accept_dad); rewriting them is harmless.
         for n in names:
-            values = _sysctls(topology, n)
+            values = _sysctls(new, n)
             try:
                 run_in_netns(n, functools.partial(_write_sysctls, values))
             except OSError as e:
                 raise LabBuildError(f"sysctls in {n}: {e}") from e
 
-        # 3. All veth pairs in one go, each end created directly in its namespace.
-        if topology.veths:
-            veth_lines = [f"link add {v.a.ifname} netns {v.a.netns} type veth "
-                          f"peer name {v.b.ifname} netns {v.b.netns}" for v in topology.veths]
-            cp = _run(["ip", "-n", topology.veths[0].a.netns, "-batch", "-"],
-                      "\n".join(veth_lines) + "\n")
+        # 3. What is there already (fresh namespaces are empty: no need to ask).
+        live = _live_state(existing)
+        live |= {n: _Live(set(), set()) for n in missing}
+
+        # 4. Removals (old minus new), before creations that may reuse the names.
+        if old is not None:
+            strict, best_effort = _remove_lines(old, new, live)
+            _batches(strict, "removing from")
+            _batches(best_effort, "removing routes from", force=True)
+
+        # 5. Veth pairs in one go, each end created directly in its namespace (from inside
+        # a lab namespace, never the root one). A lone end (half a pair) is deleted first.
+        lone: dict[str, list[str]] = {}
+        veth_lines: list[str] = []
+        for v in new.veths:
+            have = [e for e in (v.a, v.b) if e.ifname in live[e.netns].ifaces]
+            if len(have) == 2:
+                continue
+            for end in have:
+                lone.setdefault(end.netns, []).append(f"link del {end.ifname}")
+            veth_lines.append(f"link add {v.a.ifname} netns {v.a.netns} type veth "
+                              f"peer name {v.b.ifname} netns {v.b.netns}")
+        _batches(lone, "removing a lone veth end from")
+        if veth_lines:
+            cp = _run(["ip", "-n", names[0], "-batch", "-"], "\n".join(veth_lines) + "\n")
             if cp.returncode:
                 raise _fail("creating veth pairs", cp)
 
-        # 4. Per-namespace configuration, all namespaces in parallel.
-        running = []
-        for n in names:
-            script = "\n".join(_batch_lines(topology, n)) + "\n"
-            proc = subprocess.Popen(["ip", "-n", n, "-batch", "-"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            running.append((n, script, proc))
-        errors = []
-        for n, script, proc in running:
-            out, err = proc.communicate(script)
-            if proc.returncode:
-                errors.append(f"configuring {n}: {(err or out).strip()}")
-        if errors:
-            raise LabBuildError("; ".join(errors))
+        # 6. Per-namespace configuration, all namespaces in parallel.
+        _batches({n: _create_lines(new, n, live[n]) for n in names}, "configuring")
 
-        # 5. VLAN emulation (tc-BPF) where there are sub-interfaces or a VLAN-aware bridge.
+        # 7. VLAN emulation (tc-BPF) where there are sub-interfaces or a VLAN-aware bridge;
+        # re-attached everywhere: a replace is atomic and VLAN lists may have changed.
         for n in names:
-            vlans = [v for v in topology.vlans if v.netns == n]
-            bridges = [b for b in topology.bridges if b.netns == n and b.vlan_filtering]
+            vlans = [v for v in new.vlans if v.netns == n]
+            bridges = [b for b in new.bridges if b.netns == n and b.vlan_filtering]
             if vlans or bridges:
                 try:
                     run_in_netns(n, functools.partial(_attach_vlan_programs, vlans, bridges))
@@ -461,14 +668,16 @@ def build(topology: Topology) -> None:
                     raise LabBuildError(f"802.1Q emulation in {n}: {e}") from e
     except BaseException as e:
         try:
-            teardown(topology.lab, created)
+            teardown(new.lab, created)
         except Exception as te:  # keep the original error, mention the cleanup one
-            e.add_note(f"teardown after the failed build also failed: {te}")
+            e.add_note(f"removing the namespaces created by the failed sync also failed: {te}")
         if isinstance(e, LabBuildError):
             raise
         if isinstance(e, Exception):
-            raise LabBuildError(f"building lab {topology.lab!r} failed: {e}") from e
+            raise LabBuildError(f"syncing lab {new.lab!r} failed: {e}") from e
         raise
+    return SyncReport(added_nodes=tuple(created), removed_nodes=tuple(removed),
+                      seconds=time.perf_counter() - t0, renamed_nodes=tuple(renames.items()))
 
 
 # --------------------------------------------------------------------------- teardown

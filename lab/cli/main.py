@@ -51,12 +51,14 @@ def _register() -> None:
     from lab.cli.policy import policy
     from lab.cli.propagation import propagation
     from lab.cli.routes import routes
+    from lab.cli.run import run
     from lab.cli.status import status
     from lab.cli.up import up
+    from lab.cli.validate import validate
     from lab.cli.vpc import vpc
 
     for cmd in (up, down, status, inspect, routes, policy, propagation, vpc, customer, fault,
-                events, exec_, controller):
+                events, exec_, controller, run, validate):
         cli.add_command(cmd)
 
 

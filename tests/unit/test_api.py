@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from controller import status
+from controller import catalog, status
 from controller.api import ControllerApi, make_app
 from controller.inventory import Inventory
 from controller.model import BgpConfig, Link, PartnerRef, PrivateNetwork, Vpc
@@ -22,12 +22,27 @@ P = "/interlink/v1beta1/regions/fr-par"
 Json = dict[str, Any]
 
 
-class FakeController:
-    """The ControllerApi over an Inventory; sessions are never up."""
+TH2 = "95b2e92f-b7ae-4298-a581-b6c14cdae035"
+PA3 = "b63341a8-937c-42bd-8dd5-9d5944b35c6b"
+DC3 = "ed96ea8d-9288-4555-9029-ccb2400d25e0"
+FRANCEIX = "17782f6a-4bd5-4c01-b2fd-171891bc1f88"
+LINKT = "664aa3ae-f198-41f8-9e71-682ad3b296bc"
+CONN_TH2 = "4d2cab29-9245-4282-881c-765d38d6d28e"
+CONN_DC3 = "b1d81276-3b76-4898-a850-7198cf252330"
 
-    def __init__(self) -> None:
+
+class FakeController:
+    """The ControllerApi over an Inventory and the packaged catalog; sessions are never up,
+    links are wired at once (approve -> provisioned, delete -> deleted)."""
+
+    def __init__(self, seed: bool = True) -> None:
         self.inv = Inventory()
+        self.catalog = catalog.load()
         self.queues: list[asyncio.Queue[Json]] = []
+        if seed:
+            self._seed()
+
+    def _seed(self) -> None:
         self.vpc = self.inv.vpcs.setdefault("vpc-1", Vpc(
             id="vpc-1", name="vpc", created_at="2026-01-01T00:00:00.000000Z",
             private_networks=[PrivateNetwork(id="pn-1", name="pn", subnets=["203.0.113.0/24"],
@@ -54,6 +69,32 @@ class FakeController:
 
     async def update_link(self, link_id: str, body: Json) -> Json:
         return self._json(self.inv.update_link(link_id, body))
+
+    async def create_link(self, body: Json, region: str) -> Json:
+        link = self.inv.create_link(body, region, self.catalog)
+        if link.lifecycle == "ready":
+            self.inv.mark_provisioned(link.id)  # the lead wires self-hosted links at once
+            return self._json(link) | {"status": "ready"}
+        return self._json(link)
+
+    async def delete_link(self, link_id: str) -> Json:
+        link = self.inv.delete_link(link_id)
+        answer = self._json(link)
+        if link.lifecycle == "deprovisioning":
+            self.inv.finish_delete(link_id)  # nothing to unwire here
+        return answer
+
+    async def approve_link(self, pairing_key: str) -> Json:
+        link = self.inv.approve_link(pairing_key)
+        answer = self._json(link)
+        self.inv.mark_provisioned(link.id)
+        return answer
+
+    async def refuse_link(self, pairing_key: str, reason: str | None) -> Json:
+        return self._json(self.inv.refuse_link(pairing_key, reason))
+
+    async def expire_link(self, link_id: str) -> Json:
+        return self._json(self.inv.expire_link(link_id))
 
     async def attach_vpc(self, link_id: str, body: Json) -> Json:
         return self._json(self.inv.attach_vpc(link_id, body))
@@ -99,24 +140,47 @@ class FakeController:
     async def delete_policy(self, policy_id: str) -> None:
         self.inv.delete_policy(policy_id)
 
+    async def list_pops(self) -> list[Json]:
+        return self.catalog.list_pops()
+
+    async def get_pop(self, pop_id: str) -> Json:
+        return self.catalog.pop(pop_id).to_api()
+
+    async def list_partners(self) -> list[Json]:
+        return self.catalog.list_partners()
+
+    async def get_partner(self, partner_id: str) -> Json:
+        return self.catalog.partner(partner_id).to_api()
+
+    async def list_dedicated_connections(self) -> list[Json]:
+        return self.catalog.list_connections()
+
+    async def get_dedicated_connection(self, connection_id: str) -> Json:
+        return self.catalog.connection(connection_id).to_api()
+
     async def list_vpcs(self) -> list[Json]:
         return [v.to_api() for v in self.inv.vpcs.values()]
 
     async def get_vpc(self, vpc_id: str) -> Json:
         return self.inv.vpc(vpc_id).to_api()
 
+    async def create_vpc(self, body: Json, region: str) -> Json:
+        return self.inv.create_vpc(body, region).to_api()
+
+    async def delete_vpc(self, vpc_id: str) -> None:
+        self.inv.delete_vpc(vpc_id)
+
     async def list_private_networks(self) -> list[Json]:
-        return [{"id": pn.id, "name": pn.name, "vpc_id": v.id, "region": v.region,
-                 "created_at": pn.created_at, "tags": [], "project_id": v.project_id,
-                 "subnets": [{"subnet": s} for s in pn.subnets]}
-                for v in self.inv.vpcs.values() for pn in v.private_networks]
+        return [pn.to_api() for v in self.inv.vpcs.values() for pn in v.private_networks]
 
     async def get_private_network(self, pn_id: str) -> Json:
-        for pn in await self.list_private_networks():
-            if pn["id"] == pn_id:
-                return pn
-        from controller.model import NotFound
-        raise NotFound("private_network", pn_id)
+        return self.inv.private_network(pn_id)[1].to_api()
+
+    async def create_private_network(self, body: Json, region: str) -> Json:
+        return self.inv.create_private_network(body, region).to_api()
+
+    async def delete_private_network(self, pn_id: str) -> None:
+        self.inv.delete_private_network(pn_id)
 
     async def subscribe(self) -> asyncio.Queue[Json]:
         q: asyncio.Queue[Json] = asyncio.Queue()
@@ -137,6 +201,7 @@ Scenario = Callable[[TestClient[web.Request, web.Application], FakeController], 
 def run(scenario: Scenario, extra: Callable[[web.Application], None] | None = None) -> None:
     async def main() -> None:
         ctrl = FakeController()
+        _check_protocol(ctrl)
         app = make_app(ctrl, TOKEN, extra)
         async with TestClient(TestServer(app)) as client:
             await scenario(client, ctrl)
@@ -345,7 +410,8 @@ def test_vpcs() -> None:
         err = await call(client, "GET", f"{v}/vpcs/nope", status=404)
         assert err["resource"] == "vpc"
         got = await call(client, "GET", f"{v}/private-networks?vpc_id=vpc-1")
-        assert got["private_networks"][0]["subnets"] == [{"subnet": "203.0.113.0/24"}]
+        assert [s["subnet"] for s in got["private_networks"][0]["subnets"]] == [
+            "203.0.113.0/24"]
         assert (await call(client, "GET", f"{v}/private-networks?vpc_id=x"))["total_count"] == 0
         assert (await call(client, "GET", f"{v}/private-networks/pn-1"))["name"] == "pn"
         await call(client, "GET", f"{v}/private-networks/nope", status=404)
@@ -410,3 +476,180 @@ def test_extra_routes_share_auth_and_errors() -> None:
 def test_make_app_needs_token() -> None:
     with pytest.raises(ValueError):
         make_app(FakeController(), "")
+
+
+# --- link create / delete / partner lifecycle ---------------------------------------------
+def test_create_hosted_link_and_partner_lifecycle() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        body = {"name": "new", "pop_id": TH2, "bandwidth_mbps": 500, "partner_id": LINKT,
+                "project_id": None, "tags": ["t"]}
+        lk = await call(client, "POST", f"{P}/links", body=body)
+        assert lk["status"] == "requested" and lk["partner"]["l3_connectivity"] is True
+        assert lk["partner"]["disapproved_reason"] == ""
+        assert lk["peer_bgp_config"]["asn"] == 39801 and lk["scw_bgp_config"]["asn"] == 12876
+        # The fake's links hold 169.254.0.16/31 + 2001:db8:fc60::/127: the next free pairs.
+        assert lk["scw_bgp_config"]["ipv4"] == "169.254.0.0/31"
+        assert lk["peer_bgp_config"]["ipv6"] == "2001:db8:fc60:1::1/127"
+        key = lk["partner"]["pairing_key"]
+        err = await call(client, "POST", "/lab/v1/partner/approve",
+                         body={"pairing_key": key, "x": 1}, status=400)
+        assert err["details"][0]["reason"] == "unknown"
+        await call(client, "POST", "/lab/v1/partner/approve", body={}, status=400)
+        await call(client, "POST", "/lab/v1/partner/approve", body={"pairing_key": "nope"},
+                   status=404)
+        got = await call(client, "POST", "/lab/v1/partner/approve", body={"pairing_key": key})
+        assert got["status"] == "provisioning"
+        err = await call(client, "POST", "/lab/v1/partner/refuse", body={"pairing_key": key},
+                         status=412)
+        assert err["precondition"] == "invalid_link_status"
+        gone = await call(client, "DELETE", f"{P}/links/{lk['id']}", body={})
+        assert gone["status"] == "deprovisioning"
+        await call(client, "GET", f"{P}/links/{lk['id']}", status=404)
+
+        lk = await call(client, "POST", f"{P}/links", body={**body, "name": "two"})
+        got = await call(client, "POST", "/lab/v1/partner/refuse",
+                         body={"pairing_key": lk["partner"]["pairing_key"], "reason": "no"})
+        assert got["status"] == "refused" and got["partner"]["disapproved_reason"] == "no"
+        gone = await call(client, "DELETE", f"{P}/links/{lk['id']}")
+        assert gone["status"] == "deleted"
+        lk = await call(client, "POST", f"{P}/links", body={**body, "name": "three"})
+        got = await call(client, "POST", f"/lab/v1/links/{lk['id']}/expire", body={})
+        assert got["status"] == "expired"
+        await call(client, "POST", "/lab/v1/links/nope/expire", status=404)
+    run(s)
+
+
+def test_create_link_errors_change_nothing() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        base = {"name": "x", "pop_id": TH2, "bandwidth_mbps": 500, "partner_id": LINKT}
+        await call(client, "POST", f"{P}/links", body={**base, "vlan": 2600})
+        before = len(ctrl.inv.links)
+        for body, code, what in (
+                ({**base, "bogus": 1}, 400, "bogus"),
+                ({k: v for k, v in base.items() if k != "partner_id"}, 400, "partner_id"),
+                ({**base, "connection_id": CONN_TH2}, 400, "partner_id"),
+                ({**base, "bandwidth_mbps": 300}, 400, "bandwidth_mbps"),
+                ({**base, "bandwidth_mbps": "500"}, 400, "bandwidth_mbps"),
+                ({**base, "pop_id": DC3}, 400, "partner_id"),       # Linkt is not at DC3
+                ({**base, "pop_id": "nope"}, 404, "pop"),
+                ({**base, "partner_id": "nope"}, 404, "partner"),
+                ({**base, "vlan": 1499}, 400, "vlan"),
+                ({**base, "vlan": 2600}, 412, "vlan_in_use"),       # same partner
+                ({**base, "peer_asn": 12876}, 400, "peer_asn"),
+                ({**base, "routing_policy_v4_id": "nope"}, 404, "routing_policy"),
+                ({**base, "region": "nl-ams"}, 400, "region"),
+                ({**base, "name": ""}, 400, "name")):
+            err = await call(client, "POST", f"{P}/links", body=body, status=code)
+            found = json.dumps(err)
+            assert what in found, (body, err)
+        await call(client, "POST", "/interlink/v1beta1/regions/nl-ams/links",
+                   body={**base, "region": "nl-ams"}, status=404)  # TH2 is in fr-par
+        assert len(ctrl.inv.links) == before
+    run(s)
+
+
+def test_self_hosted_link_and_transient_state() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        body = {"name": "dedicated", "pop_id": TH2, "bandwidth_mbps": 1000,
+                "connection_id": CONN_TH2}
+        lk = await call(client, "POST", f"{P}/links", body=body)
+        assert lk["status"] == "ready" and lk["self"] == {"connection_id": CONN_TH2}
+        assert lk["vlan"] == 3000 and "partner" not in lk
+        err = await call(client, "POST", f"{P}/links", body={**body, "vlan": 3000}, status=412)
+        assert err["precondition"] == "vlan_in_use"
+        await call(client, "POST", f"{P}/links", body={**body, "vlan": 2999}, status=400)
+        err = await call(client, "POST", f"{P}/links",
+                         body={**body, "pop_id": DC3, "connection_id": CONN_DC3,
+                               "bandwidth_mbps": 100}, status=412)
+        assert err["precondition"] == "connection_not_active"
+        # A provisioned link being deleted is deprovisioning: changes answer 409.
+        ctrl.inv.links["link-0"].lifecycle = "deprovisioning"
+        err = await call(client, "PATCH", f"{P}/links/link-0", body={"name": "n"}, status=409)
+        assert err == {"type": "transient_state", "resource": "link", "resource_id": "link-0",
+                       "current_state": "deprovisioning",
+                       "message": "link link-0 is deprovisioning; retry later"}
+        await call(client, "DELETE", f"{P}/links/link-0", status=409)
+        await call(client, "POST", f"{P}/links/link-0/enable-route-propagation", status=409)
+    run(s)
+
+
+# --- catalog ----------------------------------------------------------------------------
+def test_catalog_routes() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        pops = await call(client, "GET", f"{P}/pops")
+        assert pops["total_count"] == 4
+        assert [p["name"] for p in pops["pops"]] == [
+            "DC3 Vitry", "Equinix PA2", "Equinix PA3", "TeleHouse TH2"]
+        assert not any(k.startswith("_") for p in pops["pops"] for k in p)
+        async def names(path: str, key: str) -> list[str]:
+            return [p["name"] for p in (await call(client, "GET", f"{P}/{path}"))[key]]
+        assert await names(f"pops?partner_id={LINKT}&order_by=name_desc", "pops") == [
+            "TeleHouse TH2", "Equinix PA3"]
+        assert await names("pops?link_bandwidth_mbps=25000", "pops") == ["TeleHouse TH2"]
+        assert await names("pops?dedicated_available=True", "pops") == ["TeleHouse TH2"]
+        assert await names("pops?hosting_provider_name=equinix&name=pa3", "pops") == [
+            "Equinix PA3"]
+        assert await names("pops?l3_connectivity_partners=false", "pops") == ["Equinix PA2"]
+        assert await names(f"partners?pop_ids={DC3}&pop_ids={PA3}", "partners") == [
+            "FranceIX", "FreePro", "Linkt"]
+        assert await names(f"partners?pop_ids={PA3}&l3_connectivity=true", "partners") == [
+            "Linkt"]
+        assert await names("dedicated-connections?status=active", "connections") == [
+            "lab-dedicated-th2"]
+        assert await names(f"dedicated-connections?pop_id={DC3}&tags=lab",
+                           "connections") == ["lab-dedicated-dc3"]
+        got = await call(client, "GET", f"{P}/dedicated-connections/{CONN_TH2}")
+        assert got["vlan_range"] == {"end": 3099, "start": 3000}
+        assert (await call(client, "GET", f"{P}/pops/{TH2}"))["city"] == "Paris"
+        assert "_pop_ids" not in await call(client, "GET", f"{P}/partners/{LINKT}")
+        err = await call(client, "GET", f"{P}/partners/nope", status=404)
+        assert err["resource"] == "partner"
+        await call(client, "GET", f"/interlink/v1beta1/regions/nl-ams/pops/{TH2}", status=404)
+        assert (await call(client, "GET", "/interlink/v1beta1/regions/pl-waw/pops")) == {
+            "pops": [], "total_count": 0}
+        await call(client, "GET", f"{P}/pops?order_by=created_at_asc", status=400)
+        await call(client, "GET", f"{P}/dedicated-connections?status=bogus", status=400)
+    run(s)
+
+
+# --- VPC v2 writes ---------------------------------------------------------------------------
+def test_vpc_and_private_network_create_delete() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        v = "/vpc/v2/regions/fr-par"
+        vpc = await call(client, "POST", f"{v}/vpcs",
+                         body={"name": "prod", "enable_routing": True,
+                               "enable_transitivity": False, "project_id": None})
+        assert vpc["private_network_count"] == 0 and vpc["routing_enabled"] is True
+        pn = await call(client, "POST", f"{v}/private-networks",
+                        body={"vpc_id": vpc["id"], "name": "pn", "subnets": [],
+                              "default_route_propagation_enabled": False})
+        assert [s["subnet"] for s in pn["subnets"]] == ["198.18.16.0/24", "2001:db8:300::/64"]
+        err = await call(client, "POST", f"{v}/private-networks",
+                         body={"vpc_id": vpc["id"], "subnets": ["198.18.16.128/25",
+                                                               "192.0.2.0/24", "8.8.8.0/24",
+                                                               "10.0.0.1/24"]}, status=400)
+        assert [d["argument_name"] for d in err["details"]] == [
+            "subnets.0", "subnets.1", "subnets.2", "subnets.3"]
+        await call(client, "POST", f"{v}/private-networks", body={"name": "x"}, status=400)
+        await call(client, "POST", f"{v}/private-networks", body={"vpc_id": "nope"},
+                   status=404)
+        err = await call(client, "DELETE", f"{v}/vpcs/{vpc['id']}", status=412)
+        assert err["precondition"] == "resource_still_in_use"
+        assert await call(client, "DELETE", f"{v}/private-networks/{pn['id']}",
+                          status=204) is None
+        await call(client, "DELETE", f"{v}/private-networks/{pn['id']}", status=404)
+        await call(client, "POST", f"{P}/links/link-0/attach-vpc", body={"vpc_id": vpc["id"]})
+        await call(client, "DELETE", f"{v}/vpcs/{vpc['id']}", status=412)  # a link uses it
+        await call(client, "POST", f"{P}/links/link-0/detach-vpc")
+        await call(client, "DELETE", "/vpc/v2/regions/nl-ams/vpcs/" + vpc["id"], status=404)
+        assert await call(client, "DELETE", f"{v}/vpcs/{vpc['id']}", status=204) is None
+        assert vpc["id"] not in ctrl.inv.vpcs
+    run(s)
+
+
+def test_openapi_served_without_token() -> None:
+    async def s(client: Any, ctrl: FakeController) -> None:
+        doc = await call(client, "GET", "/openapi.json", headers={})
+        assert doc["openapi"].startswith("3.1")
+        await call(client, "POST", "/openapi.json", headers={}, status=401)
+    run(s)

@@ -1,0 +1,57 @@
+"""`interlink-lab run FILE...`: up, steps, checks, down; PASS/FAIL per item; exit 0/1/2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lab import runner, scenario_file
+from lab.cli.output import echo_json, table
+from lab.state import check_lab_name
+
+EXIT_FAILED, EXIT_INVALID = 1, 2
+
+
+@click.command("run")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--lab", "lab", default=None,
+              help="Lab name (default: a fresh one per file, so a running lab is never hit).")
+@click.option("--keep", is_flag=True, help="Leave the lab up afterwards (to inspect it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+def run(files: tuple[str, ...], lab: str | None, keep: bool, as_json: bool) -> None:
+    """Run scenario FILES (paths or shipped names): bring the lab up, run the steps in order,
+    then the checks, and tear it down. Progress goes to stderr, the summary to stdout.
+
+    Exit 0 if everything passed, 1 if a step or check failed, 2 if a file is invalid.
+    """
+    if lab is not None:
+        check_lab_name(lab)
+
+    def progress(msg: str) -> None:
+        click.echo(msg, err=True)
+
+    try:
+        reports = runner.run_files(list(files), lab=lab, keep=keep, progress=progress)
+    except scenario_file.ScenarioFileError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(EXIT_INVALID)
+    ok = all(r.ok for r in reports)
+    if as_json:
+        echo_json({"ok": ok, "files": [r.to_json() for r in reports]})
+    else:
+        rows = []
+        for r in reports:
+            rows.append(["UP" if r.error is None else "ERROR", r.scenario, "up",
+                         f"{r.up_seconds:.2f}"])
+            rows += [[it.status, r.scenario, f"{it.ref} {it.label}", f"{it.duration:.2f}"]
+                     for it in r.items]
+        click.echo(table(["RESULT", "SCENARIO", "ITEM", "SECONDS"], rows))
+        passed = sum(it.status == "PASS" for r in reports for it in r.items)
+        total = sum(len(r.items) for r in reports)
+        click.echo(f"{passed}/{total} passed in {sum(r.duration for r in reports):.1f}s")
+        for line in runner.iter_failures(reports):
+            click.echo(f"FAILED {line}", err=True)
+    if not ok:
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,284 @@
+"""FRR and BIRD as the customer's router, against a real ExaBGP playing Scaleway.
+
+trt-<rand>-c (customer: FRR or BIRD, AS 64512) --v0-- trt-<rand>-s (ExaBGP, AS 12876)
+169.254.0.17/31 <-> .16/31, 2001:db8:fc60::1/127 <-> ::/127
+
+ExaBGP runs through the project's speaker layer (real bridge, SpeakerHub served here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from controller.events import Event, Route, RouteUpdate, SessionState
+from controller.exabgp_config import NeighborConfig, render_config
+from controller.speaker import (
+    SpeakerHub,
+    SpeakerSpec,
+    bridge_command,
+    speaker_pid,
+    start_speaker,
+    stop_speaker,
+)
+from controller.store import Store
+from lab.announcements import CustomerSession
+from lab.routers import BirdRouter, DaemonRouter, FrrRouter, available, make_router
+from lab.routers.common import process_alive
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
+                       reason="needs root and iproute2"),
+]
+
+S4, C4 = "169.254.0.16", "169.254.0.17"
+S6, C6 = "2001:db8:fc60::", "2001:db8:fc60::1"
+SCW, CUST = 12876, 64512
+PASSWORD = "s3cret-md5"
+SCW_ROUTES = {"203.0.113.0/24": S4, "2001:db8:200::/64": S6}
+
+
+def ip(*args: str) -> None:
+    subprocess.run(("ip", *args), check=True, capture_output=True, text=True)
+
+
+@dataclass
+class Lab:
+    ns_c: str
+    ns_s: str
+    dir: Path
+    sock: Path
+
+
+@contextlib.contextmanager
+def make_lab() -> Iterator[Lab]:
+    """Two fresh namespaces and a world-searchable directory; all removed afterwards."""
+    tag = f"trt-{secrets.token_hex(3)}"
+    ns_c, ns_s = f"{tag}-c", f"{tag}-s"
+    # not pytest's tmp_path: its parents are root-only and FRR runs as user frr
+    d = Path("/tmp") / tag
+    d.mkdir(mode=0o755)
+    d.chmod(0o755)
+    try:
+        for ns in (ns_c, ns_s):
+            ip("netns", "add", ns)
+            for conf in ("all", "default"):  # DAD off before any interface exists
+                ip("netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0")
+            ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", ns_c, "link", "add", "v0", "type", "veth", "peer", "name", "v0", "netns", ns_s)
+        for ns, a4, a6 in ((ns_c, C4, C6), (ns_s, S4, S6)):
+            ip("-n", ns, "link", "set", "v0", "up")  # up before addresses
+            ip("-n", ns, "addr", "add", f"{a4}/31", "dev", "v0")
+            ip("-n", ns, "addr", "add", f"{a6}/127", "dev", "v0")
+        yield Lab(ns_c, ns_s, d, d / "hub.sock")
+    finally:
+        for ns in (ns_c, ns_s):
+            leftovers = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                                       text=True).stdout.split()
+            for pid in leftovers:  # only processes inside our own namespaces
+                subprocess.run(["kill", "-9", pid], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    with make_lab() as lab:
+        yield lab
+
+
+@dataclass
+class Scw:
+    """The ExaBGP side's view: session states and adj-rib-in per peer."""
+
+    states: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    rib: dict[str, dict[str, Route]] = field(default_factory=dict)
+    ups: int = 0
+
+    def on_event(self, speaker: str, ev: Event) -> None:
+        if isinstance(ev, SessionState) and ev.state in ("up", "down"):
+            if ev.state == "up":
+                self.ups += 1
+            self.states[ev.peer] = ev.state
+            self.reasons[ev.peer] = ev.reason
+            if ev.state == "down":
+                self.rib.pop(ev.peer, None)
+        elif isinstance(ev, RouteUpdate):
+            table = self.rib.setdefault(ev.peer, {})
+            for _fam, prefix in ev.withdrawn:
+                table.pop(prefix, None)
+            for r in ev.announced:
+                table[r.prefix] = r
+
+    def on_connect(self, speaker: str) -> None:
+        pass
+
+    def routes(self) -> dict[str, Route]:
+        """What the customer originated (FRR also echoes Scaleway's own routes back, with
+        12876 in the AS_PATH: Scaleway drops those)."""
+        return {p: r for peer in (C4, C6) for p, r in self.rib.get(peer, {}).items()
+                if SCW not in r.as_path}
+
+
+async def until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> float:
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - t0
+
+
+def sessions() -> list[CustomerSession]:
+    return [CustomerSession("ipv4", C4, S4), CustomerSession("ipv6", C6, S6)]
+
+
+def make(kind: str, lab: Lab, store: Store, password: str | None,
+         sub: str = "r") -> DaemonRouter:
+    return make_router(kind, store, lab.ns_c, CUST, sessions(),
+                       ["198.51.100.0/24", ("2001:db8:100::/48", ["12876:42200"])],
+                       hold_time=9, md5_password=password, workdir=lab.dir / sub)
+
+
+def scw_config(sock: Path, password: str | None) -> str:
+    neighbors = [NeighborConfig(C4, S4, S4, SCW, CUST, "ipv4", 9, password),
+                 NeighborConfig(C6, S6, S4, SCW, CUST, "ipv6", 9, password)]
+    return render_config(neighbors, bridge_command(sock, "scw"))
+
+
+def daemon_pids(router: DaemonRouter) -> list[int]:
+    if isinstance(router, FrrRouter):
+        return [p for p in router.pids().values() if p is not None]
+    assert isinstance(router, BirdRouter)
+    pid = router.pid()
+    return [pid] if pid is not None else []
+
+
+@pytest.mark.parametrize("kind", ["frr", "bird"])
+def test_customer_router(kind: str, lab: Lab) -> None:
+    if not available(kind):
+        pytest.skip(f"{kind} is not installed")
+    asyncio.run(_scenario(kind, lab))
+
+
+async def _scenario(kind: str, lab: Lab) -> None:
+    scw = Scw()
+    hub = SpeakerHub(lab.sock, scw.on_event, scw.on_connect)
+    await hub.start()
+    spec = SpeakerSpec("scw", lab.ns_s, lab.dir / "scw")
+    store = Store(lab.dir / "state.db")
+    router = make(kind, lab, store, PASSWORD)
+    try:
+        start_speaker(spec, scw_config(lab.sock, PASSWORD), lab.sock)
+        await until(lambda: hub.connected("scw"), "the ExaBGP bridge")
+        for prefix, peer in SCW_ROUTES.items():
+            await hub.announce("scw", {S4: C4, S6: C6}[peer], [prefix])
+
+        # --- start to Established (both sessions, seen by the customer's daemon)
+        t0 = time.monotonic()
+        await router.start()
+        t_started = time.monotonic() - t0
+        assert not router.adopted
+        await until(lambda: router.sessions_state() == {S4: "up", S6: "up"},
+                    f"{kind} sessions up")
+        t_up = time.monotonic() - t0
+        await until(lambda: scw.states.get(C4) == scw.states.get(C6) == "up", "ExaBGP side up")
+        print(f"\n{kind}: start() {t_started:.3f}s, start -> both Established {t_up:.3f}s")
+        details = router.session_details()
+        assert all(d["reason"] is None and d["bgp_state"].lower() == "established"
+                   for d in details.values()), details
+
+        # --- the router installed what Scaleway announces, via the global peer addresses
+        want = [{"prefix": p, "via": via} for p, via in SCW_ROUTES.items()]
+        await until(lambda: router.learned() == want, f"learned routes {want}")
+
+        # --- base announcements arrive, communities and next hops right
+        await until(lambda: {"198.51.100.0/24", "2001:db8:100::/48"} <= set(scw.routes()),
+                    "base announcements at ExaBGP")
+        r4, r6 = scw.routes()["198.51.100.0/24"], scw.routes()["2001:db8:100::/48"]
+        assert (r4.next_hop, r4.communities, r4.as_path) == (C4, (), (CUST,))
+        assert (r6.next_hop, r6.communities, r6.as_path) == (C6, ((12876, 42200),), (CUST,))
+
+        # --- run-time announce, community change, withdraw; sessions stay up throughout
+        ups = scw.ups
+        t0 = time.monotonic()
+        assert await router.announce(["198.51.100.128/25", "2001:db8:101::/48"],
+                                     ["12876:42100"]) == 2
+        await until(lambda: {"198.51.100.128/25", "2001:db8:101::/48"} <= set(scw.routes()),
+                    "run-time announcements")
+        print(f"{kind}: announce -> at ExaBGP {time.monotonic() - t0:.3f}s")
+        assert scw.routes()["198.51.100.128/25"].communities == ((12876, 42100),)
+        assert scw.routes()["2001:db8:101::/48"].next_hop == C6
+        await router.announce(["198.51.100.0/24"], ["12876:42200"])
+        await until(lambda: scw.routes()["198.51.100.0/24"].communities == ((12876, 42200),),
+                    "community change")
+        await router.announce(["2001:db8:100::/48"], [])  # community removed
+        await until(lambda: scw.routes()["2001:db8:100::/48"].communities == (),
+                    "community removal")
+        t0 = time.monotonic()
+        assert await router.withdraw(["198.51.100.128/25", "2001:db8:100::/48"]) == 2
+        await until(lambda: not {"198.51.100.128/25", "2001:db8:100::/48"} & set(scw.routes()),
+                    "withdrawals")
+        print(f"{kind}: withdraw -> gone at ExaBGP {time.monotonic() - t0:.3f}s")
+        expected = [{"prefix": "198.51.100.0/24", "communities": ["12876:42200"]},
+                    {"prefix": "2001:db8:101::/48", "communities": ["12876:42100"]}]
+        assert router.announced() == expected
+        assert set(scw.routes()) == {"198.51.100.0/24", "2001:db8:101::/48"}
+        assert scw.ups == ups, "a session flapped during run-time changes"
+
+        # --- controller restart: close() leaves the daemons, a new object adopts them
+        pids = daemon_pids(router)
+        await router.close()
+        router = make(kind, lab, store, PASSWORD)
+        await router.start()
+        assert router.adopted and daemon_pids(router) == pids
+        assert router.announced() == expected  # from the store
+        assert router.sessions_state() == {S4: "up", S6: "up"}
+        await router.withdraw(["198.51.100.0/24"])  # the adopted daemons obey
+        await until(lambda: "198.51.100.0/24" not in scw.routes(), "withdraw after adoption")
+        assert scw.ups == ups
+
+        # --- stop(): no process left, learned routes leave the kernel, ExaBGP sees it
+        router.stop()
+        assert not any(process_alive(p) for p in pids)
+        assert daemon_pids(router) == []
+        assert router.learned() == []
+        assert router.sessions_state() == {S4: "down", S6: "down"}
+        await until(lambda: scw.states.get(C4) == scw.states.get(C6) == "down", "down at SCW")
+
+        # --- MD5 mismatch: sessions stay down, and the router says why
+        bad = make(kind, lab, store, "wrong-password", sub="bad")
+        router = bad
+        await bad.start()
+        t0 = time.monotonic()
+        await until(lambda: all("TCP-MD5" in (d["reason"] or "")
+                                for d in bad.session_details().values()),
+                    "an MD5 reason", timeout=8)
+        print(f"{kind}: MD5 mismatch reported after {time.monotonic() - t0:.3f}s: "
+              f"{bad.session_details()[S4]['reason']}")
+        await asyncio.sleep(1.0)  # a session wrongly coming up would show by now
+        assert bad.sessions_state() == {S4: "down", S6: "down"}
+        assert scw.states.get(C4) == scw.states.get(C6) == "down"
+        bad.stop()
+        assert daemon_pids(bad) == []
+    finally:
+        await asyncio.to_thread(router.stop)
+        await asyncio.to_thread(stop_speaker, spec)
+        await hub.close()
+        store.close()
+    assert speaker_pid(spec) is None
+    left = subprocess.run(["ip", "netns", "pids", lab.ns_c], capture_output=True,
+                          text=True).stdout.split()
+    assert left == [], f"processes left in {lab.ns_c}: {left}"

@@ -1,0 +1,313 @@
+"""FRR / BIRD customer routers: configuration rendering, parsing, announcement book (no root)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.model import ArgumentError
+from controller.store import Store
+from lab.announcements import CustomerSession
+from lab.routers import BirdRouter, CustomerRouterApi, DaemonRouter, FrrRouter, common, make_router
+from lab.routers.bird import parse_protocols
+from lab.announcements import AnnouncementBook, normalise_base
+from lab.routers.common import md5_failures
+from lab.routers.frr import _frr_reason, parse_running_config, route_map_name
+from lab.topology import AnnounceSpec
+
+SESSIONS = [CustomerSession("ipv4", "169.254.0.17", "169.254.0.16"),
+            CustomerSession("ipv6", "2001:db8:fc60::1", "2001:db8:fc60::")]
+BASE = ["198.51.100.0/24", ("2001:db8:100::/48", ["12876:42200"])]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+def frr(store: Store, tmp_path: Path, **kw: Any) -> FrrRouter:
+    args: dict[str, Any] = {"hold_time": 9, "md5_password": "pw", "workdir": tmp_path}
+    args.update(kw)
+    return FrrRouter(store, "trt-x-c", 64512, SESSIONS, BASE, **args)
+
+
+def bird(store: Store, tmp_path: Path, **kw: Any) -> BirdRouter:
+    args: dict[str, Any] = {"hold_time": 9, "md5_password": "pw", "workdir": tmp_path}
+    args.update(kw)
+    return BirdRouter(store, "trt-x-c", 64512, SESSIONS, BASE, **args)
+
+
+# --- the protocol ---------------------------------------------------------------------------
+
+
+def test_routers_satisfy_the_protocol(store: Store, tmp_path: Path) -> None:
+    for r in (frr(store, tmp_path), bird(store, tmp_path)):
+        assert isinstance(r, CustomerRouterApi)
+        api: CustomerRouterApi = r  # and statically (mypy)
+        assert api.netns == "trt-x-c"
+
+
+def test_make_router(store: Store, tmp_path: Path) -> None:
+    assert isinstance(make_router("frr", store, "n", 64512, SESSIONS, [], 9, None, tmp_path),
+                      FrrRouter)
+    assert isinstance(make_router("bird", store, "n", 64512, SESSIONS, [], 9, None, tmp_path),
+                      BirdRouter)
+    with pytest.raises(ValueError, match="unknown router kind 'quagga'"):
+        make_router("quagga", store, "n", 64512, SESSIONS, [], 9, None, tmp_path)
+
+
+# --- input checks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"asn": 0}, "ASN must be"),
+    ({"hold_time": 2}, "hold time must be"),
+    ({"md5_password": 'a"b'}, "MD5 password"),
+    ({"md5_password": ""}, "MD5 password"),
+    ({"sessions": []}, "at least one session"),
+    ({"sessions": [CustomerSession("ipv4", "2001:db8::1", "169.254.0.16")]}, "is not ipv4"),
+    ({"sessions": [CustomerSession("ipv4", "x", "169.254.0.16")]}, "not an IP address"),
+    ({"sessions": SESSIONS[:1] * 2}, "more than one ipv4"),
+    ({"sessions": [CustomerSession("ip", "1.1.1.1", "1.1.1.2")]}, "ipv4 or ipv6"),
+    ({"name": "a/b"}, "bad customer name"),
+])
+def test_bad_arguments(store: Store, tmp_path: Path, kw: dict[str, Any], message: str) -> None:
+    args: dict[str, Any] = {"store": store, "netns": "n", "asn": 64512, "sessions": SESSIONS,
+                            "base_announce": [], "hold_time": 9, "md5_password": None,
+                            "workdir": tmp_path}
+    args.update(kw)
+    with pytest.raises(ValueError, match=message):
+        FrrRouter(**args)
+
+
+def test_bad_base_announcement(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ArgumentError, match=r"prefixes\.0"):
+        FrrRouter(store, "n", 1, SESSIONS, ["10.0.0.1/33"], 9, None, tmp_path)
+    with pytest.raises(ArgumentError, match=r"communities\.0"):
+        normalise_base([("10.0.0.0/8", ["12876"])])
+    with pytest.raises(ValueError, match="bad base announcement"):
+        normalise_base([42])
+    assert normalise_base(["10.1.2.0/24", {"prefix": "2001:db8::/32", "communities": ["1:2"]},
+                           ("10.0.0.0/8", ["1:1"]), AnnounceSpec("10.3.0.0/16", ("3:3",))]) == {
+        "10.1.2.0/24": (), "2001:db8::/32": ("1:2",), "10.0.0.0/8": ("1:1",),
+        "10.3.0.0/16": ("3:3",)}
+
+
+def test_announce_rejects_bad_input_before_touching_the_daemon(
+        store: Store, tmp_path: Path) -> None:
+    r = frr(store, tmp_path)
+    with pytest.raises(ArgumentError) as exc:
+        asyncio.run(r.announce(["10.0.0.0/8", "nope"], ["12876:42200", "x"]))
+    assert [d["argument_name"] for d in exc.value.details] == ["prefixes.1", "communities.1"]
+    with pytest.raises(ArgumentError):
+        asyncio.run(r.withdraw(["300.0.0.0/8"]))
+    assert store.all("customer_route") == []
+
+
+# --- the announcement book -------------------------------------------------------------------
+
+
+def test_book_persists_per_customer(store: Store) -> None:
+    a = AnnouncementBook(store, "a", {"198.51.100.0/24": ()})
+    b = AnnouncementBook(store, "b", {"198.51.100.0/24": ()})
+    a.announce(["10.0.0.0/8"], ["12876:42200"])
+    a.withdraw(["198.51.100.0/24"])  # a base prefix: remembered as withdrawn
+    assert a.desired() == {"10.0.0.0/8": ("12876:42200",)}
+    assert b.desired() == {"198.51.100.0/24": ()}
+    assert {d["prefix"] for d in store.all("customer_withdrawn")} == {"198.51.100.0/24"}
+    assert store.get("customer_route", "a/10.0.0.0/8") == {
+        "customer": "a", "prefix": "10.0.0.0/8", "communities": ["12876:42200"]}
+    a.announce(["198.51.100.0/24"], [])  # re-announced: no longer withdrawn
+    a.withdraw(["10.0.0.0/8"])
+    assert a.as_list() == [{"prefix": "198.51.100.0/24", "communities": []}]
+    assert store.all("customer_withdrawn") == []
+
+
+def test_book_reads_the_exabgp_routers_entries_as_customer(store: Store) -> None:
+    with store.transaction() as tx:  # as lab.customer.CustomerRouter writes them
+        tx.put("customer_route", "10.9.0.0/16", {"prefix": "10.9.0.0/16", "communities": []})
+    assert AnnouncementBook(store, "customer", {}).desired() == {"10.9.0.0/16": ()}
+    assert AnnouncementBook(store, "other", {}).desired() == {}
+
+
+# --- FRR ------------------------------------------------------------------------------------
+
+
+def test_frr_config(store: Store, tmp_path: Path) -> None:
+    text = frr(store, tmp_path).bgpd_config({"198.51.100.0/24": (),
+                                             "2001:db8:100::/48": ("12876:42200",)})
+    lines = [ln.rstrip() for ln in text.splitlines()]
+    for needed in ["router bgp 64512", " bgp router-id 169.254.0.17",
+                   " no bgp ebgp-requires-policy", " no bgp network import-check",
+                   " no bgp default ipv4-unicast",
+                   " neighbor 169.254.0.16 remote-as 12876",
+                   " neighbor 169.254.0.16 timers 3 9",
+                   " neighbor 169.254.0.16 timers connect 2",
+                   " neighbor 2001:db8:fc60:: password pw",
+                   "route-map ILAB-C-12876-42200 permit 10", " set community 12876:42200"]:
+        assert needed in lines, needed
+    v4 = lines[lines.index(" address-family ipv4 unicast"):]
+    v4 = v4[:v4.index(" exit-address-family")]
+    assert v4[1:] == ["  network 198.51.100.0/24", "  neighbor 169.254.0.16 activate"]
+    v6 = lines[lines.index(" address-family ipv6 unicast"):]
+    v6 = v6[:v6.index(" exit-address-family")]
+    assert v6[1:] == ["  network 2001:db8:100::/48 route-map ILAB-C-12876-42200",
+                      "  neighbor 2001:db8:fc60:: activate"]
+    no_md5 = frr(store, tmp_path, md5_password=None, hold_time=0).bgpd_config({})
+    assert "password" not in no_md5 and "timers 0 0" in no_md5
+
+
+def test_frr_running_config_parse() -> None:
+    text = """router bgp 64512
+ no bgp network import-check
+ neighbor 169.254.0.16 remote-as 12876
+ !
+ address-family ipv4 unicast
+  network 10.0.0.0/8
+  network 198.51.100.0/24 route-map ILAB-C-12876-42200
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  network 2001:db8:100::/48
+ exit-address-family
+exit
+!
+route-map ILAB-C-12876-42200 permit 10
+ set community 12876:42200
+exit
+"""
+    networks, maps = parse_running_config(text)
+    assert networks == {"10.0.0.0/8": None, "198.51.100.0/24": "ILAB-C-12876-42200",
+                        "2001:db8:100::/48": None}
+    assert maps == {"ILAB-C-12876-42200"}
+    assert route_map_name(["12876:42100", "12876:42200"]) == "ILAB-C-12876-42100_12876-42200"
+
+
+def test_frr_reason() -> None:
+    assert _frr_reason({"lastResetDueTo": "No AFI/SAFI activated for peer",
+                        "connectionsEstablished": 0, "connectionsDropped": 0}) is None
+    assert _frr_reason({"lastResetDueTo": "BGP Notification received",
+                        "connectionsDropped": 1}) == "BGP Notification received"
+    assert _frr_reason({"lastNotificationReason": "OPEN Message Error/Bad Peer AS",
+                        "lastResetDueTo": "x"}) == "OPEN Message Error/Bad Peer AS"
+
+
+# --- BIRD -----------------------------------------------------------------------------------
+
+
+def test_bird_config(store: Store, tmp_path: Path) -> None:
+    r = bird(store, tmp_path)
+    text = r.bird_config()
+    for needed in ["router id 169.254.0.17;", "protocol bgp ilab_bgp4 {",
+                   "local 169.254.0.17 as 64512;", "neighbor 169.254.0.16 as 12876;",
+                   "neighbor 2001:db8:fc60:: as 12876;", "hold time 9;", "keepalive time 3;",
+                   "connect retry time 2;", "connect delay time 0;", 'password "pw";',
+                   'export where proto = "ilab_static6";',
+                   "ipv4 { import none; export where source = RTS_BGP; };",
+                   f'include "{tmp_path / "bird" / "announce.conf"}";']:
+        assert needed in text, needed
+    ann = r.announce_config({"198.51.100.0/24": (), "10.0.0.0/8": ("12876:42200", "1:2"),
+                             "2001:db8:100::/48": ("12876:42050",)})
+    assert ("route 10.0.0.0/8 unreachable { bgp_community.add((12876,42200)); "
+            "bgp_community.add((1,2)); };") in ann
+    assert ann.index("10.0.0.0/8") < ann.index("198.51.100.0/24")
+    assert "route 2001:db8:100::/48 unreachable { bgp_community.add((12876,42050)); };" in ann
+    assert "protocol static ilab_static6 {" in ann
+
+
+def test_bird_protocols_parse() -> None:
+    text = """BIRD 2.0.12 ready.
+Name       Proto      Table      State  Since         Info
+device1    Device     ---        up     12:00:00.000
+ilab_kernel4 Kernel   master4    up     12:00:00.000
+ilab_bgp4  BGP        ---        up     12:00:00.100  Established
+ilab_bgp6  BGP        ---        start  12:00:00.100  Active        Received: Bad peer AS
+"""
+    assert parse_protocols(text) == {
+        "ilab_bgp4": ("up", "Established", None),
+        "ilab_bgp6": ("start", "Active", "Received: Bad peer AS")}
+
+
+# --- session details and MD5 ------------------------------------------------------------------
+
+
+class FakeRouter(DaemonRouter):
+    KIND = "fake"
+
+    def __init__(self, store: Store, tmp_path: Path):
+        super().__init__(store, "n", 64512, SESSIONS, [], 9, None, tmp_path)
+        self.states: dict[str, tuple[str, str | None]] = {}
+        self.alive = True
+
+    def _running(self) -> bool:
+        return self.alive
+
+    def _peer_states(self) -> dict[str, tuple[str, str | None]]:
+        return self.states
+
+    def _netns_pid(self) -> int | None:
+        return os.getpid()
+
+
+def test_session_details_and_md5(store: Store, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    counters = {"TCPMD5Failure": 0, "TCPMD5NotFound": 0, "TCPMD5Unexpected": 0}
+    monkeypatch.setattr(common, "md5_failures", lambda pid: dict(counters))
+    r = FakeRouter(store, tmp_path)
+    r.states = {"169.254.0.16": ("Established", None),
+                "2001:db8:fc60::": ("Active", "Socket: Connection refused")}
+    assert r.sessions_state() == {"169.254.0.16": "up", "2001:db8:fc60::": "down"}
+    assert r.session_details()["2001:db8:fc60::"]["reason"] == "Socket: Connection refused"
+    counters["TCPMD5Failure"] = 3
+    d = r.session_details()
+    assert d["2001:db8:fc60::"]["reason"] == "TCP-MD5 authentication failures (TCPMD5Failure +3)"
+    assert d["169.254.0.16"]["reason"] is None
+    r.states["2001:db8:fc60::"] = ("Established", None)  # all up: old failures forgotten
+    r.session_details()
+    r.states["2001:db8:fc60::"] = ("Connect", None)
+    assert r.session_details()["2001:db8:fc60::"]["reason"] is None
+    r.alive = False
+    assert r.session_details()["169.254.0.16"] == {
+        "state": "down", "bgp_state": "not running", "reason": "fake is not running"}
+
+
+def test_md5_counters_of_a_real_netns() -> None:
+    got = md5_failures(os.getpid())
+    assert set(got) == {"TCPMD5Failure", "TCPMD5NotFound", "TCPMD5Unexpected"}
+    assert md5_failures(2**22 + 12345) == {}
+
+
+def test_frr_apply_diffs_and_chunks(store: Store, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    r = frr(store, tmp_path)
+    calls: list[tuple[str, ...]] = []
+    running = "router bgp 64512\n address-family ipv4 unicast\n  network 10.0.0.0/8\n" \
+              "  network 198.51.100.0/24\n exit-address-family\nexit\n"
+
+    def vtysh(*cmds: str, timeout: float = 30.0) -> str:
+        calls.append(cmds)
+        return running if cmds == ("show running-config",) else ""
+
+    monkeypatch.setattr(r, "vtysh", vtysh)
+    asyncio.run(r._apply({"198.51.100.0/24": ("12876:42200",), "2001:db8::/32": ()}))
+    assert calls == [("show running-config",), (
+        "configure terminal", "route-map ILAB-C-12876-42200 permit 10",
+        "set community 12876:42200", "exit", "router bgp 64512",
+        "address-family ipv4 unicast", "no network 10.0.0.0/8",
+        "network 198.51.100.0/24 route-map ILAB-C-12876-42200", "exit-address-family",
+        "address-family ipv6 unicast", "network 2001:db8::/32", "exit-address-family")]
+    calls.clear()
+    asyncio.run(r._apply({"198.51.100.0/24": ("12876:42200",), "2001:db8::/32": ()}))
+    assert calls == []  # nothing changed: no vtysh at all
+    many = {f"10.{i // 256}.{i % 256}.0/24": () for i in range(5000)}
+    asyncio.run(r._apply(many))
+    assert len(calls) == 3 and all(len(c) <= 2 * 2000 for c in calls)
+    sent = [c for call in calls for c in call if c.startswith("network ")]
+    assert len(sent) == 5000
