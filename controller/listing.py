@@ -48,7 +48,9 @@ class Filter:
     @property
     def kind(self) -> str:
         """JSON type of one value: integer, boolean or string (for the OpenAPI document)."""
-        return {_int: "integer", _bool: "boolean"}.get(self.parse, "string")
+        if self.parse is _int:
+            return "integer"
+        return "boolean" if self.parse is _bool else "string"
 
 
 @dataclass(frozen=True)

@@ -456,6 +456,20 @@ def _rename_netns(old: str, new: str) -> None:
     _delete_netns(old)
 
 
+def _unplug(names: list[str]) -> None:
+    """Delete the veths leaving these namespaces. A deleted namespace takes its veths (and
+    their peers elsewhere) with it only later, asynchronously; deleting them first makes the
+    peers' disappearance from the surviving namespaces immediate and predictable."""
+    scripts: dict[str, list[str]] = {}
+    for n in names:
+        cp = _run(["ip", "-n", n, "-j", "link", "show", "type", "veth"])
+        if cp.returncode:
+            raise _fail(f"reading {n}", cp)
+        scripts[n] = [f"link del {link['ifname']}" for link in json.loads(cp.stdout or "[]")
+                      if "link_netnsid" in link]
+    _batches(scripts, "unplugging", force=True)  # a pair between two of them: one del each
+
+
 def _veth_key(v: VethPair) -> frozenset[tuple[str, str]]:
     return frozenset(((v.a.netns, v.a.ifname), (v.b.netns, v.b.ifname)))
 
@@ -555,6 +569,31 @@ def _remove_lines(old: Topology, new: Topology, live: dict[str, _Live]) -> tuple
     return strict, routes
 
 
+PORT_FORWARDING_TIMEOUT = 5.0
+
+
+def _wait_ports_forwarding(topology: Topology) -> None:
+    deadline = time.monotonic() + PORT_FORWARDING_TIMEOUT
+    pending = {(b.netns, b.ifname): {p.ifname for p in b.ports} for b in topology.bridges}
+    while pending:
+        for (ns, br), ports in list(pending.items()):
+            cp = _run(["ip", "-n", ns, "-j", "-d", "link", "show", "master", br])
+            if cp.returncode:
+                raise _fail(f"reading {br} ports in {ns}", cp)
+            for link in json.loads(cp.stdout or "[]"):
+                slave = link.get("linkinfo", {}).get("info_slave_data", {})
+                if slave.get("state") == "forwarding":
+                    ports.discard(link["ifname"])
+            if not ports:
+                del pending[(ns, br)]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise LabBuildError(f"bridge ports not forwarding after {PORT_FORWARDING_TIMEOUT}"
+                                f" s: {sorted((ns, sorted(p)) for (ns, _), p in pending.items())}")
+        time.sleep(0.02)
+
+
 def build(topology: Topology) -> None:
     """Create every namespace, veth, VLAN, bridge, address and static route of `topology`.
     On failure everything built is removed again and LabBuildError is raised."""
@@ -594,6 +633,7 @@ def sync(old: Topology | None, new: Topology) -> SyncReport:
         if old is not None:
             gone = [n.netns for n in old.nodes if n.key not in new_keys and _exists(n.netns)]
             if gone:
+                _unplug(gone)
                 removed = list(teardown(new.lab, gone).removed)
             renames = {n.netns: new_keys[n.key].netns for n in old.nodes
                        if n.key in new_keys and new_keys[n.key].netns != n.netns
@@ -666,6 +706,10 @@ def sync(old: Topology | None, new: Topology) -> SyncReport:
                     run_in_netns(n, functools.partial(_attach_vlan_programs, vlans, bridges))
                 except OSError as e:
                     raise LabBuildError(f"802.1Q emulation in {n}: {e}") from e
+        # 8. Bridge ports forwarding: a port whose peer came up after the bridge is enabled
+        # only once linkwatch has processed its carrier (up to ~1 s later); until then the
+        # switch silently drops that customer's first frames (ARP), so wait for it here.
+        _wait_ports_forwarding(new)
     except BaseException as e:
         try:
             teardown(new.lab, created)

@@ -18,6 +18,7 @@ Public API: ``run_file``, ``run_files``, ``FileReport``, ``ItemResult``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import re
 import secrets
@@ -444,7 +445,7 @@ def _execute(lab: RunningLab, sf: sfile.ScenarioFile, report: FileReport,
         item = ItemResult("steps", i, kind, raw.get("name") or steps.summary(kind, raw[kind]),
                           "SKIP")
         if not stopped:
-            item.duration, exc = _timed(lambda k=kind, v=raw[kind]: steps.run(k, v))
+            item.duration, exc = _timed(functools.partial(steps.run, kind, raw[kind]))
             item.status = "PASS"
             if exc is not None:
                 _fail(item, exc)
@@ -456,7 +457,7 @@ def _execute(lab: RunningLab, sf: sfile.ScenarioFile, report: FileReport,
     for i, c in ordered:
         item = ItemResult("checks", i, c.kind, c.name or c.summary(), "SKIP")
         if not stopped:
-            item.duration, exc = _timed(lambda c=c: ev.poll(c))
+            item.duration, exc = _timed(functools.partial(ev.poll, c))
             item.status = "PASS"
             if exc is not None:
                 _fail(item, exc)

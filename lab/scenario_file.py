@@ -142,9 +142,9 @@ def locate(root: yaml.Node | None, path: Path_, key: bool = False) -> tuple[int,
             for k, v in node.value:
                 if isinstance(k, yaml.ScalarNode) and k.value == str(el):
                     nxt, knode = v, k
-        elif isinstance(node, yaml.SequenceNode) and isinstance(el, int):
-            if 0 <= el < len(node.value):
-                nxt = node.value[el]
+        elif (isinstance(node, yaml.SequenceNode) and isinstance(el, int)
+              and 0 <= el < len(node.value)):
+            nxt = node.value[el]
         if nxt is None:
             break
         node, best, best_key = nxt, nxt, knode
@@ -273,20 +273,25 @@ def _schema_message(err: jsonschema.ValidationError, data: Any) -> tuple[Path_, 
         return path, f"{where}: {best.message}", False
     if v == "pattern" and err.validator_value == "/":
         return path, f"{where}: {err.instance!r} is not a prefix (like 198.51.100.0/24)", False
-    if v == "propertyNames":
-        return path, f"{where}: {err.message}", False
+    if "propertyNames" in err.schema_path:  # a bad key: point at the key itself
+        return (*path, str(err.instance)), f"{where}: {err.message}", True
     return path, f"{where}: {err.message}", False
 
 
 def schema_issues(sf: ScenarioFile) -> list[Issue]:
     validator = jsonschema.Draft202012Validator(schema())
     out = []
-    seen: set[tuple[int, int, str]] = set()
-    for err in sorted(validator.iter_errors(sf.data), key=lambda e: list(map(str, e.path))):
+    seen: set[tuple[int, int]] = set()
+    # One error per position, the most specific first: an unknown key explains the
+    # "needs one of" that follows from it.
+    rank = {"additionalProperties": 0, "oneOf": 2}
+    errors = sorted(validator.iter_errors(sf.data),
+                    key=lambda e: (list(map(str, e.path)), rank.get(str(e.validator), 1)))
+    for err in errors:
         path, msg, key = _schema_message(err, sf.data)
         issue = sf.issue(path, msg, key=key)
-        if (issue.line, issue.col, issue.message) not in seen:
-            seen.add((issue.line, issue.col, issue.message))
+        if (issue.line, issue.col) not in seen:
+            seen.add((issue.line, issue.col))
             out.append(issue)
     return out
 
@@ -539,14 +544,18 @@ def check(sf: ScenarioFile) -> list[Issue]:
     issues = topology_issues(sf)
     sem = _Semantics(sf)
     sem.topology()
+    if sem.issues:
+        # Ours point at the exact value; lab.topology's first error is then the same one.
+        issues = [i for i in issues if i.severity != "error"]
     for i, s in enumerate(sf.steps):
         sem.step(s, ("steps", i))
-    for i, c in enumerate(sf.checks):
-        sem.check(c, ("checks", i))
+    for n, c in enumerate(sf.checks):
+        sem.check(c, ("checks", n))
     # One position may be reported twice (lab.topology and our reference pass): keep one.
     out: list[Issue] = []
-    for i in sorted(sem.issues + issues, key=lambda i: (i.severity != "error", i.line, i.col)):
-        if not any(o.line == i.line and o.col == i.col and o.severity == i.severity
+    for it in sorted(sem.issues + issues,
+                     key=lambda x: (x.severity != "error", x.line, x.col)):
+        if not any(o.line == it.line and o.col == it.col and o.severity == it.severity
                    for o in out):
-            out.append(i)
+            out.append(it)
     return out

@@ -48,6 +48,7 @@ def _register() -> None:
     from lab.cli.exec import exec_
     from lab.cli.fault import fault
     from lab.cli.inspect import inspect
+    from lab.cli.partner import partner
     from lab.cli.policy import policy
     from lab.cli.propagation import propagation
     from lab.cli.routes import routes
@@ -58,7 +59,7 @@ def _register() -> None:
     from lab.cli.vpc import vpc
 
     for cmd in (up, down, status, inspect, routes, policy, propagation, vpc, customer, fault,
-                events, exec_, controller, run, validate):
+                events, exec_, controller, run, validate, partner):
         cli.add_command(cmd)
 
 

@@ -653,3 +653,34 @@ def test_openapi_served_without_token() -> None:
         assert doc["openapi"].startswith("3.1")
         await call(client, "POST", "/openapi.json", headers={}, status=401)
     run(s)
+
+
+def test_cli_partner_verbs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`interlink-lab partner ...` end to end against the served app (lab/cli/partner.py)."""
+    from click.testing import CliRunner
+    from test_sdk import Server
+
+    from lab.cli import common
+    from lab.cli.main import cli
+    from lab.client import Client
+
+    ctrl = FakeController(seed=False)
+    base = {"pop_id": TH2, "bandwidth_mbps": 50, "partner_id": LINKT}
+    with Server(ctrl, TOKEN) as server:
+        monkeypatch.setattr(common, "make_client", lambda lab: Client(
+            f"http://127.0.0.1:{server.port}", TOKEN, lab=lab, timeout=10))
+        client = Client(f"http://127.0.0.1:{server.port}", TOKEN, timeout=10)
+        a = client.post(f"{P}/links", {**base, "name": "a"})
+        runner = CliRunner()
+        got = runner.invoke(cli, ["partner", "approve"])
+        assert got.exit_code == 0 and "status provisioning" in got.output, got.output
+        client.post(f"{P}/links", {**base, "name": "b"})
+        got = runner.invoke(cli, ["partner", "approve"])
+        assert got.exit_code == 1 and "name one" in got.output
+        got = runner.invoke(cli, ["partner", "refuse", "b", "--reason", "full", "--json"])
+        assert json.loads(got.output)["partner"]["disapproved_reason"] == "full"
+        c = client.post(f"{P}/links", {**base, "name": "c"})
+        got = runner.invoke(cli, ["partner", "expire", c["partner"]["pairing_key"]])
+        assert "status expired" in got.output
+        got = runner.invoke(cli, ["partner", "approve", a["id"]])
+        assert got.exit_code == 1 and "precondition failed" in got.output

@@ -1,9 +1,11 @@
 """Operations on resources: rules, errors, and nothing changed when a request is rejected."""
 
 import copy
+from pathlib import Path
 
 import pytest
 
+from controller import catalog as catalog_mod
 from controller.inventory import Inventory
 from controller.model import (
     ArgumentError,
@@ -11,6 +13,7 @@ from controller.model import (
     Link,
     NotFound,
     PreconditionFailed,
+    TransientState,
     Vpc,
 )
 
@@ -34,7 +37,7 @@ def v4(inv, **kw):
 
 def unchanged(inv, fn):
     before = copy.deepcopy(inv)
-    with pytest.raises((ArgumentError, NotFound, PreconditionFailed)) as exc:
+    with pytest.raises((ArgumentError, NotFound, PreconditionFailed, TransientState)) as exc:
         fn()
     assert inv == before, "a rejected request changed the inventory"
     return exc.value
@@ -97,3 +100,155 @@ def test_link_api_json_omits_unset_and_sorts(inv):
     assert d["scw_bgp_config"] == {"asn": 12876, "ipv4": "169.254.0.16/31",
                                    "ipv6": "2001:db8:fc60::/127"}
     assert "hold_time" not in d and "lifecycle" not in d
+
+
+# --- catalog, link creation and lifecycle -------------------------------------------------
+
+CAT = catalog_mod.load()
+TH2, DC3 = "95b2e92f-b7ae-4298-a581-b6c14cdae035", "ed96ea8d-9288-4555-9029-ccb2400d25e0"
+FRANCEIX, LINKT = "17782f6a-4bd5-4c01-b2fd-171891bc1f88", "664aa3ae-f198-41f8-9e71-682ad3b296bc"
+CONN = "4d2cab29-9245-4282-881c-765d38d6d28e"
+
+
+def hosted(inv, **kw):
+    body = {"name": "h", "pop_id": TH2, "bandwidth_mbps": 100, "partner_id": FRANCEIX, **kw}
+    return inv.create_link(body, "fr-par", CAT)
+
+
+def test_create_link_allocates_free_peering_and_vlan(inv):
+    a, b = hosted(inv), hosted(inv)
+    # l1 holds 169.254.0.16/31 and 2001:db8:fc60::/127 (as the lab's scenario link does).
+    assert (a.scw_bgp_config.ipv4, a.peer_bgp_config.ipv4) == ("169.254.0.0/31",
+                                                               "169.254.0.1/31")
+    assert (a.scw_bgp_config.ipv6, a.peer_bgp_config.ipv6) == ("2001:db8:fc60:1::/127",
+                                                               "2001:db8:fc60:1::1/127")
+    assert b.scw_bgp_config.ipv4 == "169.254.0.2/31"
+    assert b.scw_bgp_config.ipv6 == "2001:db8:fc60:2::/127"
+    ipv4s = [hosted(inv).scw_bgp_config.ipv4 for _ in range(7)]
+    assert "169.254.0.16/31" not in ipv4s and ipv4s[-1] == "169.254.0.18/31"
+    assert (a.vlan, b.vlan) == (1500, 1501)
+    assert a.lifecycle == "requested" and a.partner.l3_connectivity is False
+    assert a.partner.pairing_key != b.partner.pairing_key
+    assert a.peer_bgp_config.asn == 39801 and a.scw_bgp_config.asn == 12876
+    # A freed pair is reused by the next link.
+    inv.delete_link(a.id)
+    assert hosted(inv).scw_bgp_config.ipv4 == "169.254.0.0/31"
+
+
+def test_create_link_validation_changes_nothing(inv):
+    p6 = inv.create_policy({"name": "p6", "is_ipv6": True}, "fr-par")
+    p_ams = inv.create_policy({"name": "ams"}, "nl-ams")
+    hosted(inv, vlan=2000)
+    for kw, what in (({"partner_id": LINKT, "pop_id": DC3}, "partner_id"),
+                     ({"bandwidth_mbps": 25000, "pop_id": DC3}, "bandwidth_mbps"),
+                     ({"vlan": 2000}, "vlan_in_use"),
+                     ({"vlan": 3900}, "vlan"),
+                     ({"peer_asn": 0}, "peer_asn"),
+                     ({"peer_asn": True}, "peer_asn"),
+                     ({"routing_policy_v4_id": p6.id}, "routing_policy_v4_id"),
+                     ({"routing_policy_v4_id": p_ams.id}, "region_mismatch"),
+                     ({"connection_id": CONN}, "partner_id"),
+                     ({"partner_id": None}, "partner_id"),
+                     ({"tags": "x"}, "tags"),
+                     ({"name": None}, "name")):
+        err = unchanged(inv, lambda kw=kw: hosted(inv, **kw))
+        assert what in str(err) + str(getattr(err, "details", "")) + str(
+            getattr(err, "precondition", "")), (kw, err)
+    unchanged(inv, lambda: inv.create_link({"name": "x", "pop_id": TH2, "bandwidth_mbps": 50,
+                                            "partner_id": FRANCEIX}, "nl-ams", CAT))
+
+
+def test_self_hosted_capacity_and_vlan_range(inv):
+    body = {"name": "d", "pop_id": TH2, "connection_id": CONN, "bandwidth_mbps": 5000}
+    a = inv.create_link(body, "fr-par", CAT)
+    assert (a.lifecycle, a.connection_id, a.vlan, a.partner) == ("ready", CONN, 3000, None)
+    inv.create_link(body, "fr-par", CAT)
+    err = unchanged(inv, lambda: inv.create_link({**body, "bandwidth_mbps": 50}, "fr-par", CAT))
+    assert err.precondition == "insufficient_capacity"
+    inv.mark_provisioned(a.id)
+    assert inv.links[a.id].lifecycle == "provisioned"
+
+
+def test_partner_lifecycle(inv):
+    a = hosted(inv)
+    key = a.partner.pairing_key
+    unchanged(inv, lambda: inv.approve_link("nope"))
+    unchanged(inv, lambda: inv.approve_link(None))
+    unchanged(inv, lambda: inv.mark_provisioned(a.id))          # not approved yet
+    unchanged(inv, lambda: inv.refuse_link(key, ""))
+    assert inv.approve_link(key).lifecycle == "provisioning"
+    unchanged(inv, lambda: inv.approve_link(key))
+    unchanged(inv, lambda: inv.expire_link(a.id))
+    inv.mark_provisioned(a.id)
+    gone = inv.delete_link(a.id)
+    assert gone.lifecycle == "deprovisioning" and a.id in inv.links
+    for op in (lambda: inv.delete_link(a.id), lambda: inv.set_propagation(a.id, True),
+               lambda: inv.update_link(a.id, {"name": "x"})):
+        err = unchanged(inv, op)
+        assert isinstance(err, TransientState) and err.current_state == "deprovisioning"
+    assert inv.finish_delete(a.id).lifecycle == "deleted" and a.id not in inv.links
+    b = hosted(inv)
+    refused = inv.refuse_link(b.partner.pairing_key, "port full")
+    assert (refused.lifecycle, refused.partner.disapproved_reason) == ("refused", "port full")
+    c = hosted(inv)
+    assert inv.expire_link(c.id).lifecycle == "expired"
+    assert inv.delete_link(c.id).lifecycle == "deleted" and c.id not in inv.links
+
+
+def test_unchanged_catches_transient_state(inv):
+    inv.links["l1"].lifecycle = "configuring"
+    unchanged(inv, lambda: inv.attach_vpc("l1", {"vpc_id": "vpc1"}))
+
+
+# --- VPC v2 ---------------------------------------------------------------------------------
+def test_vpc_and_private_networks(inv):
+    vpc = inv.create_vpc({"name": "v", "enable_routing": False, "project_id": None}, "fr-par")
+    assert vpc.routing_enabled is False and vpc.region == "fr-par"
+    unchanged(inv, lambda: inv.create_vpc({"enable_routing": "yes"}, "fr-par"))
+    pn = inv.create_private_network({"vpc_id": vpc.id, "subnets": ["10.1.0.0/16",
+                                                                   "2001:db8:200::/64"]},
+                                    "fr-par")
+    assert pn.subnets == ["10.1.0.0/16", "2001:db8:200::/64"] and pn.project_id == vpc.project_id
+    for subnets in (["10.1.2.0/24"], ["192.0.2.0/24"], ["fd00::/64"], ["169.254.1.0/24"],
+                    ["8.8.8.0/24"], ["10.0.0.0/30"], ["10.0.0.1/24"], "10.0.0.0/8",
+                    ["2001:db8:fc60:5::/64"], ["10.9.0.0/24", "10.9.0.0/25"]):
+        unchanged(inv, lambda s=subnets: inv.create_private_network(
+            {"vpc_id": vpc.id, "subnets": s}, "fr-par"))
+    unchanged(inv, lambda: inv.create_private_network({"vpc_id": vpc.id}, "nl-ams"))
+    auto = inv.create_private_network({"vpc_id": vpc.id}, "fr-par")
+    assert auto.subnets == ["198.18.16.0/24", "2001:db8:300::/64"]
+    assert inv.create_private_network({"vpc_id": "vpc1"}, "fr-par").subnets == [
+        "198.18.17.0/24", "2001:db8:300:1::/64"]
+    err = unchanged(inv, lambda: inv.delete_vpc(vpc.id))
+    assert "private network" in err.help_message
+    inv.delete_private_network(pn.id)
+    inv.delete_private_network(auto.id)
+    unchanged(inv, lambda: inv.delete_private_network(auto.id))
+    inv.attach_vpc("l1", {"vpc_id": vpc.id})
+    assert "link" in unchanged(inv, lambda: inv.delete_vpc(vpc.id)).help_message
+    inv.detach_vpc("l1")
+    assert inv.delete_vpc(vpc.id) is vpc and vpc.id not in inv.vpcs
+    api = pn.to_api()
+    assert list(api) == sorted(api) and api["subnets"][0]["private_network_id"] == pn.id
+
+
+# --- catalog file ---------------------------------------------------------------------------
+def test_catalog_load_and_errors(tmp_path: Path, monkeypatch):
+    assert {p.name for p in CAT.partners.values()} == {"FranceIX", "FreePro", "Linkt"}
+    bad = tmp_path / "c.yaml"
+    for text, msg in (("pops: [{id: x}]", "not a UUID"),
+                      ("pops: 3", "must be a list"),
+                      ("pop: []", "unknown field"),
+                      ("partners: [{id: 17782f6a-4bd5-4c01-b2fd-171891bc1f88, name: a, "
+                       "contact_email: e, pop_ids: [95b2e92f-b7ae-4298-a581-b6c14cdae035]}]",
+                       "no PoP"),
+                      ("[", "invalid YAML")):
+        bad.write_text(text)
+        with pytest.raises(catalog_mod.CatalogError, match=msg):
+            catalog_mod.load(bad)
+    bad.write_text("pops: []\n")
+    monkeypatch.setenv("ILAB_CATALOG", str(bad))
+    assert catalog_mod.load().pops == {}
+    monkeypatch.setenv("ILAB_CATALOG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(catalog_mod.CatalogError, match="cannot read"):
+        catalog_mod.load()

@@ -105,3 +105,56 @@ def test_bad_scalars() -> None:
         listing.parse_query([("ipv6", "maybe")], listing.POLICIES)
     with pytest.raises(ArgumentError):
         listing.parse_query([("order_by", "status_asc")], listing.POLICIES)
+
+
+# --- catalog lists ----------------------------------------------------------------------------
+def catalog_items() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    from controller import catalog
+    cat = catalog.load()
+    return cat.list_pops(), cat.list_partners(), cat.list_connections()
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ([], ["DC3 Vitry", "Equinix PA2", "Equinix PA3", "TeleHouse TH2"]),
+    ([("order_by", "name_desc"), ("page_size", "1")], ["TeleHouse TH2"]),
+    ([("name", "th2")], ["TeleHouse TH2"]),
+    ([("hosting_provider_name", "Equinix")], ["Equinix PA2", "Equinix PA3"]),
+    ([("partner_id", "bc5163ff-cce9-498e-8401-0d8bfe81fd33")], ["DC3 Vitry", "TeleHouse TH2"]),
+    ([("link_bandwidth_mbps", "10000")], ["Equinix PA2", "Equinix PA3", "TeleHouse TH2"]),
+    ([("dedicated_available", "False")], ["DC3 Vitry", "Equinix PA2", "Equinix PA3"]),
+    ([("l3_connectivity_partners", "True")], ["DC3 Vitry", "Equinix PA3", "TeleHouse TH2"]),
+])
+def test_pops(params: list[tuple[str, str]], expected: list[str]) -> None:
+    pops, _, _ = catalog_items()
+    page, _ = listing.run(pops, params, listing.POPS)
+    assert [p["name"] for p in page] == expected
+    assert not any(k.startswith("_") for p in page for k in p)  # hidden facets stripped
+
+
+def test_partners_and_connections() -> None:
+    _, partners, conns = catalog_items()
+    page, total = listing.run(partners, [("l3_connectivity", "false")], listing.PARTNERS)
+    assert [p["name"] for p in page] == ["FranceIX"] and total == 1
+    page, _ = listing.run(conns, [("order_by", "status_asc")], listing.DEDICATED_CONNECTIONS)
+    assert [c["status"] for c in page] == ["active", "created"]
+    page, _ = listing.run(conns, [("bandwidth_mbps", "1000"), ("tags", "lab")],
+                          listing.DEDICATED_CONNECTIONS)
+    assert [c["name"] for c in page] == ["lab-dedicated-dc3"]
+    page, _ = listing.run(conns, [("order_by", "updated_at_desc")],
+                          listing.DEDICATED_CONNECTIONS)
+    assert page[0]["name"] == "lab-dedicated-dc3"
+    with pytest.raises(ArgumentError):
+        listing.parse_query([("order_by", "created_at_asc")], listing.PARTNERS)
+
+
+def test_private_network_filters() -> None:
+    pns = [{"id": "a", "name": "pa", "vpc_id": "v", "dhcp_enabled": True, "created_at": "1",
+            "has_object_storage_private_access": False},
+           {"id": "b", "name": "pb", "vpc_id": "w", "dhcp_enabled": True, "created_at": "2",
+            "has_object_storage_private_access": False}]
+    page, _ = listing.run(pns, [("private_network_ids", "b"), ("private_network_ids", "z")],
+                          listing.PRIVATE_NETWORKS)
+    assert [p["id"] for p in page] == ["b"]
+    page, _ = listing.run(pns, [("object_storage_private_access_enabled", "true")],
+                          listing.PRIVATE_NETWORKS)
+    assert page == []

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from test_api import CONN_TH2, H, LINKT, TH2, TOKEN, FakeController
+from test_api import CONN_TH2, LINKT, TH2, TOKEN, FakeController, H
 
 from controller import openapi
 from controller.api import make_app

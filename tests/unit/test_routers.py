@@ -12,10 +12,9 @@ import pytest
 
 from controller.model import ArgumentError
 from controller.store import Store
-from lab.announcements import CustomerSession
+from lab.announcements import AnnouncementBook, CustomerSession, normalise_base
 from lab.routers import BirdRouter, CustomerRouterApi, DaemonRouter, FrrRouter, common, make_router
 from lab.routers.bird import parse_protocols
-from lab.announcements import AnnouncementBook, normalise_base
 from lab.routers.common import md5_failures
 from lab.routers.frr import _frr_reason, parse_running_config, route_map_name
 from lab.topology import AnnounceSpec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +11,21 @@ import pytest
 import yaml
 
 from lab.topology import (
+    AnnounceSpec,
+    CustomerSession,
+    LinkSpec,
     ScenarioError,
     Topology,
     build_topology,
     load_scenario,
     parse_scenario,
     resolve_scenario_path,
+    scenario_to_dict,
 )
 
-BASIC = Path(__file__).resolve().parents[2] / "lab" / "scenarios" / "basic.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+BASIC = ROOT / "lab" / "scenarios" / "basic.yaml"
+FIXTURES = ROOT / "tests" / "e2e" / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +83,12 @@ def test_basic_scenario_fields() -> None:
 
 def test_nodes(topo: Topology) -> None:
     assert [(n.name, n.role, n.netns, n.forwarding) for n in topo.nodes] == [
-        ("onprem-host", "host", "ilab-onprem-host", False),
-        ("customer-router", "router", "ilab-customer-router", True),
-        ("partner", "switch", "ilab-partner", False),
-        ("scw-interlink", "router", "ilab-scw-interlink", True),
-        ("vpc-router", "router", "ilab-vpc-router", True),
-        ("vpc-instance", "host", "ilab-vpc-instance", False),
+        ("onprem-host", "onprem-host", "ilab-onprem-host", False),
+        ("customer-router", "customer-router", "ilab-customer-router", True),
+        ("partner", "partner", "ilab-partner", False),
+        ("scw-interlink", "scw-interlink", "ilab-scw-interlink", True),
+        ("vpc-router", "vpc-router", "ilab-vpc-router", True),
+        ("vpc-instance", "vpc-instance", "ilab-vpc-instance", False),
     ]
 
 
@@ -262,3 +269,254 @@ def test_error_names_the_source(tmp_path: Path, basic_data: dict[str, Any]) -> N
     p.write_text(yaml.safe_dump(_mod(basic_data, "links.0.vlan", 42)))
     with pytest.raises(ScenarioError, match=rf"{p}: links\[0\]\.vlan: 42 is outside"):
         load_scenario(str(p))
+
+
+# --------------------------------------------------------------------------- N customers/links
+
+
+def test_basic_compat_fields() -> None:
+    s = load_scenario("basic")
+    (c,) = s.customers
+    assert s.customer == c and c.name == "customer" and c.md5_password is None
+    assert c.announce == (AnnounceSpec("198.51.100.0/24"), AnnounceSpec("2001:db8:100::/64"))
+    (lk,) = s.links
+    assert (lk.customer, lk.partner, lk.pop, lk.index, lk.md5_password) == (
+        "customer", "partner", None, 1, None)
+    assert s.vpcs[0].index == 1
+    assert s.description.startswith("basic: one hosted InterLink, dual-stack")
+    assert isinstance(s.steps, tuple) and isinstance(s.checks, tuple)  # the runner's
+
+
+def test_default_wiring(topo: Topology) -> None:
+    (c,) = topo.customers
+    assert (c.name, c.netns, c.lan_host_netns, c.asn, c.router) == (
+        "customer", "ilab-customer-router", "ilab-onprem-host", 64512, "exabgp")
+    assert c.sessions == (
+        CustomerSession("link-lab", "ipv4", "169.254.0.17", "169.254.0.16"),
+        CustomerSession("link-lab", "ipv6", "2001:db8:fc60::1", "2001:db8:fc60::"))
+    (w,) = topo.links
+    assert (w.customer, w.index, w.partner_netns) == ("customer", 1, "ilab-partner")
+    (v,) = topo.vpcs
+    assert (v.name, v.router_netns, v.instances[0].netns, v.instances[0].addresses) == (
+        "vpc-lab", "ilab-vpc-router", "ilab-vpc-instance", ("203.0.113.10", "2001:db8:200::10"))
+    assert topo.lan_hosts == ("onprem-host",)
+
+
+def test_two_tenants_naming_and_isolation() -> None:
+    t = build_topology(load_scenario(str(FIXTURES / "two_tenants.yaml")), "tt")
+    assert [n.name for n in t.nodes] == [
+        "onprem-host-acme", "customer-router-acme", "onprem-host-globex",
+        "customer-router-globex", "partner", "scw-interlink-1", "scw-interlink-2",
+        "vpc-router-1", "vpc-router-2", "vpc-instance-1-1", "vpc-instance-2-1"]
+    (br,) = t.bridges
+    # Each port passes only its own links' VLANs: acme's frames never reach globex's ports.
+    assert {(p.ifname, p.tagged_vids) for p in br.ports} == {
+        ("cust0", (2451,)), ("cust1", (2452,)), ("scw0", (2451,)), ("scw1", (2452,))}
+    a, g = t.link("link-acme"), t.link("link-globex")
+    assert (a.customer_netns, a.customer_ifname, a.vpc_router_netns) == (
+        "tt-customer-router-acme", "il0.2451", "tt-vpc-router-1")
+    assert (g.customer_netns, g.customer_ifname, g.vpc_router_netns) == (
+        "tt-customer-router-globex", "il0.2452", "tt-vpc-router-2")
+    assert (g.scw_transit_v4, g.vpc_router_transit_v6) == ("198.18.0.2", "2001:db8:ffff::3")
+    assert ("vpc-router-2", "il1", "198.18.0.3/31") in {
+        (x.node, x.ifname, x.cidr) for x in t.addresses}
+    assert t.customer("globex").announce == (AnnounceSpec("10.20.0.0/24", ("12876:42200",)),)
+    assert t.lan_hosts == ("onprem-host-acme", "onprem-host-globex")
+    assert len(set(t.netns_names)) == len(t.nodes)
+
+
+def test_redundant_two_partners_one_vpc() -> None:
+    s = load_scenario(str(FIXTURES / "redundant.yaml"))
+    t = build_topology(s, "tr")
+    assert [n.name for n in t.nodes] == [
+        "onprem-host", "customer-router", "partner-freepro", "partner-linkt",
+        "scw-interlink-1", "scw-interlink-2", "vpc-router", "vpc-instance"]
+    pairs = {((v.a.node, v.a.ifname), (v.b.node, v.b.ifname)) for v in t.veths}
+    assert {(("customer-router", "il0"), ("partner-freepro", "cust0")),
+            (("customer-router", "il1"), ("partner-linkt", "cust0")),
+            (("scw-interlink-1", "pe0"), ("partner-freepro", "scw0")),
+            (("scw-interlink-2", "pe0"), ("partner-linkt", "scw1")),
+            (("scw-interlink-1", "vpc0"), ("vpc-router", "il0")),
+            (("scw-interlink-2", "vpc0"), ("vpc-router", "il1"))} <= pairs
+    assert [(w.pop, w.customer_ifname, w.partner_netns) for w in t.links] == [
+        ("pop-a", "il0.2451", "tr-partner-freepro"), ("pop-b", "il1.2452", "tr-partner-linkt")]
+    assert len(t.customers[0].sessions) == 4
+
+
+def _two_vpcs(basic_data: dict[str, Any]) -> dict[str, Any]:
+    d = copy.deepcopy(basic_data)
+    d["vpcs"][0]["private_networks"].append({"name": "pn-2", "subnets": ["10.40.0.0/24"]})
+    d["vpcs"].append({"name": "vpc-b", "index": 7, "private_networks": [
+        {"name": "pn-b", "subnets": ["10.50.0.0/24"]}]})
+    d["links"].append({"name": "link-b", "vlan": 2452, "vpc": "vpc-b",
+                       "peering": {"ipv4": "169.254.0.18/31"}})
+    return d
+
+
+def test_several_vpcs_and_private_networks(basic_data: dict[str, Any]) -> None:
+    t = build_topology(parse_scenario(_two_vpcs(basic_data)), "ilab")
+    names = [n.name for n in t.nodes]
+    assert names[-5:] == ["vpc-router-1", "vpc-router-7", "vpc-instance-1-1",
+                          "vpc-instance-1-2", "vpc-instance-7-1"]
+    assert t.vpc("vpc-b").instances[0].addresses == ("10.50.0.10",)
+    assert ("vpc-router-1", "pn1", "10.40.0.1/24") in {
+        (a.node, a.ifname, a.cidr) for a in t.addresses}
+    b = t.link("link-b")
+    assert (b.vpc_router_netns, b.vpc_subnets) == ("ilab-vpc-router-7", ("10.50.0.0/24",))
+    assert ("scw-interlink-2", "10.50.0.0/24", "198.18.0.3") in {
+        (r.node, r.prefix, r.via) for r in t.routes}
+
+
+def test_link_without_vpc_has_no_transit(basic_data: dict[str, Any]) -> None:
+    d = copy.deepcopy(basic_data)
+    d["links"][0]["vpc"] = None
+    d["links"][0]["enable_route_propagation"] = False
+    t = build_topology(parse_scenario(d), "ilab")
+    (w,) = t.links
+    assert (w.vpc_router_netns, w.scw_transit_v4, w.vpc_subnets) == (None, None, ())
+    assert not [v for v in t.veths if v.a.ifname == "vpc0"]
+    assert not [r for r in t.routes if r.node == "scw-interlink"]
+    assert "vpc-router" in [n.name for n in t.nodes]  # the VPC still exists
+
+
+def test_no_links(basic_data: dict[str, Any]) -> None:
+    d = copy.deepcopy(basic_data)
+    d["links"] = []
+    t = build_topology(parse_scenario(d), "ilab")
+    assert [n.name for n in t.nodes] == ["onprem-host", "customer-router", "vpc-router",
+                                         "vpc-instance"]
+    assert t.bridges == () and t.customers[0].sessions == ()
+
+
+def test_adding_a_link_keeps_keys_and_interfaces(basic_data: dict[str, Any]) -> None:
+    """What netns.sync relies on: the existing link keeps its node key, interface names and
+    addresses when a second one comes (only node names gain their suffix)."""
+    s1 = parse_scenario(basic_data)
+    extra = LinkSpec(name="link-b", vlan=2452, bandwidth_mbps=1000,
+                     peering_v4="169.254.0.18/31", peering_v6=None, vpc="vpc-lab",
+                     routing_policies=(), enable_route_propagation=False, customer="customer",
+                     index=s1.next_link_index(), partner="pop-b")
+    s2 = replace(s1, links=(*s1.links, extra))
+    t1, t2 = build_topology(s1, "ilab"), build_topology(s2, "ilab")
+    k1 = {n.key: n.name for n in t1.nodes}
+    k2 = {n.key: n.name for n in t2.nodes}
+    assert set(k1) < set(k2)
+    assert {k: (k1[k], k2[k]) for k in k1 if k1[k] != k2[k]} == {
+        "scw-interlink:1": ("scw-interlink", "scw-interlink-1"),
+        "partner:partner": ("partner", "partner-partner")}
+    w1, w2 = t1.link("link-lab"), t2.link("link-lab")
+    same = ("customer_ifname", "scw_ifname", "scw_v4_cidr", "scw_transit_v4", "index")
+    assert all(getattr(w1, f) == getattr(w2, f) for f in same)
+    assert parse_scenario(scenario_to_dict(s2)) == s2
+
+
+@pytest.mark.parametrize("source", ["basic", str(FIXTURES / "two_tenants.yaml"),
+                                    str(FIXTURES / "redundant.yaml")])
+def test_scenario_to_dict_round_trip(source: str) -> None:
+    s = load_scenario(source)
+    d = scenario_to_dict(s)
+    assert parse_scenario(d) == s
+    assert parse_scenario(yaml.safe_load(yaml.safe_dump(d))) == s  # survives YAML too
+    assert "customer" not in d and d["customers"][0]["name"] == s.customers[0].name
+
+
+def test_runner_sections_pass_through(basic_data: dict[str, Any]) -> None:
+    d = copy.deepcopy(basic_data)
+    d.update(description="explicit", steps=[{"do": "cut", "link": "link-lab"}],
+             checks=[{"ping": ["onprem-host", "vpc-instance"]}], waits={"converge": 2, "x": 0.5})
+    s = parse_scenario(d)
+    assert s.description == "explicit"
+    assert s.steps == ({"do": "cut", "link": "link-lab"},)
+    assert s.checks == ({"ping": ["onprem-host", "vpc-instance"]},)
+    assert s.waits == {"converge": 2.0, "x": 0.5}
+    assert parse_scenario(scenario_to_dict(s)) == s
+
+
+def test_description_from_leading_comment(tmp_path: Path, basic_data: dict[str, Any]) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text("# first line\n#  second line\nname: x\n" + yaml.safe_dump(
+        {k: v for k, v in basic_data.items() if k != "name"}))
+    assert load_scenario(str(p)).description == "first line\nsecond line"
+
+
+def test_announce_forms(basic_data: dict[str, Any]) -> None:
+    d = copy.deepcopy(basic_data)
+    d["customer"]["announce"] = ["198.51.100.0/24",
+                                 {"prefix": "198.51.100.0/25", "community": "12876:42200"},
+                                 {"prefix": "198.51.100.128/25",
+                                  "communities": ["12876:42050", "64512:1"]}]
+    d["customer"]["md5_password"] = "s3cret"
+    d["links"][0]["md5_password"] = "other"
+    s = parse_scenario(d)
+    assert s.customer.announce == (
+        AnnounceSpec("198.51.100.0/24"), AnnounceSpec("198.51.100.0/25", ("12876:42200",)),
+        AnnounceSpec("198.51.100.128/25", ("12876:42050", "64512:1")))
+    assert s.customer.announce_prefixes[1] == "198.51.100.0/25"
+    t = build_topology(s)
+    assert (t.customers[0].md5_password, t.links[0].md5_password) == ("s3cret", "other")
+    assert parse_scenario(scenario_to_dict(s)) == s
+
+
+def _customers(basic_data: dict[str, Any]) -> dict[str, Any]:
+    d = copy.deepcopy(basic_data)
+    first = d.pop("customer")
+    first["name"] = "acme"
+    d["customers"] = [first, {"name": "globex", "asn": 64513,
+                              "lan": {"ipv4": "10.20.0.0/24"}}]
+    d["links"][0]["customer"] = "acme"
+    return d
+
+
+def test_multi_customer_ok(basic_data: dict[str, Any]) -> None:
+    s = parse_scenario(_customers(basic_data))
+    assert [c.name for c in s.customers] == ["acme", "globex"] and s.customer.name == "acme"
+    t = build_topology(s, "ilab")
+    assert t.customer("globex").netns == "ilab-customer-router-globex"
+    assert t.customer("globex").sessions == ()
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (lambda d: d["links"][0].pop("customer"),
+     r"links\[0\].*customer: ambiguous.*several customers \(acme, globex\)"),
+    (lambda d: d["links"][0].update(customer="initech"),
+     r"links\[0\]\.customer: unknown customer 'initech'"),
+    (lambda d: d["links"].append({**d["links"][0], "name": "l2", "index": 1, "vlan": 2452}),
+     r"duplicate link index 1"),
+    (lambda d: d["links"].append({**d["links"][0], "name": "l2", "index": 2, "vlan": 2452}),
+     r"links \(customer 'acme'\): duplicate peering '169\.254\.0\.16/31'"),
+    (lambda d: d["links"].append({**d["links"][0], "name": "l2", "index": 2,
+                                  "customer": "globex", "routing_policies": []}),
+     r"duplicate VLAN 2451"),
+    (lambda d: d["links"][0].update(partner="no/slash"), r"links\[0\]\.partner: invalid name"),
+    (lambda d: d["links"][0].update(index=129), r"links\[0\]\.index: 129 is outside 1\.\.128"),
+    (lambda d: d["vpcs"].append({"name": "v2", "index": 1, "private_networks": []}),
+     r"vpcs: duplicate VPC index 1"),
+    (lambda d: d["customers"][1].update(announce=[{"prefix": "10.20.0.0/24",
+                                                   "community": "12876:70000"}]),
+     r"customers\[1\]\.announce\[0\]\.communities\[0\]: bad community '12876:70000'"),
+    (lambda d: d["customers"][1].update(announce=[{"prefix": "10.20.0.0/24",
+                                                   "communities": ["no"]}]),
+     r"bad community 'no'"),
+    (lambda d: d["customers"][1].update(name="acme"), r"duplicate customer name 'acme'"),
+    (lambda d: d["customers"][1]["lan"].update(ipv4="198.51.100.0/25"),
+     r"198\.51\.100\.0/24 \(customer acme lan\) overlaps 198\.51\.100\.0/25"),
+    (lambda d: d["customers"][1]["lan"].update(ipv4="198.18.0.0/24"),
+     r"198\.18\.0\.0/24 \(lab transit\) overlaps"),
+    (lambda d: d["customers"][1].update(md5_password="x" * 81), r"at most 80 bytes"),
+    (lambda d: d.update(customer={"asn": 1}), r"either `customer:` \(one\) or `customers:`"),
+    (lambda d: d["links"][0].update(vlan_id=3), r"links\[0\]: unknown keys \['vlan_id'\]"),
+    (lambda d: d.update(waits={"converge": "soon"}), r"waits\.converge: expected a number"),
+    (lambda d: d.update(steps={"not": "a list"}), r"steps: expected a list"),
+])
+def test_multi_validation_errors(basic_data: dict[str, Any], change: Any, match: str) -> None:
+    d = _customers(basic_data)
+    change(d)
+    _err(d, match)
+
+
+def test_same_vlan_on_different_partners_ok(basic_data: dict[str, Any]) -> None:
+    d = _customers(basic_data)
+    d["links"].append({**d["links"][0], "name": "l2", "index": 2, "customer": "globex",
+                       "routing_policies": [], "partner": "other"})
+    t = build_topology(parse_scenario(d), "ilab")
+    assert [b.node for b in t.bridges] == ["partner-partner", "partner-other"]
