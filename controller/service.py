@@ -13,10 +13,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from controller import reconcile, status
+from controller.catalog import Catalog
+from controller.catalog import load as load_catalog
 from controller.events import (
     Announced,
     EndOfRib,
@@ -31,8 +33,6 @@ from controller.inventory import Inventory
 from controller.model import (
     SCW_ASN,
     Link,
-    NotFound,
-    PreconditionFailed,
     Vpc,
     link_from_dict,
     policy_from_dict,
@@ -65,6 +65,17 @@ class Hub(Protocol):
     async def withdraw(self, speaker: str, neighbor: str, prefixes: list[str]) -> None: ...
 
 
+class Wiring(Protocol):
+    """The data plane behind the resources (the lab): where links and VPCs live, and
+    creating or removing that plumbing when links are provisioned or VPCs change."""
+
+    def placement(self, link: Link) -> LinkPlacement | None: ...
+    def vpc_netns(self, vpc: Vpc) -> str | None: ...
+    async def provision(self, link: Link) -> None: ...
+    async def unprovision(self, link: Link) -> None: ...
+    async def refresh(self, inv: Inventory) -> None: ...
+
+
 class Speakers(Protocol):
     """Process management of the Scaleway-side ExaBGP speakers."""
 
@@ -83,15 +94,16 @@ class Controller:
         hub: Hub,
         speakers: Speakers,
         table_for: Callable[[str], Tables],
-        placement_for: Callable[[Link], LinkPlacement],
-        vpc_netns_for: Callable[[Vpc], str],
+        wiring: Wiring,
         bridge_command: Callable[[str], list[str]],
         kernel_route: Callable[[str, tuple[str, ...]], Any],
+        catalog: Catalog | None = None,
     ):
         self.store, self.hub, self.speakers = store, hub, speakers
-        self._table_for, self._placement_for, self._vpc_netns_for = (
-            table_for, placement_for, vpc_netns_for)
+        self._table_for, self.wiring = table_for, wiring
         self._bridge_command, self._kernel_route = bridge_command, kernel_route
+        self.catalog = catalog if catalog is not None else load_catalog()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.inv = Inventory()
         self.lock = asyncio.Lock()
         self.sessions: dict[tuple[str, str], bool] = {}  # (link id, family) -> up
@@ -158,28 +170,48 @@ class Controller:
             for name in list(self._configs):
                 self.speakers.stop(name)
 
-    def _all_netns(self) -> set[str]:
-        out = {self._placement_for(lk).scw_netns for lk in self.inv.links.values()}
-        out |= {self._vpc_netns_for(v) for v in self.inv.vpcs.values()}
+    def _placements(self) -> dict[str, LinkPlacement]:
+        """Link id -> placement, for the links that have a data plane."""
+        out = {}
+        for lk in self.inv.links.values():
+            placement = self.wiring.placement(lk)
+            if placement is not None:
+                out[lk.id] = placement
         return out
+
+    def _vpc_netns(self) -> dict[str, str]:
+        out = {}
+        for v in self.inv.vpcs.values():
+            netns = self.wiring.vpc_netns(v)
+            if netns is not None:
+                out[v.id] = netns
+        return out
+
+    def _all_netns(self) -> set[str]:
+        return ({p.scw_netns for p in self._placements().values()}
+                | set(self._vpc_netns().values()))
+
+    def rename_netns(self, renamed: dict[str, str]) -> None:
+        """The lab renamed namespaces (old -> new): what we applied there is still there."""
+        for old, new in renamed.items():
+            if old in self.applied_tables:
+                self.applied_tables[new] = self.applied_tables.pop(old)
 
     # --- persistence ------------------------------------------------------------------------------
     def _persist(self, links: Iterable[Link] = (), policies: Iterable[Any] = (),
-                 deleted: Iterable[tuple[str, str]] = ()) -> None:
-        from dataclasses import asdict
-
+                 vpcs: Iterable[Vpc] = (), deleted: Iterable[tuple[str, str]] = ()) -> None:
         with self.store.transaction() as tx:
             for lk in links:
                 tx.put("link", lk.id, asdict(lk))
             for p in policies:
                 tx.put("routing_policy", p.id, asdict(p))
+            for v in vpcs:
+                tx.put("vpc", v.id, asdict(v))
             for kind, obj_id in deleted:
                 tx.delete(kind, obj_id)
 
     def seed(self, vpcs: Iterable[Vpc], policies: Iterable[Any], links: Iterable[Link]) -> None:
         """First start of a lab: the scenario's resources, stored in one transaction."""
-        from dataclasses import asdict
-
         with self.store.transaction() as tx:
             for v in vpcs:
                 self.inv.vpcs[v.id] = v
@@ -232,28 +264,32 @@ class Controller:
 
     # --- reconciliation ---------------------------------------------------------------------------
     def _views(self) -> tuple[list[reconcile.LinkView], dict[str, list[str]]]:
+        placements, vpc_ns = self._placements(), self._vpc_netns()
         views = []
         for lk in sorted(self.inv.links.values(), key=lambda x: x.created_at):
+            placement = placements.get(lk.id)
+            if placement is None:
+                continue  # no data plane yet (requested, refused, ...): nothing to do
             pol: dict[str, reconcile.PolicyView | None] = {}
             for fam in FAMILIES:
                 pid = lk.policy_id(fam)
                 p = self.inv.policies.get(pid) if pid else None
                 pol[fam] = (reconcile.PolicyView(PrefixFilter.compile(p.prefix_filter_in),
                                                  tuple(p.prefix_filter_out)) if p else None)
+            wired = lk.vpc_id in vpc_ns and all(placement.transit_address.get(f)
+                                               for f in FAMILIES)
             views.append(reconcile.LinkView(
-                link_id=lk.id, order=lk.created_at, vpc_id=lk.vpc_id,
+                link_id=lk.id, order=lk.created_at, vpc_id=lk.vpc_id if wired else None,
                 propagation=lk.enable_route_propagation,
                 provisioned=lk.lifecycle == "provisioned", policies=pol,
                 peer_address={f: lk.peer_bgp_config.address(f) for f in FAMILIES},
-                transit_address=dict(self._placement_for(lk).transit_address)))
+                transit_address={f: a for f, a in placement.transit_address.items() if a}))
         subnets = {v.id: v.subnets() for v in self.inv.vpcs.values()}
         return views, subnets
 
     def _table_netns(self) -> tuple[dict[str, str], dict[str, str]]:
         """(vpc id -> netns, link id -> netns) for the tables in a Desired."""
-        vpcs = {v.id: self._vpc_netns_for(v) for v in self.inv.vpcs.values()}
-        links = {lk.id: self._placement_for(lk).scw_netns for lk in self.inv.links.values()}
-        return vpcs, links
+        return self._vpc_netns(), {lid: p.scw_netns for lid, p in self._placements().items()}
 
     def _desired_by_netns(
             self, desired: reconcile.Desired) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -263,7 +299,8 @@ class Controller:
             if vpc_id in vpc_ns:
                 out[vpc_ns[vpc_id]].update(table)
         for link_id, table in desired.scw_tables.items():
-            out[link_ns[link_id]].update(table)
+            if link_id in link_ns:
+                out[link_ns[link_id]].update(table)
         return out
 
     async def _reconcile_all(self) -> None:
@@ -339,17 +376,21 @@ class Controller:
 
     async def _ensure_speakers(self) -> None:
         loop = asyncio.get_running_loop()
+        placements = self._placements()
         for link in self.inv.links.values():
             name = speaker_name(link.id)
             self._speaker_link[name] = link.id
-            if link.lifecycle != "provisioned":
+            if link.lifecycle not in ("provisioned", "ready") or link.id not in placements:
                 continue
             text = self._speaker_config(link)
             if self._configs.get(name) == text:
                 continue
             self._configs[name] = text
-            netns = self._placement_for(link).scw_netns
-            await loop.run_in_executor(None, self.speakers.ensure, name, netns, text)
+            netns = placements[link.id].scw_netns
+            if link.routing_policy_v4_id or link.routing_policy_v6_id:
+                await loop.run_in_executor(None, self.speakers.ensure, name, netns, text)
+            else:  # no session at all: ExaBGP will not run without a neighbor
+                await loop.run_in_executor(None, self.speakers.stop, name)
             # A session removed from the config no longer exists: forget what it taught us.
             for fam in FAMILIES:
                 if link.policy_id(fam) is None:
@@ -426,6 +467,9 @@ class Controller:
                 if ev.state == "up" and not self.sessions.get((link.id, fam)):
                     self.sessions[(link.id, fam)] = True
                     full = True  # a fresh session needs our announcements
+                    if link.lifecycle == "ready":  # self-hosted: BGP up = provisioned
+                        self.inv.mark_provisioned(link.id)
+                        self._persist(links=[link])
                     self.applied_announce.pop((link.id, fam), None)
                 elif ev.state == "down" and self.sessions.get((link.id, fam)):
                     touched |= self._session_down(link.id, fam)
@@ -458,7 +502,7 @@ class Controller:
     async def get_link(self, link_id: str) -> dict[str, Any]:
         return self.link_json(self.inv.link(link_id))
 
-    async def _link_op(self, fn: Callable[[], Link]) -> dict[str, Any]:
+    async def _link_op(self, fn: Callable[[], Link], rewire: bool = False) -> dict[str, Any]:
         async with self.lock:
             before = {lid: _snapshot(lk) for lid, lk in self.inv.links.items()}
             link = fn()
@@ -467,17 +511,109 @@ class Controller:
             except Exception:
                 self.inv.links[link.id] = link_from_dict(before[link.id])
                 raise
+            if rewire:  # the link's VPC changed: its router may need a path to the new one
+                await self.wiring.refresh(self.inv)
             await self._reconcile_all()
             return self.link_json(link)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)  # keep a reference: the loop only holds weak ones
+        task.add_done_callback(self._tasks.discard)
+
+    async def create_link(self, body: dict[str, Any], region: str) -> dict[str, Any]:
+        async with self.lock:
+            link = self.inv.create_link(body, region, self.catalog)
+            try:
+                self._persist(links=[link])
+            except Exception:
+                del self.inv.links[link.id]
+                raise
+            if link.lifecycle == "ready":  # self-hosted: nothing to wait for, wire it now
+                self._spawn(self._provision(link.id))
+            return self.link_json(link)
+
+    async def approve_link(self, pairing_key: str) -> dict[str, Any]:
+        async with self.lock:
+            link = self.inv.link_by_pairing_key(pairing_key)
+            before = _snapshot(link)
+            self.inv.approve_link(pairing_key)
+            try:
+                self._persist(links=[link])
+            except Exception:
+                self.inv.links[link.id] = link_from_dict(before)
+                raise
+            self._spawn(self._provision(link.id))
+            return self.link_json(link)
+
+    async def _provision(self, link_id: str) -> None:
+        """The partner's side is done: build the link's plumbing and speakers, then go live."""
+        link = self.inv.links.get(link_id)
+        if link is None:
+            return
+        try:
+            await self.wiring.provision(link)
+        except Exception as exc:
+            log.exception("provisioning link %s failed", link_id)
+            async with self.lock:
+                link.lifecycle = "failed"
+                self._persist(links=[link])
+                self.publish({"type": "error", "link_id": link_id, "message": str(exc)})
+                self._publish_status_changes()
+            return
+        async with self.lock:
+            if link.lifecycle == "provisioning":
+                self.inv.mark_provisioned(link_id)
+                self._persist(links=[link])
+            await self._reconcile_all()
+
+    async def refuse_link(self, pairing_key: str, reason: str | None) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.refuse_link(pairing_key, reason))
+
+    async def expire_link(self, link_id: str) -> dict[str, Any]:
+        return await self._link_op(lambda: self.inv.expire_link(link_id))
+
+    async def delete_link(self, link_id: str) -> dict[str, Any]:
+        async with self.lock:
+            link = self.inv.delete_link(link_id)
+            answer = self.link_json(link)
+            if link.lifecycle == "deprovisioning":
+                self._persist(links=[link])
+                self._spawn(self._deprovision(link_id))
+            else:  # never provisioned: gone at once
+                self._persist(deleted=[("link", link_id)])
+            self._publish_status_changes()
+            return answer
+
+    async def _deprovision(self, link_id: str) -> None:
+        link = self.inv.links.get(link_id)
+        if link is None:
+            return
+        name = speaker_name(link_id)
+        await asyncio.get_running_loop().run_in_executor(None, self.speakers.stop, name)
+        self._configs.pop(name, None)
+        try:
+            await self.wiring.unprovision(link)
+        except Exception:
+            log.exception("tearing down link %s failed; removing it anyway", link_id)
+        async with self.lock:
+            self.inv.finish_delete(link_id)
+            self._persist(deleted=[("link", link_id)])
+            self.rib.pop(link_id, None)
+            for fam in FAMILIES:
+                self.sessions.pop((link_id, fam), None)
+                self.applied_announce.pop((link_id, fam), None)
+            self._last_status.pop(link_id, None)
+            await self._reconcile_all()
 
     async def update_link(self, link_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._link_op(lambda: self.inv.update_link(link_id, body))
 
     async def attach_vpc(self, link_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._link_op(lambda: self.inv.attach_vpc(link_id, body))
+        return await self._link_op(lambda: self.inv.attach_vpc(link_id, body), rewire=True)
 
     async def detach_vpc(self, link_id: str) -> dict[str, Any]:
-        return await self._link_op(lambda: self.inv.detach_vpc(link_id))
+        return await self._link_op(lambda: self.inv.detach_vpc(link_id), rewire=True)
 
     async def attach_routing_policy(self, link_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._link_op(lambda: self.inv.attach_policy(link_id, body))
@@ -496,7 +632,7 @@ class Controller:
 
     async def link_stats(self, link_id: str) -> dict[str, Any]:
         link = self.inv.link(link_id)
-        placement = self._placement_for(link)
+        placement = self.wiring.placement(link)
         vpc_table = self.desired.vpc_tables.get(link.vpc_id or "", {}) if link.vpc_id else {}
         out: dict[str, Any] = {"link_id": link.id}
         for fam in FAMILIES:
@@ -506,7 +642,7 @@ class Controller:
             reasons: dict[str, int] = {}
             for why in rejected.values():
                 reasons[why] = reasons.get(why, 0) + 1
-            gw = (placement.transit_address[fam],)
+            gw = (placement.transit_address.get(fam),) if placement else None
             out[fam] = {
                 "session": "up" if self.sessions.get((link.id, fam)) else "down",
                 "received": len(learned),
@@ -565,35 +701,67 @@ class Controller:
         return self.inv.vpc(vpc_id).to_api()
 
     async def list_private_networks(self) -> list[dict[str, Any]]:
-        return [_pn_json(v, pn) for v in self.inv.vpcs.values() for pn in v.private_networks]
+        return [pn.to_api() for v in self.inv.vpcs.values() for pn in v.private_networks]
 
     async def get_private_network(self, pn_id: str) -> dict[str, Any]:
-        for v in self.inv.vpcs.values():
-            for pn in v.private_networks:
-                if pn.id == pn_id:
-                    return _pn_json(v, pn)
-        raise NotFound("private_network", pn_id)
+        _vpc, pn = self.inv.private_network(pn_id)
+        return pn.to_api()
 
-    def ensure_deletable_vpc(self, vpc_id: str) -> None:
-        if self.inv.links_on_vpc(vpc_id):
-            raise PreconditionFailed("resource_still_in_use", "the VPC is attached to a link")
+    async def _vpc_op(self, fn: Callable[[], Any], vpc_id: Callable[[Any], str],
+                      deleted: bool = False) -> Any:
+        """Mutate, persist the VPC record, then make the data plane follow (routers, subnets)."""
+        async with self.lock:
+            before = {v.id: _snapshot(v) for v in self.inv.vpcs.values()}
+            result = fn()
+            vid = vpc_id(result)
+            try:
+                if vid in self.inv.vpcs:
+                    self._persist(vpcs=[self.inv.vpcs[vid]])
+                else:
+                    self._persist(deleted=[("vpc", vid)])
+            except Exception:
+                self.inv.vpcs = {k: vpc_from_dict(d) for k, d in before.items()}
+                raise
+            await self.wiring.refresh(self.inv)
+            await self._reconcile_all()
+            return None if deleted else result.to_api()
+
+    async def create_vpc(self, body: dict[str, Any], region: str) -> dict[str, Any]:
+        out: dict[str, Any] = await self._vpc_op(
+            lambda: self.inv.create_vpc(body, region), lambda v: v.id)
+        return out
+
+    async def delete_vpc(self, vpc_id: str) -> None:
+        await self._vpc_op(lambda: self.inv.delete_vpc(vpc_id), lambda v: v.id, deleted=True)
+
+    async def create_private_network(self, body: dict[str, Any], region: str) -> dict[str, Any]:
+        out: dict[str, Any] = await self._vpc_op(
+            lambda: self.inv.create_private_network(body, region), lambda pn: pn.vpc_id)
+        return out
+
+    async def delete_private_network(self, pn_id: str) -> None:
+        await self._vpc_op(lambda: self.inv.delete_private_network(pn_id),
+                           lambda pn: pn.vpc_id, deleted=True)
+
+    # --- API: catalog ----------------------------------------------------------------------------
+    async def list_pops(self) -> list[dict[str, Any]]:
+        return self.catalog.list_pops()
+
+    async def get_pop(self, pop_id: str) -> dict[str, Any]:
+        return self.catalog.pop(pop_id).to_api()
+
+    async def list_partners(self) -> list[dict[str, Any]]:
+        return self.catalog.list_partners()
+
+    async def get_partner(self, partner_id: str) -> dict[str, Any]:
+        return self.catalog.partner(partner_id).to_api()
+
+    async def list_dedicated_connections(self) -> list[dict[str, Any]]:
+        return self.catalog.list_connections()
+
+    async def get_dedicated_connection(self, connection_id: str) -> dict[str, Any]:
+        return self.catalog.connection(connection_id).to_api()
 
 
 def _snapshot(obj: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
     return asdict(obj)
-
-
-def _pn_json(vpc: Vpc, pn: Any) -> dict[str, Any]:
-    subnets = [{"id": f"{pn.id}-{i}", "subnet": s, "created_at": pn.created_at,
-                "updated_at": pn.updated_at, "project_id": vpc.project_id,
-                "private_network_id": pn.id, "vpc_id": vpc.id}
-               for i, s in enumerate(pn.subnets)]
-    return dict(sorted({
-        "id": pn.id, "name": pn.name, "vpc_id": vpc.id, "region": vpc.region,
-        "project_id": vpc.project_id, "organization_id": vpc.organization_id,
-        "tags": [], "subnets": subnets, "dhcp_enabled": True,
-        "default_route_propagation_enabled": False,
-        "created_at": pn.created_at, "updated_at": pn.updated_at,
-    }.items()))

@@ -175,6 +175,18 @@ def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path) -> i
     return proc.pid
 
 
+def _catches(pid: int, sig: int) -> bool:
+    """True once the process has a handler for ``sig`` (SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
+    return False
+
+
 def reload_speaker(spec: SpeakerSpec, config_text: str, timeout: float = 3.0) -> bool:
     """Rewrite the config and have ExaBGP reload it (SIGUSR1); True once it says it did.
 
@@ -192,6 +204,11 @@ def reload_speaker(spec: SpeakerSpec, config_text: str, timeout: float = 3.0) ->
     except OSError:
         offset = 0
     deadline = time.monotonic() + timeout
+    # A SIGUSR1 before ExaBGP installed its handler kills it: wait for the handler first.
+    while not _catches(pid, signal.SIGUSR1):
+        if not _alive(pid) or time.monotonic() > deadline:
+            raise ProcessLookupError(f"speaker {spec.name} is not ready for a reload")
+        time.sleep(0.005)
     os.kill(pid, signal.SIGUSR1)
     while time.monotonic() < deadline:
         time.sleep(0.005)

@@ -6,7 +6,7 @@ Shared by every customer router kind (ExaBGP, FRR, BIRD).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from controller.model import ArgumentError
@@ -21,6 +21,7 @@ class CustomerSession:
     family: str
     local_address: str  # customer side, no prefix length
     peer_address: str  # Scaleway side
+    link: str | None = None  # the scenario link the session runs over
 
 
 def validate_announcement(prefixes: Iterable[Any], communities: Iterable[Any]) -> tuple[
@@ -46,55 +47,95 @@ def validate_announcement(prefixes: Iterable[Any], communities: Iterable[Any]) -
 
 @dataclass
 class AnnouncementBook:
-    """What the customer announces: base prefixes (scenario) + runtime changes in the Store.
+    """What the customer announces: base prefixes (scenario) + run-time changes in the Store.
 
-    Store scheme (shared with other customers): kind ``customer_route``, id
-    ``<name>/<prefix>``, body ``{"customer", "prefix", "communities"}``; kind
-    ``customer_withdrawn`` (a base prefix withdrawn at run time), id ``<name>/<prefix>``,
-    body ``{"customer", "prefix"}``. Bodies without ``customer`` (written by the ExaBGP
-    CustomerRouter) belong to the customer named ``customer``.
+    Entries are general (every session of the customer) or for one link, which overrides the
+    general entry of the same prefix on that link's sessions (e.g. a high-preference community
+    on the primary link only). Store scheme, shared by all customers: kind ``customer_route``,
+    id ``<name>/<prefix>`` or ``<name>/<link>/<prefix>``, body ``{"customer", "prefix",
+    "communities", "link"}``; kind ``customer_withdrawn`` for base prefixes withdrawn at run
+    time. Bodies without ``customer`` belong to the customer named ``customer``.
     """
 
     store: Store
     name: str
     base: Mapping[str, tuple[str, ...]]
+    link_base: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def _mine(self, body: Mapping[str, Any]) -> bool:
         return body.get("customer", "customer") == self.name
 
-    def desired(self) -> dict[str, tuple[str, ...]]:
+    def _key(self, prefix: str, link: str | None) -> str:
+        return f"{self.name}/{prefix}" if link is None else f"{self.name}/{link}/{prefix}"
+
+    def desired(self, link: str | None = None) -> dict[str, tuple[str, ...]]:
+        """Prefix -> communities for the sessions of ``link`` (None: general entries only)."""
+        routes = [d for d in self.store.all("customer_route") if self._mine(d)]
+        withdrawn = [d for d in self.store.all("customer_withdrawn") if self._mine(d)]
         out = dict(self.base)
-        for d in self.store.all("customer_route"):
-            if self._mine(d):
+        for d in routes:
+            if d.get("link") is None:
                 out[d["prefix"]] = tuple(d["communities"])
-        for d in self.store.all("customer_withdrawn"):
-            if self._mine(d):
+        if link is not None:
+            out.update({p: c for (lk, p), c in self.link_base.items() if lk == link})
+            for d in routes:
+                if d.get("link") == link:
+                    out[d["prefix"]] = tuple(d["communities"])
+        for d in withdrawn:
+            if d.get("link") in (None, link):
                 out.pop(d["prefix"], None)
         return out
 
-    def announce(self, prefixes: Sequence[Any], communities: Sequence[Any]) -> list[str]:
+    def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
+                 link: str | None = None) -> list[str]:
         clean, comms = validate_announcement(prefixes, communities)
         with self.store.transaction() as tx:
             for p in clean:
-                key = f"{self.name}/{p}"
-                tx.put("customer_route", key,
-                       {"customer": self.name, "prefix": p, "communities": list(comms)})
+                key = self._key(p, link)
+                tx.put("customer_route", key, {"customer": self.name, "prefix": p,
+                                               "communities": list(comms), "link": link})
                 tx.delete("customer_withdrawn", key)
         return clean
 
-    def withdraw(self, prefixes: Sequence[Any]) -> list[str]:
+    def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> list[str]:
         clean, _ = validate_announcement(prefixes, ())
+        based = set(self.base) | {p for (lk, p) in self.link_base if link in (None, lk)}
         with self.store.transaction() as tx:
             for p in clean:
-                key = f"{self.name}/{p}"
+                key = self._key(p, link)
                 tx.delete("customer_route", key)
-                if p in self.base:  # a scenario prefix stays withdrawn until re-announced
-                    tx.put("customer_withdrawn", key, {"customer": self.name, "prefix": p})
+                if p in based:  # a scenario prefix stays withdrawn until re-announced
+                    tx.put("customer_withdrawn", key,
+                           {"customer": self.name, "prefix": p, "link": link})
         return clean
 
     def as_list(self) -> list[dict[str, Any]]:
-        return [{"prefix": p, "communities": list(c)}
-                for p, c in sorted(self.desired().items())]
+        out = [{"prefix": p, "communities": list(c), "link": None}
+               for p, c in sorted(self.desired().items())]
+        links = sorted({lk for lk, _ in self.link_base}
+                       | {d["link"] for d in self.store.all("customer_route")
+                          if self._mine(d) and d.get("link")})
+        for lk in links:
+            general = self.desired()
+            out += [{"prefix": p, "communities": list(c), "link": lk}
+                    for p, c in sorted(self.desired(lk).items()) if general.get(p) != c]
+        return out
+
+
+def split_base(base: Iterable[Any]) -> tuple[dict[str, tuple[str, ...]],
+                                             dict[tuple[str, str], tuple[str, ...]]]:
+    """(general, per-link) base announcements; see ``normalise_base`` for accepted items."""
+    general: dict[str, tuple[str, ...]] = {}
+    per_link: dict[tuple[str, str], tuple[str, ...]] = {}
+    for item in base:
+        link = getattr(item, "link", None) or (
+            item.get("link") if isinstance(item, Mapping) else None)
+        for prefix, comms in normalise_base([item]).items():
+            if link:
+                per_link[(link, prefix)] = comms
+            else:
+                general[prefix] = comms
+    return general, per_link
 
 
 def normalise_base(base: Iterable[Any]) -> dict[str, tuple[str, ...]]:
@@ -117,5 +158,3 @@ def normalise_base(base: Iterable[Any]) -> dict[str, tuple[str, ...]]:
         clean, c = validate_announcement([prefix], comms)
         out[clean[0]] = c
     return out
-
-

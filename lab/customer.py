@@ -19,7 +19,7 @@ from controller.model import SCW_ASN
 from controller.prefixes import family_of
 from controller.reconcile import diff
 from controller.store import Store
-from lab.announcements import AnnouncementBook, CustomerSession, normalise_base
+from lab.announcements import AnnouncementBook, CustomerSession, split_base
 
 log = logging.getLogger("lab.customer")
 SPEAKER = "customer"
@@ -34,7 +34,8 @@ class CustomerRouter:
         self.store, self.hub, self.netns, self.asn = store, hub, netns, asn
         self.name, self.speaker = name, speaker
         self.sessions = list(sessions)
-        self.book = AnnouncementBook(store, name, normalise_base(base_announce))
+        general, per_link = split_base(base_announce)
+        self.book = AnnouncementBook(store, name, general, per_link)
         self.hold_time, self.md5_password = hold_time, md5_password
         self._bridge_command = bridge_command
         self.table = RouteTable(netns)
@@ -71,24 +72,25 @@ class CustomerRouter:
             self._task.cancel()
 
     # --- announcements ----------------------------------------------------------------------
-    async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any]) -> int:
+    async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
+                       link: str | None = None) -> int:
         async with self.lock:
-            clean = self.book.announce(prefixes, communities)
+            clean = self.book.announce(prefixes, communities, link)
             await self._sync_announcements()
         return len(clean)
 
-    async def withdraw(self, prefixes: Sequence[Any]) -> int:
+    async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
         async with self.lock:
-            clean = self.book.withdraw(prefixes)
+            clean = self.book.withdraw(prefixes, link)
             await self._sync_announcements()
         return len(clean)
 
     async def _sync_announcements(self) -> None:
         if not self.hub.connected(self.speaker):
             return  # the bridge's replay on connect triggers a sync
-        want_all = self.desired()
         for s in self.sessions:
-            want = {p: c for p, c in want_all.items() if family_of(p) == s.family}
+            want = {p: c for p, c in self.book.desired(s.link).items()
+                    if family_of(p) == s.family}
             have = self.applied.setdefault(s.peer_address, {})
             gone = [p for p in have if p not in want]
             if gone:

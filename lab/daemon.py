@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import functools
 import ipaddress
 import json
@@ -24,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from controller.api import make_app
+from controller.catalog import Catalog
 from controller.events import Event
 from controller.kernel import KernelRoute, RouteTable
 from controller.model import (
@@ -31,12 +34,14 @@ from controller.model import (
     BgpConfig,
     Link,
     NotFound,
+    PartnerRef,
+    PreconditionFailed,
     PrivateNetwork,
     RoutingPolicy,
     Vpc,
     new_id,
 )
-from controller.service import Controller, LinkPlacement, speaker_name
+from controller.service import Controller, speaker_name
 from controller.speaker import (
     SpeakerHub,
     SpeakerSpec,
@@ -51,8 +56,10 @@ from lab import faults
 from lab.announcements import CustomerSession
 from lab.customer import SPEAKER as CUSTOMER
 from lab.customer import CustomerRouter
+from lab.routers import CustomerRouterApi, make_router
 from lab.state import lab_dir, read_json, write_json
-from lab.topology import LinkWiring, Topology, build_topology, load_scenario
+from lab.topology import Scenario, Topology, load_scenario
+from lab.wiring import LabWiring
 
 log = logging.getLogger("lab.daemon")
 
@@ -78,19 +85,31 @@ class ProcessSpeakers:
             reload_speaker(spec, config_text)
 
     def stop(self, name: str) -> None:
-        spec = self.specs.get(name)
-        if spec is not None:
-            stop_speaker(spec)
+        spec = self.specs.get(name) or SpeakerSpec(name=name, netns="", workdir=self.workdir)
+        stop_speaker(spec)  # by its pid file: also after a controller restart
 
 
-def _placement(w: LinkWiring) -> dict[str, Any]:
-    return {"scw_netns": w.scw_netns, "vpc_router_netns": w.vpc_router_netns,
-            "customer_netns": w.customer_netns,
-            "transit_address": {"ipv4": w.scw_transit_v4, "ipv6": w.scw_transit_v6}}
+def _slug(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def seed(ctrl: Controller, store: Store, topo: Topology, scenario: Any) -> None:
+def _catalog_refs(catalog: Catalog, spec: Any) -> tuple[str, PartnerRef]:
+    """PoP id and partner for a scenario link: names matched loosely against the catalog."""
+    partners = [p for p in catalog.partners.values() if p.region == "fr-par"]
+    partner = next((p for p in partners if _slug(p.name) == _slug(spec.partner)),
+                   partners[0] if partners else None)
+    pops = [p for p in catalog.pops.values()
+            if partner is None or p.id in partner.pop_ids] or list(catalog.pops.values())
+    pop = next((p for p in pops if spec.pop and _slug(spec.pop) in _slug(p.name)), None)
+    pop = pop or (pops[0] if pops else None)
+    ref = PartnerRef(partner_id=partner.id if partner else new_id(), pairing_key=new_id(),
+                     l3_connectivity=partner.l3_connectivity if partner else False)
+    return (pop.id if pop else new_id()), ref
+
+
+def seed(ctrl: Controller, wiring: LabWiring, scenario: Scenario) -> None:
     """Turn the scenario into API resources, once: later starts load them from the store."""
+    topo = wiring.topo
     vpcs = {}
     for v in scenario.vpcs:
         vpc = Vpc(id=new_id(), name=v.name)
@@ -101,15 +120,17 @@ def seed(ctrl: Controller, store: Store, topo: Topology, scenario: Any) -> None:
                                       prefix_filter_in=list(p.prefix_filter_in),
                                       prefix_filter_out=list(p.prefix_filter_out))
                 for p in scenario.routing_policies}
-    links = []
-    wiring = {w.name: w for w in topo.links}
+    links = {}
     for spec in scenario.links:
-        w = wiring[spec.name]
+        w = topo.link(spec.name)
+        pop_id, partner = _catalog_refs(ctrl.catalog, spec)
+        customer = scenario.customer_by_name(spec.customer)
         link = Link(
-            id=new_id(), name=spec.name, pop_id=new_id(), bandwidth_mbps=spec.bandwidth_mbps,
-            vlan=spec.vlan, hold_time=scenario.hold_time,
+            id=new_id(), name=spec.name, pop_id=pop_id, partner=partner,
+            bandwidth_mbps=spec.bandwidth_mbps, vlan=spec.vlan, hold_time=scenario.hold_time,
+            md5_password=spec.md5_password,
             scw_bgp_config=BgpConfig(asn=12876, ipv4=w.scw_v4_cidr or "", ipv6=w.scw_v6_cidr or ""),
-            peer_bgp_config=BgpConfig(asn=scenario.customer.asn, ipv4=w.peer_v4_cidr or "",
+            peer_bgp_config=BgpConfig(asn=customer.asn, ipv4=w.peer_v4_cidr or "",
                                       ipv6=w.peer_v6_cidr or ""),
             vpc_id=vpcs[spec.vpc].id if spec.vpc else None,
             enable_route_propagation=spec.enable_route_propagation,
@@ -117,12 +138,10 @@ def seed(ctrl: Controller, store: Store, topo: Topology, scenario: Any) -> None:
         for pname in spec.routing_policies:
             p = policies[pname]
             link.set_policy_id(p.family, p.id)
-        links.append(link)
-        store.put("placement", link.id, _placement(w))
-    for name, vpc in vpcs.items():
-        netns = next(w.vpc_router_netns for w in topo.links if w.vpc == name)
-        store.put("vpc_placement", vpc.id, {"netns": netns})
-    ctrl.seed(vpcs.values(), policies.values(), links)
+        links[spec.name] = link
+    ctrl.seed(vpcs.values(), policies.values(), links.values())
+    wiring.record_seed({lk.id: n for n, lk in links.items()},
+                       {v.id: n for n, v in vpcs.items()})
 
 
 def kernel_route(prefix: str, gateways: tuple[str, ...]) -> KernelRoute:
@@ -134,75 +153,124 @@ class LabDaemon:
         self.lab = lab
         self.dir = lab_dir(lab)
         self.info = read_json(self.dir / "lab.json")
-        self.scenario = load_scenario(self.info["scenario_path"])
-        self.topo = build_topology(self.scenario, lab)
+        base = load_scenario(self.info["scenario_path"])
+        if self.info.get("hold_time"):
+            base = dataclasses.replace(base, hold_time=int(self.info["hold_time"]))
         self.store = Store(self.dir / "state.db")
+        self.restarted = self.store.get("lab", "scenario") is not None
+        self.wiring = LabWiring(lab, self.store, base)
+        self.wiring.on_change = self._on_topology_change
         self.sock = self.dir / "controller.sock"
         workdir = self.dir / "speakers"
         workdir.mkdir(exist_ok=True)
         self.speakers = ProcessSpeakers(workdir, self.sock)
         self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect)
         self._tables: dict[str, RouteTable] = {}
-        self.ctrl = Controller(
-            self.store, self.hub, self.speakers, self._table, self._placement_for,
-            self._vpc_netns_for, bridge_command(self.sock), kernel_route)
+        self.ctrl = Controller(self.store, self.hub, self.speakers, self._table, self.wiring,
+                               bridge_command(self.sock), kernel_route)
         self.ctrl.load()
-        if not self.ctrl.inv.links and not self.ctrl.inv.policies:
-            seed(self.ctrl, self.store, self.topo, self.scenario)
-        self.customer = self._customer_router()
+        if not self.restarted:
+            seed(self.ctrl, self.wiring, self.wiring.scenario)
+        self.customers: dict[str, CustomerRouterApi] = {}
+        self._by_speaker: dict[str, CustomerRouter] = {}
 
-    # --- wiring lookups ------------------------------------------------------------------
+    @property
+    def topo(self) -> Topology:
+        return self.wiring.topo
+
     def _table(self, netns: str) -> RouteTable:
         if netns not in self._tables:
             self._tables[netns] = RouteTable(netns)
         return self._tables[netns]
 
-    def _placement_for(self, link: Link) -> LinkPlacement:
-        d = self.store.get("placement", link.id)
-        if d is None:
-            raise NotFound("link_placement", link.id)
-        return LinkPlacement(scw_netns=d["scw_netns"], transit_address=d["transit_address"])
+    # --- customer routers ------------------------------------------------------------------
+    async def _sync_customers(self) -> None:
+        """One router per customer of the topology: start new ones, reconfigure changed ones."""
+        loop = asyncio.get_running_loop()
+        hold = self.wiring.scenario.hold_time
+        wanted = {c.name: c for c in self.topo.customers}
+        for name in list(self.customers):
+            if name not in wanted:  # its namespace is gone with its processes
+                gone = self.customers.pop(name)
+                await gone.close()
+                self._by_speaker = {k: v for k, v in self._by_speaker.items() if v is not gone}
+        for name, cw in wanted.items():
+            sessions = [CustomerSession(s.family, s.local_address, s.peer_address, s.link)
+                        for s in cw.sessions]
+            existing = self.customers.get(name)
+            router: CustomerRouterApi
+            if existing is None:
+                if cw.router == "exabgp":
+                    speaker = CUSTOMER if name == CUSTOMER else f"{CUSTOMER}-{name}"
+                    router = CustomerRouter(self.store, self.hub, cw.netns, cw.asn, sessions,
+                                            cw.announce, hold, cw.md5_password,
+                                            bridge_command(self.sock), name=name,
+                                            speaker=speaker)
+                    self._by_speaker[speaker] = router
+                else:
+                    router = make_router(cw.router, self.store, cw.netns, cw.asn, sessions,
+                                         cw.announce, hold, cw.md5_password,
+                                         self.dir / "routers" / name, name=name)
+                self.customers[name] = router
+                await router.start()
+            else:
+                router = existing
+                if isinstance(router, CustomerRouter):
+                    router.netns, router.sessions = cw.netns, sessions
+            if isinstance(router, CustomerRouter):
+                await loop.run_in_executor(None, self.speakers.ensure, router.speaker,
+                                           cw.netns, router.config_text())
 
-    def _vpc_netns_for(self, vpc: Vpc) -> str:
-        d = self.store.get("vpc_placement", vpc.id)
-        if d is None:
-            raise NotFound("vpc_placement", vpc.id)
-        return str(d["netns"])
+    async def _on_topology_change(self, topo: Topology, renamed: dict[str, str]) -> None:
+        self.ctrl.rename_netns(renamed)
+        for old, new in renamed.items():
+            if old in self._tables:
+                self._tables[new] = self._tables.pop(old)  # the socket still lives there
+            for router in self.customers.values():
+                if router.netns == old:
+                    router.netns = new
+        with contextlib.suppress(OSError, ValueError):
+            info = read_json(self.dir / "lab.json")
+            info["namespaces"] = list(topo.netns_names)
+            write_json(self.dir / "lab.json", info)
+        await self._sync_customers()
 
-    def _customer_router(self) -> CustomerRouter:
-        w = self.topo.links[0]
-        sessions = []
-        if w.peer_v4 and w.scw_v4:
-            sessions.append(CustomerSession("ipv4", w.peer_v4, w.scw_v4))
-        if w.peer_v6 and w.scw_v6:
-            sessions.append(CustomerSession("ipv6", w.peer_v6, w.scw_v6))
-        c = self.scenario.customer
-        return CustomerRouter(self.store, self.hub, w.customer_netns, c.asn, sessions,
-                              c.announce, self.scenario.hold_time, None,
-                              bridge_command(self.sock))
+    def _customer(self, body: dict[str, Any]) -> CustomerRouterApi:
+        name = body.get("customer")
+        if name is None:
+            if len(self.customers) != 1:
+                raise ArgumentError.one("customer", "required",
+                                        f"the lab has {len(self.customers)} customers: "
+                                        f"name one of {', '.join(sorted(self.customers))}")
+            return next(iter(self.customers.values()))
+        if name not in self.customers:
+            raise NotFound("customer", str(name))
+        return self.customers[name]
 
     # --- events --------------------------------------------------------------------------
     def _on_event(self, speaker: str, event: Event) -> None:
-        if speaker == CUSTOMER:
-            self.customer.on_event(event)
+        router = self._by_speaker.get(speaker)
+        if router is not None:
+            router.on_event(event)
         else:
             self.ctrl.on_event(speaker, event)
 
     def _on_connect(self, speaker: str) -> None:
         # Called before the bridge's hello and snapshot replay, in order with them.
-        if speaker == CUSTOMER:
-            self.customer.on_connect()
+        router = self._by_speaker.get(speaker)
+        if router is not None:
+            router.on_connect()
         else:
             self.ctrl.on_connect(speaker)
 
     # --- run -----------------------------------------------------------------------------
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.restarted:
+            await self.wiring.resync()
         await self.hub.start()
         await self.ctrl.start()
-        await self.customer.start()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.speakers.ensure, CUSTOMER,
-                                   self.customer.netns, self.customer.config_text())
+        await self._sync_customers()
         app = make_app(self.ctrl, self.info["token"], extra_routes=self._lab_routes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -221,7 +289,8 @@ class LabDaemon:
         await stop.wait()
         log.info("stopping")
         await runner.cleanup()
-        await self.customer.close()
+        for router in self.customers.values():
+            await router.close()
         # Speakers keep running: a restarted daemon adopts them; `down` kills them by netns.
         await self.ctrl.close(stop_speakers=False)
         await self.hub.close()
@@ -241,7 +310,7 @@ class LabDaemon:
         app.router.add_get("/lab/v1/faults", self.h_faults)
 
     async def h_nodes(self, request: web.Request) -> web.Response:
-        nodes = [{"name": n.name, "netns": n.netns, "role": _role(n.name),
+        nodes = [{"name": n.name, "netns": n.netns, "role": n.role,
                   "addresses": self.topo.node_addresses(n)} for n in self.topo.nodes]
         return _json({"lab": self.lab, "nodes": nodes})
 
@@ -265,20 +334,40 @@ class LabDaemon:
             raise ArgumentError.one("body", "format", "body must be a JSON object")
         return body
 
+    def _link_arg(self, router: CustomerRouterApi, body: dict[str, Any]) -> dict[str, Any]:
+        link = body.get("link")
+        if link is None:
+            return {}
+        if not isinstance(router, CustomerRouter):
+            raise ArgumentError.one("link", "constraint",
+                                    "per-link announcements need an exabgp customer router")
+        if not any(s.link == link for s in router.sessions):
+            raise NotFound("customer_link", str(link))
+        return {"link": link}
+
     async def h_announce(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        n = await self.customer.announce(_list(body, "prefixes"), _list(body, "communities"))
+        router = self._customer(body)
+        n = await router.announce(_list(body, "prefixes"), _list(body, "communities"),
+                                  **self._link_arg(router, body))
         return _json({"announced": n})
 
     async def h_withdraw(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        return _json({"withdrawn": await self.customer.withdraw(_list(body, "prefixes"))})
+        router = self._customer(body)
+        n = await router.withdraw(_list(body, "prefixes"), **self._link_arg(router, body))
+        return _json({"withdrawn": n})
 
     async def h_customer_routes(self, request: web.Request) -> web.Response:
-        learned = [{"prefix": p, "via": gws[0]}
-                   for p, gws in sorted(self.customer.applied_table.items())]
-        return _json({"announced": self.customer.announced(), "learned": learned,
-                      "sessions": self.customer.state})
+        router = self._customer(dict(request.query))
+        loop = asyncio.get_running_loop()
+        learned = await loop.run_in_executor(None, router.learned)
+        sessions = await loop.run_in_executor(None, router.sessions_state)
+        details = getattr(router, "session_details", None)
+        out = {"announced": router.announced(), "learned": learned, "sessions": sessions}
+        if details is not None:
+            out["session_details"] = await loop.run_in_executor(None, details)
+        return _json(out)
 
     def _fault_link(self, body: dict[str, Any]) -> Link:
         link_ref = body.get("link_id")
@@ -296,8 +385,10 @@ class LabDaemon:
         if family not in ("ipv4", "ipv6", "both"):
             raise ArgumentError.one("family", "constraint", "must be ipv4, ipv6 or both")
         fams = ("ipv4", "ipv6") if family == "both" else (family,)
-        netns = self._placement_for(link).scw_netns
-        return [(netns, link.peer_bgp_config.address(f), f) for f in fams]
+        placement = self.wiring.placement(link)
+        if placement is None:
+            raise PreconditionFailed("not_provisioned", "the link has no data plane yet")
+        return [(placement.scw_netns, link.peer_bgp_config.address(f), f) for f in fams]
 
     async def h_cut(self, request: web.Request) -> web.Response:
         targets = self._fault_target(await self._body(request))
@@ -325,18 +416,14 @@ class LabDaemon:
     async def h_faults(self, request: web.Request) -> web.Response:
         out = []
         for link in self.ctrl.inv.links.values():
-            netns = self._placement_for(link).scw_netns
-            for peer in faults.active_cuts(netns):
+            placement = self.wiring.placement(link)
+            if placement is None:
+                continue
+            for peer in faults.active_cuts(placement.scw_netns):
                 fam = "ipv6" if ":" in peer else "ipv4"
                 out.append({"link_id": link.id, "link_name": link.name, "family": fam,
                             "peer": peer})
         return _json({"faults": out})
-
-
-def _role(name: str) -> str:
-    # "scw-interlink-2" is a scw-interlink; the default lab's node names are their roles.
-    head, _, tail = name.rpartition("-")
-    return head if head and tail.isdigit() else name
 
 
 def _list(body: dict[str, Any], key: str) -> list[Any]:

@@ -109,7 +109,13 @@ def spawn_daemon(lab: str) -> int:
 
 
 def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = None,
-       timeout: float = 30.0, progress: Progress = _quiet) -> UpResult:
+       timeout: float = 30.0, progress: Progress = _quiet,
+       wait_ready: bool | None = None) -> UpResult:
+    """Build the lab and wait until it works: links active, then traffic flowing.
+
+    ``wait_ready``: None follows the scenario's ``ready:``; False returns as soon as the
+    controller API answers (for scenarios whose sessions are meant to stay down).
+    """
     check_lab_name(lab)
     preflight()
     if is_up(lab):
@@ -124,6 +130,8 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
         if not 3 <= hold_time <= 65535:
             raise LabError("--hold-time must be 3..65535 seconds")
         scenario = type(scenario)(**{**scenario.__dict__, "hold_time": hold_time})
+    if wait_ready is None:
+        wait_ready = scenario.ready
     topo = build_topology(scenario, lab)
     d = lab_dir(lab)
     d.mkdir(parents=True, exist_ok=True)
@@ -143,13 +151,14 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
         info = _wait("the controller API", lambda: _api_ready(d, pid), timeout,
                      lambda: _log_tail(d / "controller.log"))
         timings["controller"] = time.monotonic() - t0
-        progress("waiting for the BGP sessions")
-        _wait("links to become active", lambda: _all_active(info), timeout,
-              lambda: _link_summary(info))
-        timings["active"] = time.monotonic() - t0
-        progress("checking traffic")
-        wait_traffic(topo, timeout)
-        timings["traffic"] = time.monotonic() - t0
+        if wait_ready:
+            progress("waiting for the BGP sessions")
+            _wait("links to become active", lambda: _all_active(info), timeout,
+                  lambda: _link_summary(info))
+            timings["active"] = time.monotonic() - t0
+            progress("checking traffic")
+            wait_traffic(topo, timeout)
+            timings["traffic"] = time.monotonic() - t0
     except BaseException:
         down(lab)
         raise

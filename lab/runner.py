@@ -17,7 +17,6 @@ Public API: ``run_file``, ``run_files``, ``FileReport``, ``ItemResult``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import ipaddress
 import re
@@ -28,15 +27,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lab import lifecycle
 from lab import scenario_file as sfile
 from lab.client import ApiError, Client
 from lab.probes import ProbeError, ping, ping_fast
-from lab.pytest_plugin import REGION_PATH, RunningLab
-from lab.state import LabError, lab_dir
-from lab.topology import ScenarioError, build_topology, load_scenario, parse_scenario
+from lab.running import REGION_PATH, RunningLab
+from lab.state import LabError
+from lab.topology import ScenarioError, build_topology, load_scenario
 
 Progress = Callable[[str], None]
 POLL_INTERVAL = 0.1
@@ -374,41 +371,12 @@ class StepRunner:
 # --------------------------------------------------------------------------- one file
 
 
-def _topology_ref(sf: sfile.ScenarioFile, lab: str) -> tuple[str, Path | None]:
-    """What to hand to lifecycle.up: the file itself when lab.topology accepts it whole,
-    else a copy without the runner's keys inside the lab's state dir (removed by `down`)."""
-    try:
-        parse_scenario(sf.data, str(sf.path))
-        return str(sf.path), None
-    except ScenarioError:
-        pass
-    data = {k: v for k, v in sf.topology_data().items() if k not in sfile.METADATA_KEYS}
-    d = lab_dir(lab)
-    d.mkdir(parents=True, exist_ok=True)
-    d.chmod(0o700)
-    copy = d / f"{sf.path.stem}.scenario.yaml"
-    copy.write_text(f"# topology part of {sf.path.resolve()} (written by interlink-lab run)\n"
-                    + yaml.safe_dump(data, sort_keys=False))
-    return str(copy), copy
-
-
 def _up(sf: sfile.ScenarioFile, lab: str, progress: Progress) -> RunningLab:
-    ref, copy = _topology_ref(sf, lab)
-    kwargs: dict[str, Any] = {} if sf.ready else {"wait_ready": False}
-    try:
-        result = lifecycle.up(ref, lab=lab, timeout=max(30.0, sf.waits["session"]),
-                              progress=progress, **kwargs)
-    except TypeError as exc:
-        if "wait_ready" not in str(exc):
-            raise
-        raise LabError("`ready: false` needs lab.lifecycle.up(wait_ready=...), not "
-                       "available yet") from None
-    finally:
-        if copy is not None and not lifecycle.is_up(lab):
-            # up failed before building anything: do not leave the copy behind.
-            copy.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                copy.parent.rmdir()
+    # The file goes to `up` whole (lab.topology accepts the runner's keys); `up` follows its
+    # `ready:` by itself.
+    ref = str(sf.path)
+    result = lifecycle.up(ref, lab=lab, timeout=max(30.0, sf.waits["session"]),
+                          progress=progress)
     topo = build_topology(load_scenario(ref), lab)
     return RunningLab(lab, ref, topo, Client.for_lab(lab), result.timings)
 

@@ -58,7 +58,7 @@ ROLES = ("onprem-host", "customer-router", "partner", "scw-interlink", "vpc-rout
          "vpc-instance")
 _FORWARDING_ROLES = ("customer-router", "scw-interlink", "vpc-router")
 TOP_LEVEL_KEYS = ("name", "description", "timers", "customer", "customers", "vpcs",
-                  "routing_policies", "links", "steps", "checks", "waits")
+                  "routing_policies", "links", "steps", "checks", "waits", "ready")
 
 
 def _host_offset(version: int) -> int:
@@ -83,6 +83,7 @@ class ScenarioError(ValueError):
 class AnnounceSpec:
     prefix: str
     communities: tuple[str, ...] = ()
+    link: str | None = None  # only on this link of the customer; None: on all its links
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ class Scenario:
     steps: tuple[Any, ...] = ()
     checks: tuple[Any, ...] = ()
     waits: dict[str, float] = field(default_factory=dict)
+    # False: `up` returns once the controller API answers (sessions may be meant to stay down).
+    ready: bool = True
 
     @property
     def customer(self) -> CustomerSpec:
@@ -477,8 +480,14 @@ def parse_scenario(data: Any, source: str = "<scenario>", *,
 
 
 def _announce_to_data(a: AnnounceSpec) -> Any:
-    return {"prefix": a.prefix, "communities": list(a.communities)} if a.communities \
-        else a.prefix
+    if not a.communities and a.link is None:
+        return a.prefix
+    out: dict[str, Any] = {"prefix": a.prefix}
+    if a.communities:
+        out["communities"] = list(a.communities)
+    if a.link is not None:
+        out["link"] = a.link
+    return out
 
 
 def scenario_to_dict(s: Scenario) -> dict[str, Any]:
@@ -527,6 +536,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         out["checks"] = list(s.checks)
     if s.waits:
         out["waits"] = dict(s.waits)
+    if not s.ready:
+        out["ready"] = False
     return out
 
 
@@ -670,6 +681,7 @@ class _Parser:
                 if (lk.peering_v6 if fam else lk.peering_v4) is None:
                     raise self.err(where, f"policy {ref!r} is IPv{6 if fam else 4} but the link "
                                           "has no peering address of that family")
+        self.announce_links(d, customers, links)
         steps = tuple(self.seq(d.get("steps"), "steps"))
         checks = tuple(self.seq(d.get("checks"), "checks"))
         waits: dict[str, float] = {}
@@ -679,9 +691,23 @@ class _Parser:
             if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
                 raise self.err(f"waits.{k}", f"expected a number of seconds >= 0, got {v!r}")
             waits[k] = float(v)
+        ready = self.boolean(d.get("ready", True), "ready")
         return Scenario(name=name, hold_time=hold, customers=customers, vpcs=vpcs,
                         routing_policies=policies, links=links, description=description,
-                        steps=steps, checks=checks, waits=waits)
+                        steps=steps, checks=checks, waits=waits, ready=ready)
+
+    def announce_links(self, d: Mapping[str, Any], customers: tuple[CustomerSpec, ...],
+                       links: tuple[LinkSpec, ...]) -> None:
+        # Checked here, not in announce(): customers are parsed before the links.
+        base = "customers" if "customers" in d else "customer"
+        for ci, c in enumerate(customers):
+            own = [lk.name for lk in links if lk.customer == c.name]
+            for ai, a in enumerate(c.announce):
+                if a.link is not None and a.link not in own:
+                    where = (f"{base}[{ci}]" if base == "customers" else base) + \
+                        f".announce[{ai}].link"
+                    raise self.err(where, f"{a.link!r} is not a link of customer {c.name!r} "
+                                          f"(its links: {', '.join(own) or 'none'})")
 
     def customers(self, d: Mapping[str, Any]) -> tuple[CustomerSpec, ...]:
         if "customer" in d and "customers" in d:
@@ -721,13 +747,14 @@ class _Parser:
         if isinstance(v, str):
             return AnnounceSpec(str(self.prefix(v, where)), ())
         d = self.mapping(v, where)
-        self.known_keys(d, where, ("prefix", "community", "communities"))
+        self.known_keys(d, where, ("prefix", "community", "communities", "link"))
         if "community" in d and "communities" in d:
             raise self.err(where, "give `community` or `communities`, not both")
         raw = [d["community"]] if "community" in d else self.seq(d.get("communities"),
                                                                   f"{where}.communities")
         comms = tuple(self.community(c, f"{where}.communities[{i}]") for i, c in enumerate(raw))
-        return AnnounceSpec(str(self.prefix(d.get("prefix"), f"{where}.prefix")), comms)
+        link = None if d.get("link") is None else self.name(d["link"], f"{where}.link")
+        return AnnounceSpec(str(self.prefix(d.get("prefix"), f"{where}.prefix")), comms, link)
 
     def customer(self, v: Any, where: str) -> CustomerSpec:
         c = self.mapping(v, where)

@@ -33,7 +33,9 @@ def up(ctx: click.Context, scenario: str, hold_time: int | None, timeout: float,
                   indent=2, sort_keys=True)
         click.echo()
         return
-    click.echo(f"[{lab}] up in {result.timings['traffic']:.2f}s, API {result.url}", err=True)
+    # The last stage reached: "traffic", or "controller" for a `ready: false` scenario.
+    click.echo(f"[{lab}] up in {max(result.timings.values()):.2f}s, API {result.url}",
+               err=True)
     from lab.cli.status import status
 
     ctx.invoke(status, as_json=False)

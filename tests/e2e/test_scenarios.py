@@ -24,13 +24,10 @@ SCENARIOS = sorted(SCENARIO_DIR.glob("*.yaml"))
 BROKEN = Path(__file__).resolve().parent / "fixtures" / "broken.yaml"
 
 NOT_YET_RUNNABLE = {
-    "ipv4-only": "`ready: false` needs lab.lifecycle.up(wait_ready=False)",
-    "md5-mismatch": "`ready: false` needs lab.lifecycle.up(wait_ready=False); TCP-MD5 in "
-                    "the speakers",
+    "md5-mismatch": "TCP-MD5 in the speakers",
     "customer-frr": "the daemon still runs ExaBGP as the customer router (FRR not wired in)",
     "customer-bird": "the daemon still runs ExaBGP as the customer router (BIRD not wired in)",
-    "redundant": "announce entries with `link:` (per-link communities) in lab.topology and "
-                 "the daemon",
+    "redundant": "announce entries with `link:` (per-link communities) in the daemon",
     "multi-tenant": "several customers in the daemon (one customer router each) and the "
                     "`customer` field of /lab/v1/customer/announce",
 }

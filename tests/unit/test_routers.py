@@ -122,10 +122,10 @@ def test_book_persists_per_customer(store: Store) -> None:
     assert b.desired() == {"198.51.100.0/24": ()}
     assert {d["prefix"] for d in store.all("customer_withdrawn")} == {"198.51.100.0/24"}
     assert store.get("customer_route", "a/10.0.0.0/8") == {
-        "customer": "a", "prefix": "10.0.0.0/8", "communities": ["12876:42200"]}
+        "customer": "a", "prefix": "10.0.0.0/8", "communities": ["12876:42200"], "link": None}
     a.announce(["198.51.100.0/24"], [])  # re-announced: no longer withdrawn
     a.withdraw(["10.0.0.0/8"])
-    assert a.as_list() == [{"prefix": "198.51.100.0/24", "communities": []}]
+    assert a.as_list() == [{"prefix": "198.51.100.0/24", "communities": [], "link": None}]
     assert store.all("customer_withdrawn") == []
 
 

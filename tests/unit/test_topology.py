@@ -520,3 +520,52 @@ def test_same_vlan_on_different_partners_ok(basic_data: dict[str, Any]) -> None:
                        "routing_policies": [], "partner": "other"})
     t = build_topology(parse_scenario(d), "ilab")
     assert [b.node for b in t.bridges] == ["partner-partner", "partner-other"]
+
+
+def test_ready_flag(basic_data: dict[str, Any]) -> None:
+    assert parse_scenario(basic_data).ready is True
+    d = copy.deepcopy(basic_data)
+    d["ready"] = False
+    s = parse_scenario(d)
+    assert s.ready is False
+    assert scenario_to_dict(s)["ready"] is False
+    assert parse_scenario(scenario_to_dict(s)) == s
+    assert "ready" not in scenario_to_dict(parse_scenario(basic_data))  # default left out
+    d["ready"] = "no"
+    _err(d, r"ready: expected true or false, got 'no'")
+
+
+def test_announce_link(basic_data: dict[str, Any]) -> None:
+    d = _customers(basic_data)
+    d["links"].append({**d["links"][0], "name": "l2", "index": 2, "vlan": 2452,
+                       "peering": {"ipv4": "169.254.0.18/31"}, "routing_policies": []})
+    d["customers"][0]["announce"] = [
+        {"prefix": "198.51.100.0/25", "community": "12876:42200", "link": "l2"},
+        {"prefix": "198.51.100.128/25", "link": "link-lab"}, "198.51.100.0/24"]
+    s = parse_scenario(d)
+    assert s.customer.announce == (
+        AnnounceSpec("198.51.100.0/25", ("12876:42200",), "l2"),
+        AnnounceSpec("198.51.100.128/25", (), "link-lab"), AnnounceSpec("198.51.100.0/24"))
+    assert scenario_to_dict(s)["customers"][0]["announce"][1] == {
+        "prefix": "198.51.100.128/25", "link": "link-lab"}
+    assert parse_scenario(scenario_to_dict(s)) == s
+    assert parse_scenario(yaml.safe_load(yaml.safe_dump(scenario_to_dict(s)))) == s
+
+
+@pytest.mark.parametrize(("link", "match"), [
+    ("nope", r"customers\[1\]\.announce\[0\]\.link: 'nope' is not a link of customer "
+             r"'globex' \(its links: none\)"),
+    ("link-lab", r"'link-lab' is not a link of customer 'globex'"),  # acme's link
+    ("bad/name", r"customers\[1\]\.announce\[0\]\.link: invalid name"),
+])
+def test_announce_link_errors(basic_data: dict[str, Any], link: str, match: str) -> None:
+    d = _customers(basic_data)
+    d["customers"][1]["announce"] = [{"prefix": "10.20.0.0/24", "link": link}]
+    _err(d, match)
+
+
+def test_announce_link_single_customer(basic_data: dict[str, Any]) -> None:
+    d = copy.deepcopy(basic_data)
+    d["customer"]["announce"] = [{"prefix": "198.51.100.0/24", "link": "other"}]
+    _err(d, r"customer\.announce\[0\]\.link: 'other' is not a link of customer .*"
+            r"\(its links: link-lab\)")
