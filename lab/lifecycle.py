@@ -26,7 +26,7 @@ from typing import Any
 from lab import netns
 from lab.probes import ping_fast
 from lab.state import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
-from lab.topology import ScenarioError, Topology, build_topology, load_scenario
+from lab.topology import Scenario, ScenarioError, Topology, build_topology, load_scenario
 
 REQUIRED_BINARIES = ("ip", "bridge", "iptables", "ip6tables", "ping")
 Progress = Callable[[str], None]
@@ -135,7 +135,9 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     topo = build_topology(scenario, lab)
     d = lab_dir(lab)
     d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o700)  # holds the API secret
+    # Searchable but not listable: FRR's daemons (user frr) need to reach their directory;
+    # the files holding the API secret are 0600 themselves.
+    os.chmod(d, 0o711)
     try:
         progress(f"building {len(topo.nodes)} namespaces")
         netns.build(topo)
@@ -157,7 +159,7 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
                   lambda: _link_summary(info))
             timings["active"] = time.monotonic() - t0
             progress("checking traffic")
-            wait_traffic(topo, timeout)
+            wait_traffic(scenario, topo, timeout)
             timings["traffic"] = time.monotonic() - t0
     except BaseException:
         down(lab)
@@ -234,15 +236,26 @@ def _link_summary(info: dict[str, Any]) -> str:
         return f"could not read links: {exc}"
 
 
-def traffic_pairs(topo: Topology) -> list[tuple[str, str]]:
-    """(source netns, destination address) for on-prem host -> VPC instance, v4 and v6."""
-    src = topo.netns("onprem-host")
-    return [(src, topo.address("vpc-instance", 4)), (src, topo.address("vpc-instance", 6))]
+def traffic_pairs(scenario: Scenario, topo: Topology) -> list[tuple[str, str]]:
+    """(source netns, destination) that must answer once up: for each link meant to carry
+    traffic (VPC, propagation on), its customer's on-prem host -> its VPC's first instance,
+    in each family that has a routing policy attached."""
+    pairs = []
+    for spec in scenario.links:
+        if not (spec.vpc and spec.enable_route_propagation):
+            continue
+        families = {scenario.policy(p).is_ipv6 for p in spec.routing_policies}
+        src = topo.customer(spec.customer).lan_host_netns
+        for instance in topo.vpc(spec.vpc).instances[:1]:
+            for addr in instance.addresses:
+                if (":" in addr) in families:
+                    pairs.append((src, addr))
+    return list(dict.fromkeys(pairs))
 
 
-def wait_traffic(topo: Topology, timeout: float) -> None:
+def wait_traffic(scenario: Scenario, topo: Topology, timeout: float) -> None:
     # Short per-try timeouts: right after `active` the routes may still be on their way.
-    for src, dst in traffic_pairs(topo):
+    for src, dst in traffic_pairs(scenario, topo):
         _wait(f"ping {dst} from {src}", functools.partial(ping_fast, src, dst, timeout=0.2),
               timeout, functools.partial(str, f"{dst} unreachable"))
 

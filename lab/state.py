@@ -42,7 +42,9 @@ class ApiInfo:
 def write_json(path: Path, data: Any) -> None:
     """Atomic write: readers never see a half-written file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold the API secret
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(data, indent=2, sort_keys=True))
     os.replace(tmp, path)
 
 

@@ -21,7 +21,15 @@ from typing import Any
 from controller.model import SCW_ASN
 from controller.store import Store
 from lab.announcements import CustomerSession
-from lab.routers.common import DaemonError, DaemonRouter, pid_from_file, run, spawn_daemon, stop_pid
+from lab.routers.common import (
+    DaemonError,
+    DaemonRouter,
+    pid_from_file,
+    run,
+    spawn_daemon,
+    stop_pid,
+    wait_until,
+)
 
 BIRD = os.environ.get("ILAB_BIRD", "bird")
 BIRDC = os.environ.get("ILAB_BIRDC", "birdc")
@@ -142,8 +150,9 @@ class BirdRouter(DaemonRouter):
         spawn_daemon(self.netns, [BIRD, "-c", str(self.conf_path), "-s", str(self.socket_path),
                                   "-P", str(self.pid_path)],
                      log_path=self.dir / "bird-start.log")
-        if self.pid() is None:
-            raise DaemonError(f"bird exited right after starting; see {self.log_path}")
+        # bird forks into the background: its pid file may come a moment after the parent exits.
+        wait_until(lambda: self.pid() is not None, 3.0,
+                   f"bird to write its pid file (see {self.log_path})")
         self._pushed = self.announce_path.read_text()
 
     def _stop_daemons(self) -> None:

@@ -23,14 +23,7 @@ pytestmark = [pytest.mark.e2e,
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.yaml"))
 BROKEN = Path(__file__).resolve().parent / "fixtures" / "broken.yaml"
 
-NOT_YET_RUNNABLE = {
-    "md5-mismatch": "TCP-MD5 in the speakers",
-    "customer-frr": "the daemon still runs ExaBGP as the customer router (FRR not wired in)",
-    "customer-bird": "the daemon still runs ExaBGP as the customer router (BIRD not wired in)",
-    "redundant": "announce entries with `link:` (per-link communities) in the daemon",
-    "multi-tenant": "several customers in the daemon (one customer router each) and the "
-                    "`customer` field of /lab/v1/customer/announce",
-}
+NOT_YET_RUNNABLE: dict[str, str] = {}
 
 
 def _report(r: runner.FileReport) -> str:
