@@ -232,8 +232,10 @@ async def _scenario(kind: str, lab: Lab) -> None:
         await until(lambda: not {"198.51.100.128/25", "2001:db8:100::/48"} & set(scw.routes()),
                     "withdrawals")
         print(f"{kind}: withdraw -> gone at ExaBGP {time.monotonic() - t0:.3f}s")
-        expected = [{"prefix": "198.51.100.0/24", "communities": ["12876:42200"]},
-                    {"prefix": "2001:db8:101::/48", "communities": ["12876:42100"]}]
+        expected = [{"prefix": "198.51.100.0/24", "communities": ["12876:42200"],
+                     "link": None},
+                    {"prefix": "2001:db8:101::/48", "communities": ["12876:42100"],
+                     "link": None}]
         assert router.announced() == expected
         assert set(scw.routes()) == {"198.51.100.0/24", "2001:db8:101::/48"}
         assert scw.ups == ups, "a session flapped during run-time changes"
