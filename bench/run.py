@@ -4,6 +4,7 @@
 - down: full teardown (target <= 1 s)
 - propagation toggle: API call -> VPC route table changed (target <= 100 ms)
 - 10k prefixes: customer announces 10,000 prefixes -> all in the VPC route table (<= 5 s)
+- failover between two links (bench/failover.py): session reset and silent blackhole
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench import failover
 from controller.kernel import RouteTable
 from lab import lifecycle
 from lab.client import Client
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--prefixes", type=int, default=10_000)
     ap.add_argument("--lab", default="bench")
+    ap.add_argument("--no-failover", action="store_true", help="skip the failover runs")
     args = ap.parse_args(argv)
     if lifecycle.is_up(args.lab):
         raise SystemExit(f"bench: lab {args.lab!r} is already up")
@@ -112,6 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         lifecycle.down(args.lab)
 
+    fo: dict[str, Any] = {}
+    if not args.no_failover:
+        print("benchmarking failover between two links...", file=sys.stderr)
+        fo = failover.run()
     rows: list[tuple[str, float, str, str]] = [
         ("up -> active + traffic (median)", statistics.median(ups), "<= 2 s",
          f"{args.runs} runs, min {min(ups):.3f} max {max(ups):.3f}"),
@@ -125,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
          pfx["announce_to_vpc_table_s"], "<= 5 s", ""),
         (f"{args.prefixes} prefixes withdrawn -> gone from VPC table",
          pfx["withdraw_to_vpc_table_s"], "", ""),
+        *failover.rows(fo),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  {'seconds':>8}  {'target':<9} notes")
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:<{width}}  {value:8.3f}  {target:<9} {notes}")
     result: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "kernel": platform.release()},
-        "up_s": ups, "down_s": downs, "toggle_s": toggle, "prefixes": pfx,
+        "up_s": ups, "down_s": downs, "toggle_s": toggle, "prefixes": pfx, "failover_s": fo,
         "summary": {r[0]: r[1] for r in rows},
     }
     with open(args.json, "w") as fh:

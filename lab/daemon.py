@@ -391,10 +391,20 @@ class LabDaemon:
         return [(placement.scw_netns, link.peer_bgp_config.address(f), f) for f in fams]
 
     async def h_cut(self, request: web.Request) -> web.Response:
-        targets = self._fault_target(await self._body(request))
+        """``mode: bgp`` (default) drops the session's BGP packets only; ``mode: link`` drops
+        everything on the link's interface (a silent circuit failure)."""
+        body = await self._body(request)
+        targets = self._fault_target(body)
+        mode = body.get("mode", "bgp")
+        if mode not in ("bgp", "link"):
+            raise ArgumentError.one("mode", "constraint", "must be bgp or link")
+        ifname = None
+        if mode == "link":
+            name = self.wiring.link_name(self._fault_link(body).id) or ""
+            ifname = self.topo.link(name).scw_ifname
         for netns, peer, _fam in targets:
-            faults.cut(netns, peer)
-        return _json({"cut": [f for _, _, f in targets]})
+            faults.cut(netns, peer, ifname)
+        return _json({"cut": [f for _, _, f in targets], "mode": mode})
 
     async def h_restore(self, request: web.Request) -> web.Response:
         targets = self._fault_target(await self._body(request))

@@ -1,7 +1,11 @@
-"""Cut / restore a BGP session by blackholing tcp/179 to and from one peer inside a namespace
-(I/O). The rules carry the comment `ilab-cut:<peer>` so `restore` removes exactly them; ICMP
-and every other port keep flowing, so the data plane is untouched while the session dies after
-its hold time.
+"""Cut / restore a BGP session inside a namespace (I/O), two ways:
+
+- BGP only (default): tcp/179 to and from one peer is dropped; every other packet keeps
+  flowing, so the data plane is untouched while the session dies after its hold time;
+- whole link (``ifname`` given): every packet of that family in or out of the interface is
+  dropped, a silent failure of the circuit that BGP only notices when its hold timer expires.
+
+The rules carry the comment `ilab-cut:<peer>` so `restore` removes exactly them.
 """
 
 from __future__ import annotations
@@ -53,8 +57,11 @@ def _rules(netns: str, version: int) -> list[str]:
     return _in(netns, [_tool(version), "-w", "-t", "filter", "-S"]).splitlines()
 
 
-def _cut_rules(peer: str, tag: str) -> list[str]:
+def _cut_rules(peer: str, tag: str, ifname: str | None = None) -> list[str]:
     tail = f"-m comment --comment {tag} -j DROP"
+    if ifname is not None:
+        return [f"-I {chain} {flag} {ifname} {tail}" for chain, flag in (
+            ("INPUT", "-i"), ("OUTPUT", "-o"), ("FORWARD", "-i"), ("FORWARD", "-o"))]
     return [f"-I INPUT -s {peer} -p tcp --sport 179 {tail}",
             f"-I INPUT -s {peer} -p tcp --dport 179 {tail}",
             f"-I OUTPUT -d {peer} -p tcp --dport 179 {tail}",
@@ -77,13 +84,16 @@ def active_cuts(netns: str) -> list[str]:
     return sorted(peers)
 
 
-def cut(netns: str, peer_address: str) -> bool:
-    """Drop tcp/179 to and from `peer_address` in `netns`. Returns False if already cut."""
+def cut(netns: str, peer_address: str, ifname: str | None = None) -> bool:
+    """Drop tcp/179 to and from `peer_address` in `netns` (or, with `ifname`, all of that
+    family's traffic through the interface). Returns False if already cut."""
     ip = _peer(peer_address)
     tag = COMMENT_PREFIX + str(ip)
     if any(_tagged(line, tag) for line in _rules(netns, ip.version)):
         return False
-    script = "*filter\n" + "\n".join(_cut_rules(str(ip), tag)) + "\nCOMMIT\n"
+    if ifname is not None and not re.fullmatch(r"[A-Za-z0-9_.@-]{1,15}", ifname):
+        raise FaultError(f"not an interface name: {ifname!r}")
+    script = "*filter\n" + "\n".join(_cut_rules(str(ip), tag, ifname)) + "\nCOMMIT\n"
     _in(netns, [_tool(ip.version, "-restore"), "-w", "--noflush"], script)
     return True
 

@@ -1,4 +1,9 @@
-"""`interlink-lab fault cut|restore|list`: break a link's BGP sessions on purpose."""
+"""`interlink-lab fault cut|reset|restore|list`: break a link's BGP sessions on purpose.
+
+cut --mode bgp (default): BGP packets dropped, the session dies when its hold timer expires;
+cut --mode link: every packet on the link dropped (a silent circuit failure);
+reset: the session is closed at once with a NOTIFICATION and kept down.
+"""
 
 from __future__ import annotations
 
@@ -16,27 +21,43 @@ def fault() -> None:
     """Cut / restore BGP sessions (packets dropped on Scaleway's side, hold timer expires)."""
 
 
+PAST = {"cut": "cut", "reset": "reset", "restore": "restored"}
+
+
 def _apply(ctx: click.Context, what: str, link_ref: str | None, family: str,
-           as_json: bool) -> None:
+           as_json: bool, **extra: str) -> None:
     client = get_client(ctx)
     link = client.default_link(link_ref)
-    got = client.post(f"/lab/v1/faults/{what}", {"link_id": link["id"], "family": family})
+    got = client.post(f"/lab/v1/faults/{what}",
+                      {"link_id": link["id"], "family": family, **extra})
     if as_json:
         echo_json(got)
         return
-    done = got.get("cut" if what == "cut" else "restored") or [family]
-    verb = "cut" if what == "cut" else "restored"
-    click.echo(f"{verb} BGP {', '.join(done)} of link {link['name']}")
+    done = got.get(PAST[what]) or [family]
+    click.echo(f"{PAST[what]} BGP {', '.join(done)} of link {link['name']}")
 
 
 @fault.command("cut")
 @click.argument("link_ref", metavar="[LINK]", required=False)
 @FAMILY
+@click.option("--mode", type=click.Choice(["bgp", "link"]), default="bgp", show_default=True,
+              help="bgp: drop BGP packets only; link: drop every packet on the link.")
 @json_option
 @click.pass_context
-def cut(ctx: click.Context, link_ref: str | None, family: str, as_json: bool) -> None:
+def cut(ctx: click.Context, link_ref: str | None, family: str, mode: str,
+        as_json: bool) -> None:
     """Cut the BGP session(s) of LINK (default: the lab's only link)."""
-    _apply(ctx, "cut", link_ref, family, as_json)
+    _apply(ctx, "cut", link_ref, family, as_json, mode=mode)
+
+
+@fault.command("reset")
+@click.argument("link_ref", metavar="[LINK]", required=False)
+@FAMILY
+@json_option
+@click.pass_context
+def reset(ctx: click.Context, link_ref: str | None, family: str, as_json: bool) -> None:
+    """Close the session(s) of LINK now (NOTIFICATION) and keep them down until restore."""
+    _apply(ctx, "reset", link_ref, family, as_json)
 
 
 @fault.command("restore")
