@@ -161,7 +161,7 @@ def test_fault_and_propagation_need_a_link_when_several(fake: FakeClient) -> Non
     fake.answers[("POST", "/lab/v1/faults/cut")] = {"cut": ["ipv4"]}
     res = invoke("fault", "cut", "il2", "--family", "ipv4")
     assert res.exit_code == 0 and "cut BGP ipv4 of link il2" in res.output
-    assert fake.calls[-1][2] == {"link_id": "22222222-b", "family": "ipv4"}
+    assert fake.calls[-1][2] == {"link_id": "22222222-b", "family": "ipv4", "mode": "bgp"}
 
 
 def test_inspect_json(fake: FakeClient) -> None:
