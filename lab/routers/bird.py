@@ -106,7 +106,10 @@ class BirdRouter(DaemonRouter):
                       f"    hold time {self.hold_time};"]
             if self.hold_time:
                 lines.append(f"    keepalive time {self.keepalive()};")
-            lines += ["    connect retry time 2;", "    connect delay time 0;"]
+            # error wait: BIRD's default (60-300 s idle after an error such as a hold timer
+            # expiry) would keep a restored session down for minutes.
+            lines += ["    connect retry time 2;", "    connect delay time 0;",
+                      "    error wait time 1, 5;"]
             if self.md5_password:
                 lines.append(f'    password "{self.md5_password}";')
             lines += [f"    {s.family} {{",

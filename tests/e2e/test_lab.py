@@ -1,6 +1,7 @@
-"""The default lab end to end: real namespaces, real ExaBGP sessions, real packets.
+"""The default lab end to end: real namespaces, real BGP sessions, real packets.
 
-One lab serves the module (hold time 3 s so that blackholed sessions die quickly); every test
+Runs once per customer router kind (ExaBGP, FRR, BIRD: same topology, see the scenarios).
+One lab serves each kind (hold time 3 s so that blackholed sessions die quickly); every test
 puts back what it changed, and waits by polling with deadlines.
 """
 
@@ -23,15 +24,27 @@ VPC_V4, VPC_V6 = "203.0.113.0/24", "2001:db8:200::/64"
 ONPREM_V4, ONPREM_V6 = "198.51.100.0/24", "2001:db8:100::/64"
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[RunningLab]:
+# Scenario per customer router kind, and the kernel protocol its learned routes carry.
+KINDS = {"exabgp": ("basic", "bgp"), "frr": ("customer-frr", "bgp"),
+         "bird": ("customer-bird", "bird")}
+
+
+@pytest.fixture(scope="module", params=list(KINDS))
+def lab(request: pytest.FixtureRequest) -> Iterator[RunningLab]:
+    scenario, proto = KINDS[request.param]
     name = unique_lab_name()
     try:
-        result = lifecycle.up("basic", lab=name, hold_time=3)
-        topo = build_topology(load_scenario("basic"), name)
-        yield RunningLab(name, "basic", topo, Client.for_lab(name), result.timings)
+        result = lifecycle.up(scenario, lab=name, hold_time=3)
+        topo = build_topology(load_scenario(scenario), name)
+        running = RunningLab(name, scenario, topo, Client.for_lab(name), result.timings)
+        running.customer_proto = proto  # type: ignore[attr-defined]
+        yield running
     finally:
         lifecycle.down(name)
+
+
+def customer_routes(lab: RunningLab) -> dict[str, str | None]:
+    return lab.routes("customer-router", proto=lab.customer_proto)  # type: ignore[attr-defined]
 
 
 def traffic(lab: RunningLab, family: int) -> bool:
@@ -52,7 +65,7 @@ def test_both_sessions_up_and_link_active(lab: RunningLab) -> None:
 def test_routes_in_vpc_table_and_customer_router(lab: RunningLab) -> None:
     vpc = lab.routes("vpc-router")
     assert vpc == {ONPREM_V4: "198.18.0.0", ONPREM_V6: "2001:db8:ffff::"}
-    cust = lab.routes("customer-router")
+    cust = customer_routes(lab)
     assert cust == {VPC_V4: "169.254.0.16", VPC_V6: "2001:db8:fc60::"}
 
 
@@ -82,7 +95,7 @@ def test_prefix_filter_out_and_live_policy_edit(lab: RunningLab) -> None:
     path = f"/interlink/v1beta1/regions/fr-par/routing-policies/{pol['id']}"
     lab.client.patch(path, {"prefix_filter_out": ["203.0.113.0/25"]})  # /24 is outside it
     try:
-        lab.wait_for(lambda: VPC_V4 not in lab.routes("customer-router"),
+        lab.wait_for(lambda: VPC_V4 not in customer_routes(lab),
                      "VPC prefix withdrawn from the customer")
         assert not traffic(lab, 4)
         assert traffic(lab, 6)
@@ -95,7 +108,7 @@ def test_propagation_toggle(lab: RunningLab) -> None:
     link = lab.link_action("disable-route-propagation")
     assert link["enable_route_propagation"] is False
     lab.wait_for(lambda: not lab.routes("vpc-router"), "VPC table emptied")
-    lab.wait_for(lambda: not lab.routes("customer-router"), "customer routes withdrawn")
+    lab.wait_for(lambda: not customer_routes(lab), "customer routes withdrawn")
     assert not traffic(lab, 4) and not traffic(lab, 6)
     lab.link_action("enable-route-propagation")
     lab.wait_for(lambda: len(lab.routes("vpc-router")) == 2, "VPC table restored")
