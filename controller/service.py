@@ -122,6 +122,7 @@ class Controller:
         self._replaying: set[str] = set()
         self._pending: set[str] = set()
         self._full_pending = False
+        self.replayed = asyncio.Event()  # set once every speaker's snapshot is in
 
     # --- start / stop -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -151,6 +152,8 @@ class Controller:
             self._last_status[link.id] = self._statuses(link)
         async with self.lock:
             await self._reconcile_all()
+        if not self._replaying:
+            self.replayed.set()
         self._worker = asyncio.create_task(self._drain_events())
         loop.call_later(replay_deadline, self._replay_deadline)
 
@@ -489,6 +492,7 @@ class Controller:
         if self._replaying:
             return
         touched, self._pending = self._pending, set()
+        self.replayed.set()
         if full or self._full_pending:
             self._full_pending = False
             await self._reconcile_all()

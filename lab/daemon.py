@@ -271,6 +271,10 @@ class LabDaemon:
         await self.hub.start()
         await self.ctrl.start()
         await self._sync_customers()
+        # Serve only once the speakers told us their sessions: a restarted controller must
+        # not answer `all_down` for links whose sessions never went down.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ctrl.replayed.wait(), timeout=5.0)
         app = make_app(self.ctrl, self.info["token"], extra_routes=self._lab_routes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

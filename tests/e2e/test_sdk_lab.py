@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from lab import lifecycle
 from lab.client import Client as LabClient
 from lab.pytest_plugin import unique_lab_name, wait_for
-from lab.state import api_info
+from lab.state import api_info, lab_dir, pid_alive
 
 scaleway = pytest.importorskip("scaleway")
 from scaleway import Client, WaitForOptions  # noqa: E402
@@ -105,6 +106,21 @@ def test_sdk_builds_a_working_interlink(lab: str) -> None:
                    if ipaddress.ip_interface(a).version == family)
         wait_for(lambda d=dst: ping(host["netns"], d), f"IPv{family} ping {dst}", timeout=15)
 
+    # kill -9 of the controller, then a restart: same resources, same ids, traffic again.
+    before = _inventory(api, vpcs)
+    pid = int((lab_dir(lab) / "controller.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), "the controller to die", timeout=5)
+    lifecycle.start_controller(lab)
+    client = sdk(lab)  # same URL and token: they are stored with the lab
+    api, vpcs = InterlinkV1Beta1API(client), VpcV2API(client)
+    assert _inventory(api, vpcs) == before
+    assert api.get_link(link_id=link.id).status == "active"
+    for family in (4, 6):
+        dst = next(str(ipaddress.ip_interface(a).ip) for a in instance["addresses"]
+                   if ipaddress.ip_interface(a).version == family)
+        wait_for(lambda d=dst: ping(host["netns"], d), f"IPv{family} after restart", timeout=15)
+
     # Bad input raises the documented errors and changes nothing.
     with pytest.raises(ScalewayException) as exc:
         api.attach_routing_policy(link_id=link.id, routing_policy_id=p4.id)
@@ -122,6 +138,29 @@ def test_sdk_builds_a_working_interlink(lab: str) -> None:
     assert not [n for n in nodes if n["role"] == "onprem-host" and any(
         ipaddress.ip_interface(a).ip in ipaddress.ip_network("198.18.128.0/17")
         for a in n["addresses"])]
+
+
+def test_self_hosted_link_goes_ready_then_active(lab: str) -> None:
+    api = InterlinkV1Beta1API(sdk(lab))
+    conn = next(c for c in api.list_dedicated_connections_all() if c.status == "active")
+    p4 = api.create_routing_policy(name="dedicated-v4", is_ipv6=False,
+                                   prefix_filter_in=["198.18.128.0/17"])
+    link = api.create_link(name="dedicated", pop_id=conn.pop_id,
+                           bandwidth_mbps=conn.available_link_bandwidths[0],
+                           connection_id=conn.id, peer_asn=64999, routing_policy_v4_id=p4.id)
+    assert link.status == "ready" and link.self_ is not None
+    link = api.wait_for_link(link_id=link.id, options=WaitForOptions(
+        timeout=30, min_delay=1, max_delay=2, stop=lambda lk: lk.status == "active"))
+    assert (link.bgp_v4_status, link.bgp_v6_status) == ("up", "disabled")
+    api.delete_link(link_id=link.id)
+    wait_for(lambda: _gone(api, link.id), "the self-hosted link to be deleted", timeout=20)
+
+
+def _inventory(api: InterlinkV1Beta1API, vpcs: VpcV2API) -> dict[str, list[str]]:
+    return {"links": sorted(lk.id for lk in api.list_links_all()),
+            "policies": sorted(p.id for p in api.list_routing_policies_all()),
+            "vpcs": sorted(v.id for v in vpcs.list_vp_cs_all()),
+            "pns": sorted(p.id for p in vpcs.list_private_networks_all())}
 
 
 def _gone(api: InterlinkV1Beta1API, link_id: str) -> bool:
