@@ -98,12 +98,16 @@ class Controller:
         bridge_command: Callable[[str], list[str]],
         kernel_route: Callable[[str, tuple[str, ...]], Any],
         catalog: Catalog | None = None,
+        diagnose: Callable[[Link, str], str | None] | None = None,
     ):
         self.store, self.hub, self.speakers = store, hub, speakers
         self._table_for, self.wiring = table_for, wiring
         self._bridge_command, self._kernel_route = bridge_command, kernel_route
         self.catalog = catalog if catalog is not None else load_catalog()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Why a session is down, when BGP itself cannot say (a TCP-MD5 mismatch is silent).
+        self._diagnose = diagnose
+        self.down_reason: dict[tuple[str, str], str] = {}
         self.inv = Inventory()
         self.lock = asyncio.Lock()
         self.sessions: dict[tuple[str, str], bool] = {}  # (link id, family) -> up
@@ -474,8 +478,11 @@ class Controller:
                         self.inv.mark_provisioned(link.id)
                         self._persist(links=[link])
                     self.applied_announce.pop((link.id, fam), None)
-                elif ev.state == "down" and self.sessions.get((link.id, fam)):
-                    touched |= self._session_down(link.id, fam)
+                elif ev.state == "down":
+                    if ev.reason:
+                        self.down_reason[(link.id, fam)] = ev.reason
+                    if self.sessions.get((link.id, fam)):
+                        touched |= self._session_down(link.id, fam)
             elif isinstance(ev, RouteUpdate):
                 table = self.rib.setdefault(link.id, {}).setdefault(fam, {})
                 for route in ev.announced:
@@ -656,6 +663,11 @@ class Controller:
                 "advertised": len(self.applied_announce.get((link.id, fam), ())),
                 "installed": sum(1 for p in learned if vpc_table.get(p) == gw),
             }
+            if not self.sessions.get((link.id, fam)) and link.policy_id(fam):
+                reason = self._diagnose(link, fam) if self._diagnose else None
+                reason = reason or self.down_reason.get((link.id, fam))
+                if reason:
+                    out[fam]["reason"] = reason
         return out
 
     # --- API: routing policies --------------------------------------------------------------------

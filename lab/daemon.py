@@ -57,6 +57,7 @@ from lab.announcements import CustomerSession
 from lab.customer import SPEAKER as CUSTOMER
 from lab.customer import CustomerRouter
 from lab.routers import CustomerRouterApi, make_router
+from lab.routers.common import md5_failures
 from lab.state import lab_dir, read_json, write_json
 from lab.topology import Scenario, Topology, load_scenario
 from lab.wiring import LabWiring
@@ -167,12 +168,24 @@ class LabDaemon:
         self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect)
         self._tables: dict[str, RouteTable] = {}
         self.ctrl = Controller(self.store, self.hub, self.speakers, self._table, self.wiring,
-                               bridge_command(self.sock), kernel_route)
+                               bridge_command(self.sock), kernel_route,
+                               diagnose=self._diagnose)
         self.ctrl.load()
         if not self.restarted:
             seed(self.ctrl, self.wiring, self.wiring.scenario)
         self.customers: dict[str, CustomerRouterApi] = {}
         self._by_speaker: dict[str, CustomerRouter] = {}
+
+    def _diagnose(self, link: Link, family: str) -> str | None:
+        """TCP-MD5 failures seen in the Scaleway router's namespace explain a silent down."""
+        spec = SpeakerSpec(name=speaker_name(link.id), netns="", workdir=self.speakers.workdir)
+        pid = speaker_pid(spec)
+        counters = md5_failures(pid) if pid else {}
+        seen = {k: v for k, v in counters.items() if v}
+        if not seen:
+            return None
+        return "TCP-MD5 authentication failures (" + ", ".join(
+            f"{k} {v}" for k, v in sorted(seen.items())) + "): check both sides' password"
 
     @property
     def topo(self) -> Topology:

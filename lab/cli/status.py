@@ -29,12 +29,18 @@ def _counter(stats: dict[str, Any] | None, key: str) -> str:
     return "/".join(str((stats.get(fam) or {}).get(key, "-")) for fam in ("ipv4", "ipv6"))
 
 
-def link_rows(client: Client, links: list[dict[str, Any]]) -> list[list[Any]]:
+def link_rows(client: Client, links: list[dict[str, Any]],
+              notes: list[str] | None = None) -> list[list[Any]]:
+    """Table rows; ``notes`` collects why enabled sessions are down, when the lab knows."""
     policies = policy_names(client)
     vpcs = {v["id"]: v["name"] for v in client.vpcs()}
     rows = []
     for lk in links:
         st = _stats(client, lk["id"])
+        for fam in ("ipv4", "ipv6"):
+            reason = ((st or {}).get(fam) or {}).get("reason")
+            if notes is not None and reason and lk.get(f"bgp_v{fam[-1]}_status") == "down":
+                notes.append(f"{lk.get('name')} {fam} down: {reason}")
         rows.append([
             lk.get("name"), str(lk.get("id", ""))[:8], lk.get("status"),
             lk.get("bgp_v4_status"), lk.get("bgp_v6_status"),
@@ -57,4 +63,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json(links)
         return
-    echo_table(HEADERS, link_rows(client, links), empty="no links")
+    notes: list[str] = []
+    echo_table(HEADERS, link_rows(client, links, notes), empty="no links")
+    for note in notes:
+        click.echo(note)
