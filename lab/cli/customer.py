@@ -23,19 +23,34 @@ def _collect(prefixes: tuple[str, ...], file: str | None) -> list[str]:
     return out
 
 
+CUSTOMER = click.option("--customer", "customer_name", metavar="NAME",
+                        help="Which customer (needed when the lab has several).")
+LINK = click.option("--link", metavar="LINK",
+                    help="Only on this link's sessions (scenario link name; ExaBGP customers).")
+
+
+def _target(customer_name: str | None, link: str | None) -> dict[str, str]:
+    out = {"customer": customer_name, "link": link}
+    return {k: v for k, v in out.items() if v}
+
+
 @customer.command("announce")
 @click.argument("prefixes", nargs=-1, metavar="PREFIX...")
 @click.option("--community", "communities", multiple=True, metavar="C",
               help="ASN:VALUE or low|medium|high (12876:42050/42100/42200); repeatable.")
 @click.option("--file", type=click.Path(dir_okay=False, allow_dash=True),
               help="More prefixes, one per line ('-' = stdin).")
+@CUSTOMER
+@LINK
 @json_option
 @click.pass_context
 def announce(ctx: click.Context, prefixes: tuple[str, ...], communities: tuple[str, ...],
-             file: str | None, as_json: bool) -> None:
+             file: str | None, customer_name: str | None, link: str | None,
+             as_json: bool) -> None:
     """Announce PREFIX... from the customer router (re-announcing updates communities)."""
     body = {"prefixes": _collect(prefixes, file),
-            "communities": [COMMUNITY_ALIASES.get(c, c) for c in communities]}
+            "communities": [COMMUNITY_ALIASES.get(c, c) for c in communities],
+            **_target(customer_name, link)}
     got = get_client(ctx).post("/lab/v1/customer/announce", body)
     if as_json:
         echo_json(got)
@@ -47,12 +62,14 @@ def announce(ctx: click.Context, prefixes: tuple[str, ...], communities: tuple[s
 @click.argument("prefixes", nargs=-1, metavar="PREFIX...")
 @click.option("--file", type=click.Path(dir_okay=False, allow_dash=True),
               help="More prefixes, one per line ('-' = stdin).")
+@CUSTOMER
+@LINK
 @json_option
 @click.pass_context
 def withdraw(ctx: click.Context, prefixes: tuple[str, ...], file: str | None,
-             as_json: bool) -> None:
+             customer_name: str | None, link: str | None, as_json: bool) -> None:
     """Withdraw PREFIX... from the customer router."""
-    body = {"prefixes": _collect(prefixes, file)}
+    body = {"prefixes": _collect(prefixes, file), **_target(customer_name, link)}
     got = get_client(ctx).post("/lab/v1/customer/withdraw", body)
     if as_json:
         echo_json(got)
@@ -61,11 +78,13 @@ def withdraw(ctx: click.Context, prefixes: tuple[str, ...], file: str | None,
 
 
 @customer.command("routes")
+@CUSTOMER
 @json_option
 @click.pass_context
-def routes(ctx: click.Context, as_json: bool) -> None:
+def routes(ctx: click.Context, customer_name: str | None, as_json: bool) -> None:
     """BGP sessions, announced prefixes and routes learned from Scaleway."""
-    got = get_client(ctx).get("/lab/v1/customer/routes")
+    query = {"customer": customer_name} if customer_name else None
+    got = get_client(ctx).get("/lab/v1/customer/routes", query)
     if as_json:
         echo_json(got)
         return
