@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.catalog import Catalog
 from controller.model import (
@@ -75,6 +75,7 @@ ALLOWED_SUBNETS = tuple(ipaddress.ip_network(n) for n in (
 PN_V4_LENGTHS, PN_V6_LENGTHS = range(8, 30), range(48, 65)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+T = TypeVar("T")
 
 
 def _given(body: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +153,13 @@ def _asn(value: Any) -> int:
     return value
 
 
+def _lookup(table: dict[str, T], kind: str, key: str) -> T:
+    try:
+        return table[key]
+    except KeyError:
+        raise NotFound(kind, key) from None
+
+
 @dataclass
 class Inventory:
     links: dict[str, Link] = field(default_factory=dict)
@@ -160,10 +168,7 @@ class Inventory:
 
     # --- lookups -------------------------------------------------------------------------
     def link(self, link_id: str) -> Link:
-        try:
-            return self.links[link_id]
-        except KeyError:
-            raise NotFound("link", link_id) from None
+        return _lookup(self.links, "link", link_id)
 
     def _changeable(self, link_id: str) -> Link:
         """The link, if a change may start now (409 while it is in a transient state)."""
@@ -188,16 +193,10 @@ class Inventory:
         raise NotFound("private_network", pn_id)
 
     def policy(self, policy_id: str) -> RoutingPolicy:
-        try:
-            return self.policies[policy_id]
-        except KeyError:
-            raise NotFound("routing_policy", policy_id) from None
+        return _lookup(self.policies, "routing_policy", policy_id)
 
     def vpc(self, vpc_id: str) -> Vpc:
-        try:
-            return self.vpcs[vpc_id]
-        except KeyError:
-            raise NotFound("vpc", vpc_id) from None
+        return _lookup(self.vpcs, "vpc", vpc_id)
 
     def links_using_policy(self, policy_id: str) -> list[Link]:
         return [lk for lk in self.links.values()
@@ -538,10 +537,7 @@ class Inventory:
             link.lifecycle = "deprovisioning"
             link.updated_at = now()
             return link
-        del self.links[link_id]
-        link.lifecycle = "deleted"
-        link.updated_at = now()
-        return link
+        return self._remove_link(link)
 
     def finish_delete(self, link_id: str) -> Link:
         """``deprovisioning`` -> removed (the controller calls it once the wiring is gone)."""
@@ -549,7 +545,10 @@ class Inventory:
         if link.lifecycle != "deprovisioning":
             raise PreconditionFailed("invalid_link_status",
                                      f"the link is {link.lifecycle}, not deprovisioning")
-        del self.links[link_id]
+        return self._remove_link(link)
+
+    def _remove_link(self, link: Link) -> Link:
+        del self.links[link.id]
         link.lifecycle = "deleted"
         link.updated_at = now()
         return link

@@ -18,7 +18,7 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pyroute2 import netns as _pr_netns
@@ -132,6 +132,40 @@ def _iter_attrs(data: bytes | memoryview, start: int, end: int) -> Iterable[tupl
         start += (alen + 3) & ~3
 
 
+def _iter_msgs(data: bytes) -> Iterator[tuple[int, int, int, int, int]]:
+    """(offset, length, type, flags, seq) of each netlink message in one datagram."""
+    off, end = 0, len(data)
+    while off + 16 <= end:
+        mlen, mtype, mflags, seq, _pid = _HDR.unpack_from(data, off)
+        if mlen < 16:
+            return
+        yield off, mlen, mtype, mflags, seq
+        off += (mlen + 3) & ~3
+
+
+@dataclass
+class _Acks:
+    """The acks awaited for one chunk of requests: ``seqs`` maps a request's sequence number
+    to its index in ``items``; ``outcome[index]`` = errno (0 = success) once acked."""
+
+    items: Sequence[tuple[str, bytes]]
+    ignore: int  # an errno that is no failure (ESRCH on delete)
+    failures: _Failures
+    seqs: dict[int, int] = field(default_factory=dict)
+    outcome: dict[int, int] = field(default_factory=dict)
+
+    def record(self, data: bytes) -> None:
+        """Record the acks in one datagram."""
+        for off, mlen, mtype, mflags, seq in _iter_msgs(data):
+            idx = self.seqs.get(seq)  # None: stale reply from an interrupted earlier call
+            if mtype == _NLMSG_ERROR and idx is not None and idx not in self.outcome:
+                err = -_I32.unpack_from(data, off + 16)[0]
+                self.outcome[idx] = err
+                if err and err != self.ignore:
+                    self.failures.append(
+                        (self.items[idx][0], _error_text(data, off, mlen, mflags, err)))
+
+
 def _open_socket(netns: str) -> socket.socket:
     """Create a NETLINK_ROUTE socket inside ``netns``.
 
@@ -213,24 +247,26 @@ class RouteTable:
         result = ApplyResult()
         adds: dict[str, tuple[str, bytes]] = {}
         gw_cache: dict[tuple[int, tuple[str, ...]], bytes] = {}
-        prefix_cache: dict[tuple[int, int, int], bytes] = {}
+        head_cache: dict[tuple[int, int, int], bytes] = {}
+
+        def head(msg_type: int, family: int, plen: int) -> bytes:
+            h = head_cache.get((msg_type, family, plen))
+            if h is None:
+                h = head_cache[msg_type, family, plen] = self._head(msg_type, family, plen)
+            return h
+
         for route in add:
             try:
                 family, plen, packed = _parse_prefix(route.prefix)
                 gw = gw_cache.get((family, route.gateways))
                 if gw is None:
                     gw = gw_cache[family, route.gateways] = _gateway_attr(family, route.gateways)
-                head = prefix_cache.get((_RTM_NEWROUTE, family, plen))
-                if head is None:
-                    head = prefix_cache[_RTM_NEWROUTE, family, plen] = self._head(
-                        _RTM_NEWROUTE, family, plen
-                    )
             except ValueError as exc:
                 result.failures.append((route.prefix, str(exc)))
                 continue
             adds[_key(family, plen, packed)] = (
                 route.prefix,
-                head + _RTA.pack(4 + len(packed), _RTA_DST) + packed + gw,
+                head(_RTM_NEWROUTE, family, plen) + _dst_attr(packed) + gw,
             )
         dels: dict[str, tuple[str, bytes]] = {}
         for prefix in remove:
@@ -239,14 +275,9 @@ class RouteTable:
             except ValueError as exc:
                 result.failures.append((prefix, str(exc)))
                 continue
-            head = prefix_cache.get((_RTM_DELROUTE, family, plen))
-            if head is None:
-                head = prefix_cache[_RTM_DELROUTE, family, plen] = self._head(
-                    _RTM_DELROUTE, family, plen
-                )
             dels[_key(family, plen, packed)] = (
                 prefix,
-                head + _RTA.pack(4 + len(packed), _RTA_DST) + packed,
+                head(_RTM_DELROUTE, family, plen) + _dst_attr(packed),
             )
 
         with self._lock:
@@ -321,60 +352,45 @@ class RouteTable:
         chunk = self._chunk
         while todo:
             batch, todo = todo[:chunk], todo[chunk:]
-            seqs: dict[int, int] = {}
+            acks = _Acks(items, ignore, failures)
             parts = []
             for idx in batch:
                 seq = self._next_seq()
-                seqs[seq] = idx
+                acks.seqs[seq] = idx
                 body = items[idx][1]
                 parts.append(_HDR.pack(16 + len(body), msg_type, flags | _NLM_F_ACK, seq, 0))
                 parts.append(body)
-            outcome: dict[int, int] = {}
             try:
                 sock.sendto(b"".join(parts), (0, 0))
-                self._collect(sock, seqs, outcome, failures, items, ignore)
+                self._collect(sock, acks)
             except OSError as exc:
                 if exc.errno != errno.ENOBUFS:
                     raise
                 # Acks were dropped: resend what has no known outcome, in smaller chunks
                 # (replace and delete are idempotent; a resent delete may then count as
                 # "already gone" instead of removed).
-                self._drain(sock, seqs, outcome, failures, items, ignore)
-                todo = [i for i in batch if i not in outcome] + todo
+                self._drain(sock, acks)
+                todo = [i for i in batch if i not in acks.outcome] + todo
                 chunk = max(1, chunk // 2)
-            ok += sum(1 for e in outcome.values() if e == 0)
+            ok += sum(1 for e in acks.outcome.values() if e == 0)
         return ok, failures
 
-    def _collect(
-        self,
-        sock: socket.socket,
-        seqs: dict[int, int],
-        outcome: dict[int, int],
-        failures: _Failures,
-        items: Sequence[tuple[str, bytes]],
-        ignore: int,
-    ) -> None:
-        """Block until every request in ``seqs`` has its ack; record outcomes by index."""
-        while len(outcome) < len(seqs):
+    @staticmethod
+    def _collect(sock: socket.socket, acks: _Acks) -> None:
+        """Block until every request in ``acks.seqs`` has its ack."""
+        while len(acks.outcome) < len(acks.seqs):
             try:
                 data = sock.recv(_RECV_SIZE)
             except TimeoutError:
-                for idx in seqs.values():
-                    if idx not in outcome:
-                        outcome[idx] = errno.ETIMEDOUT
-                        failures.append((items[idx][0], "no reply from the kernel"))
+                for idx in acks.seqs.values():
+                    if idx not in acks.outcome:
+                        acks.outcome[idx] = errno.ETIMEDOUT
+                        acks.failures.append((acks.items[idx][0], "no reply from the kernel"))
                 return
-            self._record(data, seqs, outcome, failures, items, ignore)
+            acks.record(data)
 
-    def _drain(
-        self,
-        sock: socket.socket,
-        seqs: dict[int, int],
-        outcome: dict[int, int],
-        failures: _Failures,
-        items: Sequence[tuple[str, bytes]],
-        ignore: int,
-    ) -> None:
+    @staticmethod
+    def _drain(sock: socket.socket, acks: _Acks) -> None:
         """Read whatever replies are still queued, without blocking."""
         # MSG_DONTWAIT is not enough: a socket with a timeout polls first
         sock.setblocking(False)
@@ -388,33 +404,9 @@ class RouteTable:
                     if exc.errno == errno.ENOBUFS:
                         continue
                     raise
-                self._record(data, seqs, outcome, failures, items, ignore)
+                acks.record(data)
         finally:
             sock.settimeout(_ACK_TIMEOUT)
-
-    @staticmethod
-    def _record(
-        data: bytes,
-        seqs: dict[int, int],
-        outcome: dict[int, int],
-        failures: _Failures,
-        items: Sequence[tuple[str, bytes]],
-        ignore: int,
-    ) -> None:
-        """Record the acks in one datagram: outcome[index] = errno (0 = success)."""
-        off = 0
-        end = len(data)
-        while off + 16 <= end:
-            mlen, mtype, mflags, seq, _pid = _HDR.unpack_from(data, off)
-            if mlen < 16:
-                break
-            idx = seqs.get(seq)  # None: stale reply from an interrupted earlier call
-            if mtype == _NLMSG_ERROR and idx is not None and idx not in outcome:
-                err = -_I32.unpack_from(data, off + 16)[0]
-                outcome[idx] = err
-                if err and err != ignore:
-                    failures.append((items[idx][0], _error_text(data, off, mlen, mflags, err)))
-            off += (mlen + 3) & ~3
 
     def _dump(self, sock: socket.socket, family: int, routes: dict[str, KernelRoute]) -> None:
         seq = self._next_seq()
@@ -428,14 +420,8 @@ class RouteTable:
         alen = _ADDR_LEN[family]
         while True:
             data = sock.recv(_RECV_SIZE)
-            off = 0
-            end = len(data)
-            while off + 16 <= end:
-                mlen, mtype, _flags, mseq, _pid = _HDR.unpack_from(data, off)
-                if mlen < 16:
-                    break
+            for off, mlen, mtype, _flags, mseq in _iter_msgs(data):
                 if mseq != seq:  # a stale reply from an interrupted earlier request
-                    off += (mlen + 3) & ~3
                     continue
                 if mtype == _NLMSG_DONE:
                     return
@@ -446,7 +432,6 @@ class RouteTable:
                     route = self._parse_route(data, off, mlen, family, alen)
                     if route is not None:
                         routes[route.prefix] = route
-                off += (mlen + 3) & ~3
 
     def _parse_route(
         self, data: bytes, off: int, mlen: int, family: int, alen: int
@@ -520,10 +505,14 @@ def _encode(
     """One complete request, built exactly as apply() builds it (for tests and debugging)."""
     family, plen, packed = _parse_prefix(prefix)
     body = _rtm_head(msg_type, family, plen, table, proto)
-    body += _RTA.pack(4 + len(packed), _RTA_DST) + packed
+    body += _dst_attr(packed)
     if msg_type == _RTM_NEWROUTE:
         body += _gateway_attr(family, gateways)
     return _HDR.pack(16 + len(body), msg_type, flags, seq, 0) + body
+
+
+def _dst_attr(packed: bytes) -> bytes:
+    return _RTA.pack(4 + len(packed), _RTA_DST) + packed
 
 
 def _gateway_attr(family: int, gateways: tuple[str, ...]) -> bytes:

@@ -27,6 +27,8 @@ CUSTOMER = click.option("--customer", "customer_name", metavar="NAME",
                         help="Which customer (needed when the lab has several).")
 LINK = click.option("--link", metavar="LINK",
                     help="Only on this link's sessions (scenario link name; ExaBGP customers).")
+PREFIX_FILE = click.option("--file", type=click.Path(dir_okay=False, allow_dash=True),
+                           help="More prefixes, one per line ('-' = stdin).")
 
 
 def _target(customer_name: str | None, link: str | None) -> dict[str, str]:
@@ -38,8 +40,7 @@ def _target(customer_name: str | None, link: str | None) -> dict[str, str]:
 @click.argument("prefixes", nargs=-1, metavar="PREFIX...")
 @click.option("--community", "communities", multiple=True, metavar="C",
               help="ASN:VALUE or low|medium|high (12876:42050/42100/42200); repeatable.")
-@click.option("--file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="More prefixes, one per line ('-' = stdin).")
+@PREFIX_FILE
 @CUSTOMER
 @LINK
 @json_option
@@ -60,8 +61,7 @@ def announce(ctx: click.Context, prefixes: tuple[str, ...], communities: tuple[s
 
 @customer.command("withdraw")
 @click.argument("prefixes", nargs=-1, metavar="PREFIX...")
-@click.option("--file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="More prefixes, one per line ('-' = stdin).")
+@PREFIX_FILE
 @CUSTOMER
 @LINK
 @json_option

@@ -7,6 +7,9 @@ reset: the session is closed at once with a NOTIFICATION and kept down.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from lab.cli.common import get_client
@@ -37,34 +40,39 @@ def _apply(ctx: click.Context, what: str, link_ref: str | None, family: str,
     click.echo(f"{PAST[what]} BGP {', '.join(done)} of link {link['name']}")
 
 
-@fault.command("cut")
-@click.argument("link_ref", metavar="[LINK]", required=False)
-@FAMILY
-@click.option("--mode", type=click.Choice(["bgp", "link"]), default="bgp", show_default=True,
-              help="bgp: drop BGP packets only; link: drop every packet on the link.")
-@json_option
-@click.pass_context
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _link_fault(name: str, *options: Decorator) -> Callable[[Callable[..., Any]],
+                                                              click.Command]:
+    """`fault NAME [LINK] --family ... [options] --json`, registered in the group."""
+
+    def decorate(fn: Callable[..., Any]) -> click.Command:
+        fn = click.pass_context(json_option(fn))
+        for option in reversed(options):
+            fn = option(fn)
+        link_arg = click.argument("link_ref", metavar="[LINK]", required=False)
+        return fault.command(name)(link_arg(FAMILY(fn)))
+
+    return decorate
+
+
+@_link_fault("cut", click.option(
+    "--mode", type=click.Choice(["bgp", "link"]), default="bgp", show_default=True,
+    help="bgp: drop BGP packets only; link: drop every packet on the link."))
 def cut(ctx: click.Context, link_ref: str | None, family: str, mode: str,
         as_json: bool) -> None:
     """Cut the BGP session(s) of LINK (default: the lab's only link)."""
     _apply(ctx, "cut", link_ref, family, as_json, mode=mode)
 
 
-@fault.command("reset")
-@click.argument("link_ref", metavar="[LINK]", required=False)
-@FAMILY
-@json_option
-@click.pass_context
+@_link_fault("reset")
 def reset(ctx: click.Context, link_ref: str | None, family: str, as_json: bool) -> None:
     """Close the session(s) of LINK now (NOTIFICATION) and keep them down until restore."""
     _apply(ctx, "reset", link_ref, family, as_json)
 
 
-@fault.command("restore")
-@click.argument("link_ref", metavar="[LINK]", required=False)
-@FAMILY
-@json_option
-@click.pass_context
+@_link_fault("restore")
 def restore(ctx: click.Context, link_ref: str | None, family: str, as_json: bool) -> None:
     """Restore the BGP session(s) of LINK (default: the lab's only link)."""
     _apply(ctx, "restore", link_ref, family, as_json)

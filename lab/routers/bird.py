@@ -14,13 +14,10 @@ import ipaddress
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from controller.model import SCW_ASN
-from controller.store import Store
-from lab.announcements import CustomerSession
 from lab.routers.common import (
     DaemonError,
     DaemonRouter,
@@ -76,18 +73,28 @@ class BirdRouter(DaemonRouter):
     KIND = "bird"
     KERNEL_PROTO = "bird"
 
-    def __init__(self, store: Store, netns: str, asn: int, sessions: Sequence[CustomerSession],
-                 base_announce: Iterable[Any], hold_time: int, md5_password: str | None,
-                 workdir: Path, name: str = "customer"):
-        super().__init__(store, netns, asn, sessions, base_announce, hold_time, md5_password,
-                         workdir, name)
-        self.dir = self.workdir / "bird"
-        self.conf_path = self.dir / "bird.conf"
-        self.announce_path = self.dir / "announce.conf"
-        self.socket_path = self.dir / "bird.ctl"
-        self.pid_path = self.dir / "bird.pid"
-        self.log_path = self.dir / "bird.log"
-        self._pushed: str | None = None  # announce.conf the running bird has loaded
+    _pushed: str | None = None  # announce.conf the running bird has loaded
+
+    # --- files (under self.dir = workdir/bird) ---------------------------------------------
+    @property
+    def conf_path(self) -> Path:
+        return self.dir / "bird.conf"
+
+    @property
+    def announce_path(self) -> Path:
+        return self.dir / "announce.conf"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.dir / "bird.ctl"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.dir / "bird.pid"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "bird.log"
 
     # --- configuration ---------------------------------------------------------------------
     def bird_config(self) -> str:

@@ -290,6 +290,7 @@ class DaemonRouter:
         self.hold_time = check_hold_time(hold_time)
         self.md5_password = check_password(md5_password)
         self.workdir = Path(workdir)
+        self.dir = self.workdir / self.KIND  # the daemons' files
         self.book = AnnouncementBook(store, name, normalise_base(base_announce))
         self.base = self.book.base
         self.lock = asyncio.Lock()

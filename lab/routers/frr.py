@@ -21,13 +21,11 @@ import json
 import os
 import pwd
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from controller.model import SCW_ASN
-from controller.store import Store
-from lab.announcements import CustomerSession
 from lab.routers.common import (
     DaemonError,
     DaemonRouter,
@@ -84,17 +82,14 @@ class FrrRouter(DaemonRouter):
     KIND = "frr"
     KERNEL_PROTO = "bgp"
 
-    def __init__(self, store: Store, netns: str, asn: int, sessions: Sequence[CustomerSession],
-                 base_announce: Iterable[Any], hold_time: int, md5_password: str | None,
-                 workdir: Path, name: str = "customer"):
-        super().__init__(store, netns, asn, sessions, base_announce, hold_time, md5_password,
-                         workdir, name)
-        self.dir = self.workdir / "frr"
-        self.var_tmp = self.workdir / "frr-var-tmp"
-        # what bgpd has (network -> route-map, route-map names); None: ask it
-        self._applied: tuple[dict[str, str | None], set[str]] | None = None
+    # what bgpd has (network -> route-map, route-map names); None: ask it
+    _applied: tuple[dict[str, str | None], set[str]] | None = None
 
-    # --- files ---------------------------------------------------------------------------
+    # --- files (under self.dir = workdir/frr) --------------------------------------------
+    @property
+    def var_tmp(self) -> Path:
+        return self.workdir / "frr-var-tmp"
+
     def conf_path(self, daemon: str) -> Path:
         return self.dir / f"{daemon}.conf"
 

@@ -35,6 +35,7 @@ from controller.store import Store
 from lab.announcements import CustomerSession
 from lab.routers import BirdRouter, DaemonRouter, FrrRouter, available, make_router
 from lab.routers.common import process_alive
+from lab.testing import Link, linked_namespaces
 
 pytestmark = [
     pytest.mark.e2e,
@@ -49,10 +50,6 @@ PASSWORD = "s3cret-md5"
 SCW_ROUTES = {"203.0.113.0/24": S4, "2001:db8:200::/64": S6}
 
 
-def ip(*args: str) -> None:
-    subprocess.run(("ip", *args), check=True, capture_output=True, text=True)
-
-
 @dataclass
 class Lab:
     ns_c: str
@@ -65,30 +62,15 @@ class Lab:
 def make_lab() -> Iterator[Lab]:
     """Two fresh namespaces and a world-searchable directory; all removed afterwards."""
     tag = f"trt-{secrets.token_hex(3)}"
-    ns_c, ns_s = f"{tag}-c", f"{tag}-s"
     # not pytest's tmp_path: its parents are root-only and FRR runs as user frr
     d = Path("/tmp") / tag
     d.mkdir(mode=0o755)
     d.chmod(0o755)
+    link = Link("v0", a=(f"{C4}/31", f"{C6}/127"), b=(f"{S4}/31", f"{S6}/127"))
     try:
-        for ns in (ns_c, ns_s):
-            ip("netns", "add", ns)
-            for conf in ("all", "default"):  # DAD off before any interface exists
-                ip("netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0")
-            ip("-n", ns, "link", "set", "lo", "up")
-        ip("-n", ns_c, "link", "add", "v0", "type", "veth", "peer", "name", "v0", "netns", ns_s)
-        for ns, a4, a6 in ((ns_c, C4, C6), (ns_s, S4, S6)):
-            ip("-n", ns, "link", "set", "v0", "up")  # up before addresses
-            ip("-n", ns, "addr", "add", f"{a4}/31", "dev", "v0")
-            ip("-n", ns, "addr", "add", f"{a6}/127", "dev", "v0")
-        yield Lab(ns_c, ns_s, d, d / "hub.sock")
+        with linked_namespaces(tag, [link], sides=("c", "s")) as (ns_c, ns_s):
+            yield Lab(ns_c, ns_s, d, d / "hub.sock")
     finally:
-        for ns in (ns_c, ns_s):
-            leftovers = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
-                                       text=True).stdout.split()
-            for pid in leftovers:  # only processes inside our own namespaces
-                subprocess.run(["kill", "-9", pid], capture_output=True)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from controller import kernel
 from controller.kernel import BGP_PROTO, KernelRoute, RouteTable
+from lab.testing import Link, linked_namespaces
 
 NS_A = "tkn-a"
 NS_B = "tkn-b"
@@ -34,36 +35,19 @@ def ip(*args: str) -> str:
     return subprocess.run(("ip", *args), check=True, capture_output=True, text=True).stdout
 
 
-def _del_netns() -> None:
-    for ns in (NS_A, NS_B):
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+LINKS = [
+    Link("v0", a=("198.18.0.0/31", "2001:db8:ffff::/127"),
+         b=("198.18.0.1/31", "2001:db8:ffff::1/127")),
+    Link("v1", a=("198.18.0.2/31", "2001:db8:ffff::2/127"),
+         b=("198.18.0.3/31", "2001:db8:ffff::3/127")),
+]
 
 
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
-    _del_netns()  # leftovers of an interrupted run
-    try:
-        for ns in (NS_A, NS_B):
-            ip("netns", "add", ns)
-            # DAD off before any interface exists, or addresses start tentative
-            for conf in ("all", "default"):
-                ip("netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0")
-            ip("-n", ns, "link", "set", "lo", "up")
-        for dev in ("v0", "v1"):
-            ip("-n", NS_A, "link", "add", dev, "type", "veth", "peer", "name", dev, "netns", NS_B)
-            for ns in (NS_A, NS_B):
-                ip("-n", ns, "link", "set", dev, "up")  # links up before addresses
-        for ns, dev, v4, v6 in (
-            (NS_A, "v0", "198.18.0.0/31", "2001:db8:ffff::/127"),
-            (NS_B, "v0", "198.18.0.1/31", "2001:db8:ffff::1/127"),
-            (NS_A, "v1", "198.18.0.2/31", "2001:db8:ffff::2/127"),
-            (NS_B, "v1", "198.18.0.3/31", "2001:db8:ffff::3/127"),
-        ):
-            ip("-n", ns, "addr", "add", v4, "dev", dev)
-            ip("-n", ns, "addr", "add", v6, "dev", dev)
+    with linked_namespaces("tkn", LINKS, replace=True) as names:
+        assert names == (NS_A, NS_B)
         yield NS_A
-    finally:
-        _del_netns()
 
 
 @pytest.fixture

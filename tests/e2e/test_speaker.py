@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from controller.speaker import (
     start_speaker,
     stop_speaker,
 )
+from lab.testing import Link, linked_namespaces
 
 pytestmark = [
     pytest.mark.e2e,
@@ -53,33 +53,12 @@ A6, B6 = "2001:db8:fc60::", "2001:db8:fc60::1"
 ASN_A, ASN_B = 12876, 64512
 
 
-def ip(*args: str) -> None:
-    subprocess.run(("ip", *args), check=True, capture_output=True, text=True)
-
-
-def _del_netns() -> None:
-    for ns in (NS_A, NS_B):
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[None]:
-    _del_netns()  # leftovers of an interrupted run
-    try:
-        for ns in (NS_A, NS_B):
-            ip("netns", "add", ns)
-            # DAD off before any interface exists: a tentative address makes ExaBGP exit
-            for conf in ("all", "default"):
-                ip("netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0")
-            ip("-n", ns, "link", "set", "lo", "up")
-        ip("-n", NS_A, "link", "add", "v0", "type", "veth", "peer", "name", "v0", "netns", NS_B)
-        for ns, a4, a6 in ((NS_A, A4, A6), (NS_B, B4, B6)):
-            ip("-n", ns, "link", "set", "v0", "up")  # up before addresses
-            ip("-n", ns, "addr", "add", f"{a4}/31", "dev", "v0")
-            ip("-n", ns, "addr", "add", f"{a6}/127", "dev", "v0")
+    link = Link("v0", a=(f"{A4}/31", f"{A6}/127"), b=(f"{B4}/31", f"{B6}/127"))
+    with linked_namespaces("tsp", [link], replace=True) as names:
+        assert names == (NS_A, NS_B)
         yield
-    finally:
-        _del_netns()
 
 
 @dataclass
