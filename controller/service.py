@@ -648,7 +648,10 @@ class Controller:
     async def link_stats(self, link_id: str) -> dict[str, Any]:
         link = self.inv.link(link_id)
         placement = self.wiring.placement(link)
-        vpc_table = self.desired.vpc_tables.get(link.vpc_id or "", {}) if link.vpc_id else {}
+        vpc = self.inv.vpcs.get(link.vpc_id or "")
+        vpc_netns = self.wiring.vpc_netns(vpc) if vpc else None
+        # What the kernel holds (the applied table), not the last full computation.
+        vpc_table = self.applied_tables.get(vpc_netns or "", {})
         out: dict[str, Any] = {"link_id": link.id}
         for fam in FAMILIES:
             learned = self.rib.get(link.id, {}).get(fam, {})

@@ -85,6 +85,7 @@ def test_prefix_filter_in(lab: RunningLab) -> None:
         assert outside not in lab.routes("scw-interlink")
         stats = lab.stats()["ipv4"]
         assert stats["rejected_reasons"].get("filter_in", 0) >= 1, stats
+        assert stats["installed"] == 2, stats  # the on-prem /24 and the /25
     finally:
         lab.withdraw(outside, inside)
     lab.wait_for(lambda: inside not in lab.routes("vpc-router"), f"{inside} withdrawn")
