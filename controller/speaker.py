@@ -28,6 +28,7 @@ from pathlib import Path
 
 from controller.events import BridgeHello, Event, decode_event
 from controller.exabgp_config import speaker_env
+from controller.procs import process_alive
 
 __all__ = [
     "ANNOUNCE_CHUNK",
@@ -111,17 +112,7 @@ def _alive(pid: int) -> bool:
             del _children[pid]
             return False
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie someone else has not reaped yet is dead to us
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    return process_alive(pid)
 
 
 def speaker_pid(spec: SpeakerSpec) -> int | None:

@@ -11,7 +11,6 @@ import functools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.procs import stop_process
 from lab import netns
 from lab.probes import ping_fast
 from lab.state import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
@@ -196,7 +196,7 @@ def stop_controller(lab: str) -> bool:
         pid = int((d / "controller.pid").read_text())
     except (OSError, ValueError):
         return False
-    return stop_pid(pid, timeout=5.0)
+    return stop_process(pid, timeout=5.0)
 
 
 def _scenario_path(ref: str) -> str:
@@ -267,24 +267,6 @@ class DownResult:
     killed: list[int]
 
 
-def stop_pid(pid: int, timeout: float = 1.0) -> bool:
-    """SIGTERM, then SIGKILL after ``timeout``; True if it was running."""
-    if not pid_alive(pid):
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.01)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    return True
-
-
 def down(lab: str = "ilab") -> DownResult:
     check_lab_name(lab)
     d = lab_dir(lab)
@@ -294,7 +276,7 @@ def down(lab: str = "ilab") -> DownResult:
             pid = int(pid_file.read_text())
         except (OSError, ValueError):
             continue
-        if stop_pid(pid):
+        if stop_process(pid):
             killed.append(pid)
     names: set[str] = set(netns.existing_namespaces(lab))
     with contextlib.suppress(OSError, ValueError):

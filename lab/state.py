@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.procs import process_alive
+
 DEFAULT_LAB = "ilab"
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 
@@ -61,16 +63,4 @@ def api_info(lab: str) -> ApiInfo:
     return ApiInfo(url=d["url"], token=d["token"], pid=int(d["pid"]))
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0): look at its state.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+pid_alive = process_alive  # the lab's name for it

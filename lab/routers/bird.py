@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from controller.model import SCW_ASN
+from controller.procs import stop_process
 from lab.routers.common import (
     DaemonError,
     DaemonRouter,
     pid_from_file,
     run,
     spawn_daemon,
-    stop_pid,
     wait_until,
 )
 
@@ -168,7 +168,7 @@ class BirdRouter(DaemonRouter):
     def _stop_daemons(self) -> None:
         pid = self.pid()
         if pid is not None:
-            stop_pid(pid)
+            stop_process(pid, timeout=3.0)
         self.pid_path.unlink(missing_ok=True)
         self._pushed = None
 

@@ -15,8 +15,6 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.prefixes import family_of
+from controller.procs import process_alive
 from controller.store import Store
 from lab.announcements import AnnouncementBook, CustomerSession, normalise_base
 
@@ -36,7 +35,6 @@ __all__ = [
     "read_kernel_routes",
     "run",
     "spawn_daemon",
-    "stop_pid",
     "validate_sessions",
     "wait_until",
     "wait_until_async",
@@ -90,18 +88,6 @@ def netns_exists(netns: str) -> bool:
     return Path("/run/netns", netns).exists()
 
 
-def process_alive(pid: int) -> bool:
-    """True if ``pid`` runs and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    try:
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except IndexError:
-        return False
-
-
 def pid_from_file(pid_file: Path, marker: str) -> int | None:
     """The PID in ``pid_file`` if that process is alive and its command line holds ``marker``
     (guards against PID reuse: pass something unique to the instance, e.g. its config path)."""
@@ -148,21 +134,6 @@ def spawn_daemon(netns: str, argv: Sequence[str], *, log_path: Path,
             tail = log_path.read_text(errors="replace")[-800:]
         raise DaemonError(f"{Path(argv[0]).name} failed to start (exit {proc.returncode}) "
                           f"in {netns}; log {log_path}:\n{tail}")
-
-
-def stop_pid(pid: int, timeout: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL after ``timeout``; returns once the process is gone."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while process_alive(pid) and time.monotonic() < deadline:
-        time.sleep(POLL)
-    if process_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 2.0
-        while process_alive(pid) and time.monotonic() < deadline:
-            time.sleep(POLL)
 
 
 # --- kernel view ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.model import SCW_ASN
+from controller.procs import stop_process
 from lab.routers.common import (
     DaemonError,
     DaemonRouter,
@@ -33,7 +34,6 @@ from lab.routers.common import (
     pid_from_file,
     run,
     spawn_daemon,
-    stop_pid,
 )
 
 FRR_DIR = Path(os.environ.get("ILAB_FRR_DIR", "/usr/lib/frr"))
@@ -190,7 +190,7 @@ class FrrRouter(DaemonRouter):
         for daemon in reversed(DAEMONS):  # bgpd first: it sends a Cease to its peers
             pid = pids[daemon]
             if pid is not None:
-                stop_pid(pid)
+                stop_process(pid, timeout=3.0)
             self.pid_path(daemon).unlink(missing_ok=True)
 
     # --- vtysh ---------------------------------------------------------------------------
