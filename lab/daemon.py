@@ -51,6 +51,7 @@ from lab.announcements import CustomerSession
 from lab.customer import SPEAKER as CUSTOMER
 from lab.customer import CustomerRouter
 from lab.lab_api import LabApi
+from lab.lifecycle import with_router
 from lab.routers import CustomerRouterApi, make_router
 from lab.routers.common import md5_failures
 from lab.state import lab_dir, read_json, write_json
@@ -152,6 +153,7 @@ class LabDaemon:
         base = load_scenario(self.info["scenario_path"])
         if self.info.get("hold_time"):
             base = dataclasses.replace(base, hold_time=int(self.info["hold_time"]))
+        base = with_router(base, self.info.get("router"))  # `up --router` overrides the file
         self.store = Store(self.dir / "state.db")
         self.restarted = self.store.get("lab", "scenario") is not None
         self.wiring = LabWiring(lab, self.store, base)

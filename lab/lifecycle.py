@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -108,9 +109,19 @@ def spawn_daemon(lab: str) -> int:
     return proc.pid
 
 
+def with_router(scenario: Scenario, router: str | None) -> Scenario:
+    """Every customer of the scenario on the given router kind (exabgp, frr, bird)."""
+    if router is None:
+        return scenario
+    if router not in ("exabgp", "frr", "bird"):
+        raise LabError(f"unknown router kind {router!r}: exabgp, frr or bird")
+    customers = tuple(dataclasses.replace(c, router=router) for c in scenario.customers)
+    return dataclasses.replace(scenario, customers=customers)
+
+
 def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = None,
        timeout: float = 30.0, progress: Progress = _quiet,
-       wait_ready: bool | None = None) -> UpResult:
+       wait_ready: bool | None = None, router: str | None = None) -> UpResult:
     """Build the lab and wait until it works: links active, then traffic flowing.
 
     ``wait_ready``: None follows the scenario's ``ready:``; False returns as soon as the
@@ -130,6 +141,7 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
         if not 3 <= hold_time <= 65535:
             raise LabError("--hold-time must be 3..65535 seconds")
         scenario = type(scenario)(**{**scenario.__dict__, "hold_time": hold_time})
+    scenario = with_router(scenario, router)
     if wait_ready is None:
         wait_ready = scenario.ready
     topo = build_topology(scenario, lab)
@@ -144,7 +156,7 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
         timings["namespaces"] = time.monotonic() - t0
         write_json(d / "lab.json", {
             "lab": lab, "scenario": scenario.name, "scenario_path": _scenario_path(scenario_ref),
-            "hold_time": scenario.hold_time, "token": str(uuid.uuid4()),
+            "hold_time": scenario.hold_time, "token": str(uuid.uuid4()), "router": router,
             "namespaces": list(topo.netns_names), "created_at": time.time(),
         })
         (d / "api.json").unlink(missing_ok=True)

@@ -167,8 +167,6 @@ class Evaluator:
 
     def __init__(self, lab: RunningLab, sf: sfile.ScenarioFile):
         self.lab, self.sf = lab, sf
-        custs = sf.data.get("customers") or [sf.data.get("customer") or {}]
-        self.bird = any(c.get("router") == "bird" for c in custs)
 
     def evaluate(self, c: Check) -> tuple[bool, str]:
         fn: Callable[[dict[str, Any]], tuple[bool, str]] = getattr(self, f"_{c.kind}")
@@ -203,9 +201,9 @@ class Evaluator:
         return all(got[k] == v for k, v in wanted.items()), seen
 
     def routes(self, node: str) -> dict[str, str | None]:
+        # BGP routes as any customer router kind installs them (`up --router` can swap kinds).
         routes = self.lab.routes(node)
-        if self.bird:
-            routes.update(self.lab.routes(node, BIRD_PROTO))
+        routes.update(self.lab.routes(node, BIRD_PROTO))
         return routes
 
     def _via_addresses(self, via: str) -> set[str]:
@@ -371,12 +369,13 @@ class StepRunner:
 # --------------------------------------------------------------------------- one file
 
 
-def _up(sf: sfile.ScenarioFile, lab: str, progress: Progress) -> RunningLab:
+def _up(sf: sfile.ScenarioFile, lab: str, progress: Progress,
+        router: str | None = None) -> RunningLab:
     # The file goes to `up` whole (lab.topology accepts the runner's keys); `up` follows its
     # `ready:` by itself.
     ref = str(sf.path)
     result = lifecycle.up(ref, lab=lab, timeout=max(30.0, sf.waits["session"]),
-                          progress=progress)
+                          progress=progress, router=router)
     topo = build_topology(load_scenario(ref), lab)
     return RunningLab(lab, ref, topo, Client.for_lab(lab), result.timings)
 
@@ -433,7 +432,7 @@ def _execute(lab: RunningLab, sf: sfile.ScenarioFile, report: FileReport,
 
 
 def run_file(path: str | Path, lab: str | None = None, keep: bool = False,
-             progress: Progress = _quiet) -> FileReport:
+             progress: Progress = _quiet, router: str | None = None) -> FileReport:
     """Validate, bring up, run and tear down one scenario file.
 
     Raises ScenarioFileError for an invalid file (nothing is started); every other problem
@@ -454,7 +453,7 @@ def run_file(path: str | Path, lab: str | None = None, keep: bool = False,
                        f"`interlink-lab --lab {lab} down`")
     started = True
     try:
-        running = _up(sf, lab, say)
+        running = _up(sf, lab, say, router)
         report.up_seconds = time.monotonic() - t0
         say(f"up in {report.up_seconds:.2f}s")
         _execute(running, sf, report, say)
@@ -474,7 +473,7 @@ def run_file(path: str | Path, lab: str | None = None, keep: bool = False,
 
 
 def run_files(paths: list[str | Path], lab: str | None = None, keep: bool = False,
-              progress: Progress = _quiet) -> list[FileReport]:
+              progress: Progress = _quiet, router: str | None = None) -> list[FileReport]:
     """Every file is validated first: one invalid file and nothing runs."""
     errors: list[sfile.Issue] = []
     for p in paths:
@@ -486,7 +485,7 @@ def run_files(paths: list[str | Path], lab: str | None = None, keep: bool = Fals
         raise sfile.ScenarioFileError(errors)
     if keep and lab and len(paths) > 1:
         raise LabError("--keep with several files needs one lab each: leave out --lab")
-    return [run_file(p, lab=lab, keep=keep, progress=progress) for p in paths]
+    return [run_file(p, lab=lab, keep=keep, progress=progress, router=router) for p in paths]
 
 
 def iter_failures(reports: list[FileReport]) -> Iterator[str]:

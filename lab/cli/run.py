@@ -18,8 +18,11 @@ EXIT_FAILED, EXIT_INVALID = 1, 2
 @click.option("--lab", "lab", default=None,
               help="Lab name (default: a fresh one per file, so a running lab is never hit).")
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards (to inspect it).")
+@click.option("--router", type=click.Choice(["exabgp", "frr", "bird"]), default=None,
+              help="Run every customer router of the files on this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
-def run(files: tuple[str, ...], lab: str | None, keep: bool, as_json: bool) -> None:
+def run(files: tuple[str, ...], lab: str | None, keep: bool, router: str | None,
+        as_json: bool) -> None:
     """Run scenario FILES (paths or shipped names): bring the lab up, run the steps in order,
     then the checks, and tear it down. Progress goes to stderr, the summary to stdout.
 
@@ -32,7 +35,8 @@ def run(files: tuple[str, ...], lab: str | None, keep: bool, as_json: bool) -> N
         click.echo(msg, err=True)
 
     try:
-        reports = runner.run_files(list(files), lab=lab, keep=keep, progress=progress)
+        reports = runner.run_files(list(files), lab=lab, keep=keep, progress=progress,
+                                   router=router)
     except scenario_file.ScenarioFileError as e:
         for issue in e.issues:
             click.echo(str(issue), err=True)

@@ -15,10 +15,12 @@ from lab import lifecycle
 @click.option("--hold-time", type=int, default=None, help="BGP hold time in seconds (default 9).")
 @click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds to wait for the links to be active and traffic to flow.")
+@click.option("--router", type=click.Choice(["exabgp", "frr", "bird"]), default=None,
+              help="Every customer router on this kind, whatever the scenario says.")
 @click.option("--json", "as_json", is_flag=True, help="Print timings and the API as JSON.")
 @click.pass_context
 def up(ctx: click.Context, scenario: str, hold_time: int | None, timeout: float,
-       as_json: bool) -> None:
+       router: str | None, as_json: bool) -> None:
     """Bring up a lab from SCENARIO (a shipped name such as `basic`, or a YAML file)."""
     lab = ctx.obj["lab"]
 
@@ -27,7 +29,7 @@ def up(ctx: click.Context, scenario: str, hold_time: int | None, timeout: float,
             click.echo(f"[{lab}] {msg}...", err=True)
 
     result = lifecycle.up(scenario, lab=lab, hold_time=hold_time, timeout=timeout,
-                          progress=progress)
+                          progress=progress, router=router)
     if as_json:
         json.dump({"lab": lab, "url": result.url, "timings": result.timings}, sys.stdout,
                   indent=2, sort_keys=True)

@@ -25,6 +25,27 @@ BROKEN = Path(__file__).resolve().parent / "fixtures" / "broken.yaml"
 
 NOT_YET_RUNNABLE: dict[str, str] = {}
 
+# Every scenario runs with every customer router kind (`run --router`), except:
+# - files that pin a kind themselves (customer-frr, customer-bird) run with that kind only;
+# - `redundant` needs one customer router with two sessions per family and per-link
+#   communities, which only the ExaBGP customer router offers.
+KINDS = ("exabgp", "frr", "bird")
+PINNED = {"customer-frr", "customer-bird"}
+EXABGP_ONLY = {"redundant"}
+
+
+def _combos() -> list[tuple[Path, str | None]]:
+    out: list[tuple[Path, str | None]] = []
+    for path in SCENARIOS:
+        if path.stem in PINNED:
+            out.append((path, None))
+        else:
+            out += [(path, k) for k in KINDS if k == "exabgp" or path.stem not in EXABGP_ONLY]
+    return out
+
+
+COMBOS = _combos()
+
 
 def _report(r: runner.FileReport) -> str:
     lines = [f"{r.file} (lab {r.lab}): {r.error or ''}"]
@@ -32,13 +53,14 @@ def _report(r: runner.FileReport) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_scenario_passes(path: Path) -> None:
+@pytest.mark.parametrize(("path", "router"), COMBOS,
+                         ids=[f"{p.stem}-{r or 'pinned'}" for p, r in COMBOS])
+def test_scenario_passes(path: Path, router: str | None) -> None:
     if path.stem in NOT_YET_RUNNABLE:
         pytest.skip(f"not runnable yet: {NOT_YET_RUNNABLE[path.stem]}")
     lab = unique_lab_name()
     try:
-        report = runner.run_file(path, lab=lab)
+        report = runner.run_file(path, lab=lab, router=router)
     finally:
         lifecycle.down(lab)  # the runner tears down too; this guards against its bugs
     assert report.ok, _report(report)
