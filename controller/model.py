@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.prefixes import PrefixError, PrefixFilter, parse_prefix
+from controller.prefixes import PrefixError, parse_prefix
 
 SCW_ASN = 12876
 REGIONS = ("fr-par", "nl-ams", "pl-waw")
@@ -89,12 +89,6 @@ class RoutingPolicy:
     @property
     def family(self) -> str:
         return "ipv6" if self.is_ipv6 else "ipv4"
-
-    def filter_in(self) -> PrefixFilter:
-        return PrefixFilter.compile(self.prefix_filter_in)
-
-    def filter_out(self) -> PrefixFilter:
-        return PrefixFilter.compile(self.prefix_filter_out)
 
     def to_api(self) -> dict[str, Any]:
         return _drop_none(asdict(self))

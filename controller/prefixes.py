@@ -34,18 +34,9 @@ def parse_prefix(text: str, *, ipv6: bool | None = None) -> Network:
     return net
 
 
-def normalize(text: str) -> str:
-    """Canonical text of a prefix (compressed IPv6, no host bits)."""
-    return str(parse_prefix(text))
-
-
 def family_of(prefix: str) -> str:
     """'ipv6' if the prefix contains ':' else 'ipv4' (cheap, for already-valid prefixes)."""
     return "ipv6" if ":" in prefix else "ipv4"
-
-
-def is_default(prefix: str) -> bool:
-    return prefix.endswith("/0")
 
 
 @dataclass(frozen=True)
@@ -72,8 +63,3 @@ class PrefixFilter:
 
     def __bool__(self) -> bool:
         return bool(self.entries)
-
-
-def overlaps_any(prefix: str, others: Iterable[str]) -> bool:
-    """True if ``prefix`` equals or lies inside one of ``others`` (a more-specific of it)."""
-    return PrefixFilter.compile(others).matches(prefix)

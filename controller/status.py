@@ -12,13 +12,6 @@ from collections.abc import Iterable
 
 UP, DOWN, DISABLED = "up", "down", "disabled"
 
-# Lifecycle states that are not derived from the sessions.
-LIFECYCLE_STATUSES = frozenset(
-    {"configuring", "requested", "provisioning", "refused", "expired", "failed", "ready",
-     "locked", "deprovisioning", "deleted"}
-)
-
-
 def bgp_status(policy_attached: bool, session_up: bool) -> str:
     if not policy_attached:
         return DISABLED

@@ -13,8 +13,6 @@ from controller.model import ArgumentError
 from controller.prefixes import PrefixError, parse_prefix
 from controller.store import Store
 
-COMMUNITY_CHOICES = ("12876:42050", "12876:42100", "12876:42200")
-
 
 @dataclass(frozen=True)
 class CustomerSession:
