@@ -19,10 +19,11 @@ import sys
 import time
 from typing import Any
 
-from lab import lifecycle
-from lab.client import Client
-from lab.running import wait_for
-from lab.topology import build_topology, load_scenario
+from lab.control import lifecycle
+from lab.control.client import Client
+from lab.control.handle import wait_for
+from lab.dataplane.addressing import build_topology
+from lab.scenario.parse import load_scenario
 
 P = "/interlink/v1beta1/regions/fr-par"
 REPLY = re.compile(r"^\[(\d+\.\d+)\].*icmp_seq=(\d+)")

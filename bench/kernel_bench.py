@@ -1,4 +1,4 @@
-"""Kernel route programming speed: controller.kernel fast path vs pyroute2 vs `ip -batch`.
+"""Kernel route programming speed: controller.drivers.kernel fast path vs pyroute2 vs `ip -batch`.
 
 Needs root. Builds its own namespaces (tkn-bench, tkn-bench-peer) and removes them.
 
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from controller.kernel import BGP_PROTO, KernelRoute, RouteTable
+from controller.drivers.kernel import BGP_PROTO, KernelRoute, RouteTable
 
 NS = "tkn-bench"
 PEER = "tkn-bench-peer"
@@ -113,8 +113,8 @@ def main() -> int:
         print("needs root (creates network namespaces)", file=sys.stderr)
         return 2
     cases: list[tuple[str, int, Callable[[int], tuple[float, float]]]] = [
-        ("controller.kernel (raw netlink)", 10_000, bench_fast),
-        ("controller.kernel (raw netlink)", 100_000, bench_fast),
+        ("controller.drivers.kernel (raw netlink)", 10_000, bench_fast),
+        ("controller.drivers.kernel (raw netlink)", 100_000, bench_fast),
         ("ip -force -batch", 10_000, bench_ip_batch),
         ("ip -force -batch", 100_000, bench_ip_batch),
         ("pyroute2 IPRoute.route()", 2_000, bench_iproute),

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import failover
-from controller.kernel import RouteTable
-from lab import lifecycle
-from lab.client import Client
-from lab.topology import build_topology, load_scenario
+from controller.drivers.kernel import RouteTable
+from lab.control import lifecycle
+from lab.control.client import Client
+from lab.dataplane.addressing import build_topology
+from lab.scenario.parse import load_scenario
 
 P = "/interlink/v1beta1/regions/fr-par"
 BENCH_RANGE = "198.19.0.0/16"

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lab.client import Client
+from lab.control.client import Client
 
 
 def make_client(lab: str) -> Client:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from lab import lifecycle
+from lab.control import lifecycle
 
 
 @click.group("controller")

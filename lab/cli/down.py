@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lab import lifecycle
+from lab.control import lifecycle
 
 
 @click.command("down")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from lab.cli.common import lab_name
-from lab.state import LabError
+from lab.control.labdir import LabError
 
 NETNS_DIR = Path("/run/netns")
 

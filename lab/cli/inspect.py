@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from controller.model import DEFAULT_PROJECT_ID, DEFAULT_REGION
+from controller.core.model import DEFAULT_PROJECT_ID, DEFAULT_REGION
 from lab.cli.common import get_client, lab_name
 from lab.cli.output import echo_json, echo_table, json_option
 

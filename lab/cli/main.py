@@ -7,8 +7,8 @@ from typing import IO, Any
 
 import click
 
-from lab.client import ApiError
-from lab.state import DEFAULT_LAB, LabError, check_lab_name
+from lab.control.client import ApiError
+from lab.control.labdir import DEFAULT_LAB, LabError, check_lab_name
 
 PROG = "interlink-lab"
 

@@ -13,8 +13,8 @@ import click
 
 from lab.cli.common import get_client, link_summary, policy_names
 from lab.cli.output import echo_json, json_option
-from lab.client import Client
-from lab.state import LabError
+from lab.control.client import Client
+from lab.control.labdir import LabError
 
 
 def _hosted_link(client: Client, ref: str | None) -> dict[str, Any]:

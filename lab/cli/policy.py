@@ -8,7 +8,7 @@ import click
 
 from lab.cli.common import get_client, link_summary, policy_names, read_prefix_file
 from lab.cli.output import echo_json, echo_table, json_option, shorten
-from lab.client import Client, P
+from lab.control.client import Client, P
 
 
 @click.group("policy")

@@ -6,9 +6,10 @@ import sys
 
 import click
 
-from lab import runner, scenario_file
 from lab.cli.output import echo_json, table
-from lab.state import check_lab_name
+from lab.control.labdir import check_lab_name
+from lab.runner import run as runner
+from lab.scenario import file as scenario_file
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
 

@@ -8,7 +8,7 @@ import click
 
 from lab.cli.common import get_client, policy_names
 from lab.cli.output import echo_json, echo_table, json_option
-from lab.client import ApiError, Client
+from lab.control.client import ApiError, Client
 
 HEADERS = ("LINK", "ID", "STATUS", "BGP V4", "BGP V6", "VPC", "POLICY V4", "POLICY V6",
            "PROPAGATION", "ACC V4/V6", "REJ V4/V6", "ADV V4/V6")

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from lab import lifecycle
+from lab.control import lifecycle
 
 
 @click.command("up")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lab import scenario_file
+from lab.scenario import file as scenario_file
 
 EXIT_INVALID = 2
 

@@ -1,4 +1,4 @@
-"""The customer's router, whatever it runs: ExaBGP (lab.customer), FRR or BIRD.
+"""The customer's router, whatever it runs: ExaBGP (lab.routers.exabgp), FRR or BIRD.
 
 ``CustomerRouterApi`` is what the lab daemon uses; ``make_router`` builds an FRR or BIRD one.
 FRR and BIRD routers run real daemons inside the customer netns, install what they learn in
@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from controller.store import Store
-from lab.announcements import CustomerSession
+from controller.drivers.store import Store
+from lab.routers.announcements import CustomerSession
 from lab.routers.bird import BirdRouter, bird_available
-from lab.routers.common import DaemonError, DaemonRouter
+from lab.routers.daemon_router import DaemonError, DaemonRouter
 from lab.routers.frr import FrrRouter, frr_available
 
 __all__ = [

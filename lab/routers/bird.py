@@ -17,9 +17,9 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from controller.model import SCW_ASN
-from controller.procs import stop_process
-from lab.routers.common import (
+from controller.core.model import SCW_ASN
+from controller.drivers.procs import stop_process
+from lab.routers.daemon_router import (
     DaemonError,
     DaemonRouter,
     pid_from_file,

@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from controller.model import SCW_ASN
-from controller.procs import stop_process
-from lab.routers.common import (
+from controller.core.model import SCW_ASN
+from controller.drivers.procs import stop_process
+from lab.routers.daemon_router import (
     DaemonError,
     DaemonRouter,
     community_tag,

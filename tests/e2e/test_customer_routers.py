@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.events import Event, Route, RouteUpdate, SessionState
-from controller.exabgp_config import NeighborConfig, render_config
-from controller.speaker import (
+from controller.core.events import Event, Route, RouteUpdate, SessionState
+from controller.drivers.exabgp_config import NeighborConfig, render_config
+from controller.drivers.speaker import (
     SpeakerHub,
     SpeakerSpec,
     bridge_command,
@@ -31,11 +31,11 @@ from controller.speaker import (
     start_speaker,
     stop_speaker,
 )
-from controller.store import Store
-from lab.announcements import CustomerSession
+from controller.drivers.store import Store
 from lab.routers import BirdRouter, DaemonRouter, FrrRouter, available, make_router
-from lab.routers.common import process_alive
-from lab.testing import Link, linked_namespaces
+from lab.routers.announcements import CustomerSession
+from lab.routers.daemon_router import process_alive
+from lab.testing.namespaces import Link, linked_namespaces
 
 pytestmark = [
     pytest.mark.e2e,

@@ -1,4 +1,4 @@
-"""controller.kernel against a real kernel table in namespace tkn-a.
+"""controller.drivers.kernel against a real kernel table in namespace tkn-a.
 
 tkn-a --v0-- tkn-b   198.18.0.0/31 <-> .1, 2001:db8:ffff::/127 <-> ::1
 tkn-a --v1-- tkn-b   198.18.0.2/31 <-> .3, 2001:db8:ffff::2/127 <-> ::3 (second ECMP path)
@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from controller import kernel
-from controller.kernel import BGP_PROTO, KernelRoute, RouteTable
-from lab.testing import Link, linked_namespaces
+from controller.drivers import kernel
+from controller.drivers.kernel import BGP_PROTO, KernelRoute, RouteTable
+from lab.testing.namespaces import Link, linked_namespaces
 
 NS_A = "tkn-a"
 NS_B = "tkn-b"

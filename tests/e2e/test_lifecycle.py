@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.pytest_plugin import unique_lab_name
+from lab.testing.plugin import unique_lab_name
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import lifecycle
-from lab.client import Client
-from lab.pytest_plugin import unique_lab_name, wait_for
+from lab.control import lifecycle
+from lab.control.client import Client
+from lab.testing.plugin import unique_lab_name, wait_for
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]

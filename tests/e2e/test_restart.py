@@ -10,12 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from controller.kernel import RouteTable
-from lab import lifecycle
-from lab.client import Client
-from lab.pytest_plugin import RunningLab, unique_lab_name
-from lab.state import lab_dir, pid_alive
-from lab.topology import build_topology, load_scenario
+from controller.drivers.kernel import RouteTable
+from lab.control import lifecycle
+from lab.control.client import Client
+from lab.control.labdir import lab_dir, pid_alive
+from lab.dataplane.addressing import build_topology
+from lab.scenario.parse import load_scenario
+from lab.testing.plugin import RunningLab, unique_lab_name
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import lifecycle, runner
-from lab.pytest_plugin import unique_lab_name
-from lab.topology import SCENARIO_DIR
+from lab.control import lifecycle
+from lab.runner import run as runner
+from lab.scenario.model import SCENARIO_DIR
+from lab.testing.plugin import unique_lab_name
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]

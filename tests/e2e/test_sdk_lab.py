@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from lab import lifecycle
-from lab.client import Client as LabClient
-from lab.pytest_plugin import unique_lab_name, wait_for
-from lab.state import api_info, lab_dir, pid_alive
+from lab.control import lifecycle
+from lab.control.client import Client as LabClient
+from lab.control.labdir import api_info, lab_dir, pid_alive
+from lab.testing.plugin import unique_lab_name, wait_for
 
 scaleway = pytest.importorskip("scaleway")
 from scaleway import Client, WaitForOptions  # noqa: E402

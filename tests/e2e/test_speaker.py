@@ -3,7 +3,7 @@
 tsp-a (AS 12876) --v0-- tsp-b (AS 64512)
 169.254.0.16/31 <-> .17/31, 2001:db8:fc60::/127 <-> ::1/127
 
-Both speakers run the real bridge (python -m controller.exabgp_bridge) and connect to one
+Both speakers run the real bridge (python -m controller.drivers.exabgp_bridge) and connect to one
 SpeakerHub served by the test.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.events import (
+from controller.core.events import (
     Announced,
     BridgeHello,
     Event,
@@ -28,8 +28,8 @@ from controller.events import (
     RouteUpdate,
     SessionState,
 )
-from controller.exabgp_config import NeighborConfig, render_config
-from controller.speaker import (
+from controller.drivers.exabgp_config import NeighborConfig, render_config
+from controller.drivers.speaker import (
     SpeakerHub,
     SpeakerSpec,
     bridge_command,
@@ -38,7 +38,7 @@ from controller.speaker import (
     start_speaker,
     stop_speaker,
 )
-from lab.testing import Link, linked_namespaces
+from lab.testing.namespaces import Link, linked_namespaces
 
 pytestmark = [
     pytest.mark.e2e,

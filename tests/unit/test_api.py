@@ -1,4 +1,4 @@
-"""controller.api against a fake controller backed by the real Inventory (real errors)."""
+"""controller.api.http against a fake controller backed by the real Inventory (real errors)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from controller import catalog, status
-from controller.api import ControllerApi, make_app
-from controller.inventory import Inventory
-from controller.model import BgpConfig, Link, PartnerRef, PrivateNetwork, Vpc
+from controller.api.http import ControllerApi, make_app
+from controller.core import catalog, status
+from controller.core.inventory import Inventory
+from controller.core.model import BgpConfig, Link, PartnerRef, PrivateNetwork, Vpc
 
 TOKEN = "secret-token"
 H = {"X-Auth-Token": TOKEN}
@@ -458,7 +458,7 @@ def test_shutdown_ends_event_streams() -> None:
 def test_extra_routes_share_auth_and_errors() -> None:
     async def nodes(request: web.Request) -> web.Response:
         if request.query.get("fail"):
-            from controller.model import ArgumentError
+            from controller.core.model import ArgumentError
             raise ArgumentError.one("node", "constraint", "unknown node")
         return web.json_response({"nodes": []})
 
@@ -662,7 +662,7 @@ def test_cli_partner_verbs(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from lab.cli import common
     from lab.cli.main import cli
-    from lab.client import Client
+    from lab.control.client import Client
 
     ctrl = FakeController(seed=False)
     base = {"pop_id": TH2, "bandwidth_mbps": 50, "partner_id": LINKT}

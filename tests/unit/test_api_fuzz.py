@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from test_api import CONN_DC3, CONN_TH2, DC3, FRANCEIX, LINKT, PA3, TH2, TOKEN, FakeController
 from test_sdk import Server
 
-from controller import openapi
+from controller.api.http import openapi
 
 DOC = openapi.document()
 SKIP = {("get", "/lab/v1/events"), ("get", "/openapi.json")}  # a stream; static

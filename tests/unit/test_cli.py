@@ -13,8 +13,8 @@ from lab.cli import common
 from lab.cli import exec as exec_mod
 from lab.cli.main import cli
 from lab.cli.output import table
-from lab.client import ApiError, Client, P, error_message
-from lab.state import LabError
+from lab.control.client import ApiError, Client, P, error_message
+from lab.control.labdir import LabError
 
 LINK = {
     "id": "11111111-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "name": "il1", "status": "active",

@@ -1,4 +1,4 @@
-"""lab.client (synchronous) against the real API app served from a background thread."""
+"""lab.control.client (synchronous) against the real API app served from a background thread."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from test_api import TOKEN, FakeController  # tests/unit is on sys.path (rootdir mode)
 
-from controller.api import make_app
-from lab.client import ApiError, Client, P
-from lab.state import LabError
+from controller.api.http import make_app
+from lab.control.client import ApiError, Client, P
+from lab.control.labdir import LabError
 
 
 class Server:

@@ -1,4 +1,4 @@
-"""Unit tests of controller.events: real ExaBGP 5.0.15 lines plus hand-made edge cases."""
+"""Unit tests of controller.core.events: real ExaBGP 5.0.15 lines plus hand-made edge cases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from controller.events import (
+from controller.core.events import (
     Ack,
     Announced,
     BridgeHello,

@@ -1,4 +1,4 @@
-"""controller.exabgp_bridge as a real process, with a fake ExaBGP (its pipes) and a fake
+"""controller.drivers.exabgp_bridge as a real process, with a fake ExaBGP (its pipes) and a fake
 controller (a unix socket served by the test). No root needed."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.events import (
+from controller.core.events import (
     Ack,
     Announced,
     BridgeHello,
@@ -24,7 +24,7 @@ from controller.events import (
     SessionState,
     decode_event,
 )
-from controller.exabgp_bridge import Snapshot
+from controller.drivers.exabgp_bridge import Snapshot
 
 PEER, LOCAL = "169.254.0.17", "169.254.0.16"
 
@@ -84,7 +84,7 @@ def bridge(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], socket.soc
     path = tmp_path / "c.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "controller.exabgp_bridge", "--socket", str(path),
+        [sys.executable, "-m", "controller.drivers.exabgp_bridge", "--socket", str(path),
          "--speaker", "s1"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )

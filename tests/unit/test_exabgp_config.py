@@ -1,4 +1,4 @@
-"""Unit tests of controller.exabgp_config (rendering is pure; one test asks ExaBGP to validate)."""
+"""controller.drivers.exabgp_config: rendering is pure; one test asks ExaBGP to validate."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from controller.exabgp_config import NeighborConfig, render_config, speaker_env
+from controller.drivers.exabgp_config import NeighborConfig, render_config, speaker_env
 
 V4 = NeighborConfig("169.254.0.17", "169.254.0.16", "169.254.0.16", 12876, 64512, "ipv4")
 V6 = NeighborConfig("2001:db8:fc60::1", "2001:db8:fc60::", "169.254.0.16", 12876, 64512, "ipv6",
                     hold_time=30, md5_password="s3cret pass;{x}")
-CMD = [sys.executable, "-m", "controller.exabgp_bridge", "--socket", "/run/x/controller.sock",
-       "--speaker", "scw-1"]
+CMD = [sys.executable, "-m", "controller.drivers.exabgp_bridge", "--socket",
+       "/run/x/controller.sock", "--speaker", "scw-1"]
 
 
 def _block(text: str, head: str) -> str:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from controller import catalog as catalog_mod
-from controller.inventory import Inventory
-from controller.model import (
+from controller.core import catalog as catalog_mod
+from controller.core.inventory import Inventory
+from controller.core.model import (
     ArgumentError,
     BgpConfig,
     Link,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab import lifecycle
-from lab.state import LabError, check_lab_name
+from lab.control import lifecycle
+from lab.control.labdir import LabError, check_lab_name
 
 
 def test_not_root(monkeypatch: pytest.MonkeyPatch) -> None:

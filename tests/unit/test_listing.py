@@ -1,4 +1,4 @@
-"""controller.listing: query parsing, filters, ordering, paging (pure)."""
+"""controller.core.listing: query parsing, filters, ordering, paging (pure)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from controller import listing
-from controller.model import ArgumentError
+from controller.core import listing
+from controller.core.model import ArgumentError
 
 
 def link(i: int, **kw: Any) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def test_bad_scalars() -> None:
 
 # --- catalog lists ----------------------------------------------------------------------------
 def catalog_items() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    from controller import catalog
+    from controller.core import catalog
     cat = catalog.load()
     return cat.list_pops(), cat.list_partners(), cat.list_connections()
 

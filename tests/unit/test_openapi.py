@@ -15,8 +15,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from test_api import CONN_TH2, LINKT, TH2, TOKEN, FakeController, H
 
-from controller import openapi
-from controller.api import make_app
+from controller.api.http import make_app, openapi
 
 P = "/interlink/v1beta1/regions/fr-par"
 V = "/vpc/v2/regions/fr-par"

@@ -1,6 +1,6 @@
 import pytest
 
-from controller.prefixes import PrefixError, PrefixFilter, parse_prefix
+from controller.core.prefixes import PrefixError, PrefixFilter, parse_prefix
 
 
 @pytest.mark.parametrize("entries,prefix,expected", [

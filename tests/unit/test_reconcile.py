@@ -1,8 +1,8 @@
 """Reconciliation: what the VPC table, the Scaleway router and the announcements must hold."""
 
-from controller.events import Route
-from controller.prefixes import PrefixFilter
-from controller.reconcile import (
+from controller.core.events import Route
+from controller.core.prefixes import PrefixFilter
+from controller.core.reconcile import (
     LinkView,
     PolicyView,
     announcements,

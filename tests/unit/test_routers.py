@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-from controller.model import ArgumentError
-from controller.store import Store
-from lab.announcements import AnnouncementBook, CustomerSession, normalise_base
-from lab.routers import BirdRouter, CustomerRouterApi, DaemonRouter, FrrRouter, common, make_router
+from controller.core.model import ArgumentError
+from controller.drivers.store import Store
+from lab.routers import BirdRouter, CustomerRouterApi, DaemonRouter, FrrRouter, make_router
+from lab.routers import daemon_router as common
+from lab.routers.announcements import AnnouncementBook, CustomerSession, normalise_base
 from lab.routers.bird import parse_protocols
-from lab.routers.common import md5_failures
+from lab.routers.daemon_router import md5_failures
 from lab.routers.frr import _frr_reason, parse_running_config, route_map_name
-from lab.topology import AnnounceSpec
+from lab.scenario.model import AnnounceSpec
 
 SESSIONS = [CustomerSession("ipv4", "169.254.0.17", "169.254.0.16"),
             CustomerSession("ipv6", "2001:db8:fc60::1", "2001:db8:fc60::")]
@@ -130,7 +131,7 @@ def test_book_persists_per_customer(store: Store) -> None:
 
 
 def test_book_reads_the_exabgp_routers_entries_as_customer(store: Store) -> None:
-    with store.transaction() as tx:  # as lab.customer.CustomerRouter writes them
+    with store.transaction() as tx:  # as lab.routers.exabgp.CustomerRouter writes them
         tx.put("customer_route", "10.9.0.0/16", {"prefix": "10.9.0.0/16", "communities": []})
     assert AnnouncementBook(store, "customer", {}).desired() == {"10.9.0.0/16": ()}
     assert AnnouncementBook(store, "other", {}).desired() == {}

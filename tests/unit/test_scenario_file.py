@@ -1,4 +1,4 @@
-"""lab.scenario_file + `interlink-lab validate`: positions, schema and reference errors (pure)."""
+"""lab.scenario.file + `interlink-lab validate`: positions, schema and reference errors (pure)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lab import runner
 from lab.cli.main import cli
-from lab.scenario_file import (
+from lab.runner import run as runner
+from lab.scenario.file import (
     DEFAULT_WAITS,
     Issue,
     ScenarioFileError,
@@ -19,7 +19,7 @@ from lab.scenario_file import (
     parse_text,
     validate,
 )
-from lab.topology import SCENARIO_DIR
+from lab.scenario.model import SCENARIO_DIR
 
 SHIPPED = sorted(SCENARIO_DIR.glob("*.yaml"))
 BROKEN = Path(__file__).resolve().parents[1] / "e2e" / "fixtures" / "broken.yaml"

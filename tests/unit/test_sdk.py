@@ -23,9 +23,9 @@ import pytest
 from aiohttp import web
 from test_api import CONN_TH2, PA3, TH2, FakeController
 
-from controller.api import make_app
-from controller.model import DEFAULT_PROJECT_ID
-from lab.client import Client as LabClient
+from controller.api.http import make_app
+from controller.core.model import DEFAULT_PROJECT_ID
+from lab.control.client import Client as LabClient
 
 scaleway = pytest.importorskip("scaleway")
 from scaleway import Client  # noqa: E402

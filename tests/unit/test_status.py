@@ -1,6 +1,6 @@
 import pytest
 
-from controller.status import bgp_status, derived_link_status, link_status
+from controller.core.status import bgp_status, derived_link_status, link_status
 
 
 def test_bgp_status():

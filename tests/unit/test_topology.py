@@ -1,4 +1,4 @@
-"""lab.topology: scenario validation and the default topology (pure, no root)."""
+"""lab.scenario.parse: scenario validation and the default topology (pure, no root)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.topology import (
-    AnnounceSpec,
-    CustomerSession,
-    LinkSpec,
-    ScenarioError,
-    Topology,
-    build_topology,
-    load_scenario,
-    parse_scenario,
-    resolve_scenario_path,
-    scenario_to_dict,
-)
+from lab.dataplane.addressing import build_topology
+from lab.dataplane.topology import CustomerSession, Topology
+from lab.scenario.dump import scenario_to_dict
+from lab.scenario.model import AnnounceSpec, LinkSpec, ScenarioError
+from lab.scenario.parse import load_scenario, parse_scenario, resolve_scenario_path
 
 ROOT = Path(__file__).resolve().parents[2]
 BASIC = ROOT / "lab" / "scenarios" / "basic.yaml"

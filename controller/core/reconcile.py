@@ -1,0 +1,189 @@
+"""From the model and the routes learned over each session to what the data plane must hold (pure).
+
+``compute`` gives the full desired state; ``compute_prefixes`` the desired entries for a few
+prefixes only, so that a BGP update touching 500 prefixes costs 500 decisions and not a
+recomputation of 10,000. ``diff`` turns desired vs. applied into adds and removes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from controller.core.events import Route
+from controller.core.model import SCW_ASN
+from controller.core.prefixes import PrefixFilter, family_of, parse_prefix
+
+FAMILIES = ("ipv4", "ipv6")
+
+# Customer communities -> preference in the VPC route table; no community counts as medium.
+COMMUNITY_PREFERENCE = {(SCW_ASN, 42050): 50, (SCW_ASN, 42100): 100, (SCW_ASN, 42200): 200}
+DEFAULT_PREFERENCE = 100
+
+# A route table: prefix -> gateways (one normally; several would be ECMP).
+Table = dict[str, tuple[str, ...]]
+# Learned routes: link id -> family -> prefix -> Route (only while the session is up).
+Rib = Mapping[str, Mapping[str, Mapping[str, Route]]]
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    filter_in: PrefixFilter
+    prefix_filter_out: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What reconciliation needs to know about one link."""
+
+    link_id: str
+    order: str  # creation timestamp: the deterministic tie-break between links
+    vpc_id: str | None
+    propagation: bool
+    provisioned: bool
+    policies: Mapping[str, PolicyView | None]  # family -> policy
+    peer_address: Mapping[str, str]  # family -> customer's peering address (scw table gateway)
+    transit_address: Mapping[str, str]  # family -> scw router address seen by the VPC router
+
+    def propagating(self, family: str) -> bool:
+        """Routes flow on this family only with propagation on, a VPC and a policy."""
+        return (self.provisioned and self.propagation and self.vpc_id is not None
+                and self.policies.get(family) is not None)
+
+
+def preference(route: Route) -> int:
+    prefs = [COMMUNITY_PREFERENCE[c] for c in route.communities if c in COMMUNITY_PREFERENCE]
+    return max(prefs) if prefs else DEFAULT_PREFERENCE
+
+
+def verdict(link: LinkView, route: Route, vpc_subnets: PrefixFilter) -> str | None:
+    """None if the route is accepted by the link's allowed-routes list, else the reason."""
+    policy = link.policies.get(route.family)
+    if policy is None:
+        return "no_policy"
+    if route.prefix.endswith("/0"):
+        return "default_route"
+    if SCW_ASN in route.as_path:
+        return "as_path_loop"
+    net = parse_prefix(route.prefix)
+    if vpc_subnets.matches(net):
+        return "vpc_prefix"
+    if not policy.filter_in.matches(net):
+        return "filter_in"
+    return None
+
+
+def announcements(link: LinkView, vpc_subnets: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Per family, the VPC prefixes to announce to the customer (default deny)."""
+    out: dict[str, frozenset[str]] = {}
+    for family in FAMILIES:
+        policy = link.policies.get(family)
+        if policy is None or not link.propagating(family):
+            out[family] = frozenset()
+            continue
+        allowed = PrefixFilter.compile(policy.prefix_filter_out)
+        out[family] = frozenset(
+            p for p in vpc_subnets if family_of(p) == family and allowed.matches(p))
+    return out
+
+
+@dataclass
+class Desired:
+    vpc_tables: dict[str, Table] = field(default_factory=dict)  # vpc id -> table
+    scw_tables: dict[str, Table] = field(default_factory=dict)  # link id -> scw router table
+    announce: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    rejected: dict[str, dict[str, str]] = field(default_factory=dict)  # link -> prefix -> why
+
+
+def _candidates(
+    links: Iterable[LinkView], rib: Rib, prefix: str, subnets: Mapping[str, PrefixFilter],
+    rejected: dict[str, dict[str, str]] | None,
+) -> list[tuple[int, str, LinkView, Route]]:
+    family = family_of(prefix)
+    found = []
+    for link in links:
+        route = rib.get(link.link_id, {}).get(family, {}).get(prefix)
+        if route is None:
+            continue
+        empty = PrefixFilter(())
+        why = verdict(link, route, subnets.get(link.vpc_id or "", empty))
+        if why is not None:
+            if rejected is not None:
+                rejected.setdefault(link.link_id, {})[prefix] = why
+            continue
+        if link.propagating(family):
+            found.append((-preference(route), link.order, link, route))
+    return found
+
+
+def _place(desired: Desired, candidates: list[tuple[int, str, LinkView, Route]]) -> None:
+    """The best candidate goes to the VPC table; every propagating link's router gets it."""
+    if not candidates:
+        return
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    _, _, best, route = candidates[0]
+    desired.vpc_tables[best.vpc_id or ""][route.prefix] = (best.transit_address[route.family],)
+    for _, _, link, r in candidates:
+        desired.scw_tables[link.link_id][r.prefix] = (link.peer_address[r.family],)
+
+
+def _empty_desired(links: list[LinkView], vpc_ids: Iterable[str]) -> Desired:
+    d = Desired()
+    for vpc_id in vpc_ids:
+        d.vpc_tables[vpc_id] = {}
+    for link in links:
+        d.scw_tables[link.link_id] = {}
+        if link.vpc_id is not None:
+            d.vpc_tables.setdefault(link.vpc_id, {})
+    return d
+
+
+def _prefixes_of(rib: Rib, links: Iterable[LinkView]) -> set[str]:
+    out: set[str] = set()
+    for link in links:
+        for fam in rib.get(link.link_id, {}).values():
+            out.update(fam)
+    return out
+
+
+def compute_prefixes(
+    links: list[LinkView], vpc_subnets: Mapping[str, list[str]], rib: Rib,
+    prefixes: Iterable[str],
+) -> Desired:
+    """Desired entries for ``prefixes`` only (absent from the result = must not be installed)."""
+    compiled = {vpc: PrefixFilter.compile(s) for vpc, s in vpc_subnets.items()}
+    desired = _empty_desired(links, vpc_subnets)
+    by_vpc: dict[str | None, list[LinkView]] = {}
+    for link in links:
+        by_vpc.setdefault(link.vpc_id, []).append(link)
+    for prefix in prefixes:
+        for vpc_id, group in by_vpc.items():
+            cands = _candidates(group, rib, prefix, compiled, desired.rejected)
+            if vpc_id is not None:  # without a VPC nothing propagates; rejections still count
+                _place(desired, cands)
+    return desired
+
+
+def compute(links: list[LinkView], vpc_subnets: Mapping[str, list[str]], rib: Rib) -> Desired:
+    desired = compute_prefixes(links, vpc_subnets, rib, _prefixes_of(rib, links))
+    for link in links:
+        subnets = vpc_subnets.get(link.vpc_id or "", [])
+        for family, prefixes in announcements(link, subnets).items():
+            desired.announce[(link.link_id, family)] = prefixes
+    return desired
+
+
+def diff(applied: Mapping[str, tuple[str, ...]], desired: Mapping[str, tuple[str, ...]],
+         scope: Iterable[str] | None = None) -> tuple[Table, list[str]]:
+    """(routes to add or replace, prefixes to remove); ``scope`` limits the comparison."""
+    keys = set(applied) | set(desired) if scope is None else set(scope)
+    add: Table = {}
+    remove: list[str] = []
+    for prefix in keys:
+        want, have = desired.get(prefix), applied.get(prefix)
+        if want is None:
+            if have is not None:
+                remove.append(prefix)
+        elif want != have:
+            add[prefix] = want
+    return add, remove

@@ -1,0 +1,139 @@
+"""A running lab as seen from Python: API shortcuts, data-plane helpers and polling.
+
+Pytest-free, so that ``interlink-lab run`` (lab.runner.run) works without pytest installed;
+lab.testing.plugin re-exports these names and adds the fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.control.client import Client
+from lab.dataplane.topology import Topology
+
+REGION_PATH = "/interlink/v1beta1/regions/fr-par"
+
+
+class WaitTimeout(AssertionError):
+    """``wait_for`` gave up. An AssertionError, so pytest reports it as a test failure."""
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0,
+             interval: float = 0.05) -> Any:
+    """Poll ``check`` until truthy; WaitTimeout with ``what`` and the last value/exception."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+            last = value
+        except Exception as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what} "
+                              f"(last: {last!r})")
+        time.sleep(interval)
+
+
+@dataclass
+class RunningLab:
+    name: str
+    scenario: str
+    topo: Topology
+    client: Client
+    timings: dict[str, float] = field(default_factory=dict)
+
+    # --- API shortcuts -------------------------------------------------------------------
+    def links(self) -> list[dict[str, Any]]:
+        links: list[dict[str, Any]] = self.client.get(f"{REGION_PATH}/links")["links"]
+        return links
+
+    def link(self, name: str | None = None) -> dict[str, Any]:
+        links = self.links()
+        if name is None:
+            assert len(links) == 1, f"lab has {len(links)} links; name one"
+            return links[0]
+        return next(lk for lk in links if name in (lk["name"], lk["id"]))
+
+    def link_action(self, action: str, body: dict[str, Any] | None = None,
+                    link: str | None = None) -> dict[str, Any]:
+        lk = self.link(link)
+        out: dict[str, Any] = self.client.post(f"{REGION_PATH}/links/{lk['id']}/{action}",
+                                               body or {})
+        return out
+
+    def policy(self, name: str) -> dict[str, Any]:
+        pols = self.client.get(f"{REGION_PATH}/routing-policies")["routing_policies"]
+        return next(p for p in pols if p["name"] == name)
+
+    def stats(self, link: str | None = None) -> dict[str, Any]:
+        lk = self.link(link)
+        out: dict[str, Any] = self.client.get(f"{REGION_PATH}/links/{lk['id']}/stats")
+        return out
+
+    def announce(self, *prefixes: str, communities: tuple[str, ...] = ()) -> None:
+        self.client.post("/lab/v1/customer/announce",
+                         {"prefixes": list(prefixes), "communities": list(communities)})
+
+    def withdraw(self, *prefixes: str) -> None:
+        self.client.post("/lab/v1/customer/withdraw", {"prefixes": list(prefixes)})
+
+    def fault(self, action: str, family: str, link: str | None = None) -> None:
+        self.client.post(f"/lab/v1/faults/{action}",
+                         {"link_id": self.link(link)["id"], "family": family})
+
+    # --- data plane ------------------------------------------------------------------------
+    def netns(self, node: str) -> str:
+        return self.topo.netns(node)
+
+    def address(self, node: str, family: int) -> str:
+        return self.topo.address(node, family)
+
+    def routes(self, node: str, proto: str | None = "bgp") -> dict[str, str | None]:
+        """prefix -> gateway of the node's main table (v4 + v6), by default BGP routes only."""
+        out: dict[str, str | None] = {}
+        for fam in ("-4", "-6"):
+            cmd = ["ip", "-n", self.netns(node), "-j", fam, "route", "show"]
+            if proto:
+                cmd += ["proto", proto]
+            for r in json.loads(subprocess.check_output(cmd) or b"[]"):
+                dst = r["dst"]
+                if dst == "default":
+                    dst = "0.0.0.0/0" if fam == "-4" else "::/0"
+                elif "/" not in dst:
+                    dst += "/32" if fam == "-4" else "/128"
+                out[dst] = r.get("gateway")
+        return out
+
+    def ping(self, src: str, dst: str, family: int, timeout: float = 1.0) -> bool:
+        """One ICMP echo with iputils ping (fast); see ``probe`` for scapy."""
+        r = subprocess.run(
+            ["ip", "netns", "exec", self.netns(src), "ping", "-n", "-q", "-c1",
+             f"-W{timeout:g}", self.address(dst, family)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return r.returncode == 0
+
+    def probe(self, src: str, dst: str, family: int, count: int = 3) -> Any:
+        """A scapy ICMP probe run inside ``src``'s namespace."""
+        from lab.dataplane.probes import ping
+
+        return ping(self.netns(src), self.address(dst, family), count=count, timeout=2.0)
+
+    def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
+        return wait_for(check, what, timeout)
+
+    def wait_status(self, status: str, timeout: float = 20.0, link: str | None = None) -> None:
+        self.wait_for(lambda: self.link(link)["status"] == status,
+                      f"link status {status!r}", timeout)
+
+
+def unique_lab_name() -> str:
+    return "t" + secrets.token_hex(3)

@@ -1,0 +1,302 @@
+"""Bring a lab up and down: namespaces, the controller daemon, and the wait for `active`.
+
+``up`` fails loudly and leaves nothing behind; ``down`` removes every trace it can find by name
+(state dir, the daemon by PID, every process inside the lab's namespaces, the namespaces).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.drivers.procs import stop_process
+from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
+from lab.dataplane import netns
+from lab.dataplane.addressing import build_topology
+from lab.dataplane.probes import ping_fast
+from lab.dataplane.topology import Topology
+from lab.scenario.model import SCENARIO_DIR, Scenario, ScenarioError
+from lab.scenario.parse import load_scenario
+
+REQUIRED_BINARIES = ("ip", "bridge", "iptables", "ip6tables", "ping")
+Progress = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def preflight() -> None:
+    if os.geteuid() != 0:
+        raise LabError("interlink-lab needs root (network namespaces): run it with sudo")
+    missing = [b for b in REQUIRED_BINARIES if shutil.which(b) is None]
+    if missing:
+        raise LabError(f"missing programs: {', '.join(missing)}; run `make setup`")
+    exabgp = Path(sys.executable).with_name("exabgp")
+    if not exabgp.exists():
+        raise LabError(f"ExaBGP not found next to {sys.executable}; run `make setup`")
+
+
+def is_up(lab: str) -> bool:
+    d = lab_dir(lab)
+    pid_file = d / "controller.pid"
+    if pid_file.exists():
+        try:
+            if pid_alive(int(pid_file.read_text())):
+                return True
+        except ValueError:
+            pass
+    return bool(netns.existing_namespaces(lab))
+
+
+@dataclass
+class UpResult:
+    lab: str
+    url: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _api(url: str, token: str, path: str) -> Any:
+    req = urllib.request.Request(url + path, headers={"X-Auth-Token": token})
+    with urllib.request.urlopen(req, timeout=2) as resp:
+        return json.loads(resp.read())
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float, on_fail: Callable[[], str]) -> Any:
+    """Poll ``check`` until it returns a truthy value; a clear error after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            value = check()
+        except (OSError, urllib.error.URLError, json.JSONDecodeError, KeyError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise LabError(f"timed out after {timeout:.0f}s waiting for {what}: {on_fail()}")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text().strip().splitlines()[-lines:]
+    except OSError:
+        return "(no log)"
+    return " | ".join(text) or "(empty log)"
+
+
+def spawn_daemon(lab: str) -> int:
+    d = lab_dir(lab)
+    log = open(d / "controller.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.daemon.main", "--lab", lab], stdin=subprocess.DEVNULL,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    log.close()
+    (d / "controller.pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def with_router(scenario: Scenario, router: str | None) -> Scenario:
+    """Every customer of the scenario on the given router kind (exabgp, frr, bird)."""
+    if router is None:
+        return scenario
+    if router not in ("exabgp", "frr", "bird"):
+        raise LabError(f"unknown router kind {router!r}: exabgp, frr or bird")
+    customers = tuple(dataclasses.replace(c, router=router) for c in scenario.customers)
+    return dataclasses.replace(scenario, customers=customers)
+
+
+def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = None,
+       timeout: float = 30.0, progress: Progress = _quiet,
+       wait_ready: bool | None = None, router: str | None = None) -> UpResult:
+    """Build the lab and wait until it works: links active, then traffic flowing.
+
+    ``wait_ready``: None follows the scenario's ``ready:``; False returns as soon as the
+    controller API answers (for scenarios whose sessions are meant to stay down).
+    """
+    check_lab_name(lab)
+    preflight()
+    if is_up(lab):
+        raise LabError(f"lab {lab!r} is already up; run `interlink-lab --lab {lab} down` first")
+    t0 = time.monotonic()
+    timings: dict[str, float] = {}
+    try:
+        scenario = load_scenario(scenario_ref)
+    except ScenarioError as exc:
+        raise LabError(str(exc)) from None
+    if hold_time is not None:
+        if not 3 <= hold_time <= 65535:
+            raise LabError("--hold-time must be 3..65535 seconds")
+        scenario = type(scenario)(**{**scenario.__dict__, "hold_time": hold_time})
+    scenario = with_router(scenario, router)
+    if wait_ready is None:
+        wait_ready = scenario.ready
+    topo = build_topology(scenario, lab)
+    d = lab_dir(lab)
+    d.mkdir(parents=True, exist_ok=True)
+    # Searchable but not listable: FRR's daemons (user frr) need to reach their directory;
+    # the files holding the API secret are 0600 themselves.
+    os.chmod(d, 0o711)
+    try:
+        progress(f"building {len(topo.nodes)} namespaces")
+        netns.build(topo)
+        timings["namespaces"] = time.monotonic() - t0
+        write_json(d / "lab.json", {
+            "lab": lab, "scenario": scenario.name, "scenario_path": _scenario_path(scenario_ref),
+            "hold_time": scenario.hold_time, "token": str(uuid.uuid4()), "router": router,
+            "namespaces": list(topo.netns_names), "created_at": time.time(),
+        })
+        (d / "api.json").unlink(missing_ok=True)
+        progress("starting controller and BGP speakers")
+        pid = spawn_daemon(lab)
+        info = _wait("the controller API", lambda: _api_ready(d, pid), timeout,
+                     lambda: _log_tail(d / "controller.log"))
+        timings["controller"] = time.monotonic() - t0
+        if wait_ready:
+            progress("waiting for the BGP sessions")
+            _wait("links to become active", lambda: _all_active(info), timeout,
+                  lambda: _link_summary(info))
+            timings["active"] = time.monotonic() - t0
+            progress("checking traffic")
+            wait_traffic(scenario, topo, timeout)
+            timings["traffic"] = time.monotonic() - t0
+    except BaseException:
+        down(lab)
+        raise
+    return UpResult(lab=lab, url=info["url"], timings=timings)
+
+
+def start_controller(lab: str, timeout: float = 30.0) -> dict[str, Any]:
+    """(Re)start the controller of a lab whose namespaces exist (after a crash or a stop).
+
+    The new controller resumes from the store, adopts the running speakers and re-creates
+    whatever the data plane is missing.
+    """
+    check_lab_name(lab)
+    preflight()
+    d = lab_dir(lab)
+    if not (d / "lab.json").exists():
+        raise LabError(f"lab {lab!r} is not up; run `interlink-lab up`")
+    pid_file = d / "controller.pid"
+    with contextlib.suppress(OSError, ValueError):
+        if pid_alive(int(pid_file.read_text())):
+            raise LabError(f"the controller of lab {lab!r} is already running")
+    (d / "api.json").unlink(missing_ok=True)
+    pid = spawn_daemon(lab)
+    info: dict[str, Any] = _wait("the controller API", lambda: _api_ready(d, pid), timeout,
+                                 lambda: _log_tail(d / "controller.log"))
+    return info
+
+
+def stop_controller(lab: str) -> bool:
+    """Stop only the controller (SIGTERM); speakers and namespaces keep running."""
+    d = lab_dir(check_lab_name(lab))
+    try:
+        pid = int((d / "controller.pid").read_text())
+    except (OSError, ValueError):
+        return False
+    return stop_process(pid, timeout=5.0)
+
+
+def _scenario_path(ref: str) -> str:
+    p = Path(ref)
+    if p.exists():
+        return str(p.resolve())
+    return str(SCENARIO_DIR / f"{ref}.yaml")
+
+
+def _api_ready(d: Path, pid: int) -> dict[str, Any] | None:
+    if not pid_alive(pid):
+        raise LabError(f"controller exited: {_log_tail(d / 'controller.log')}")
+    path = d / "api.json"
+    if not path.exists():
+        return None
+    info: dict[str, Any] = read_json(path)
+    return info if info.get("pid") == pid else None
+
+
+def _links(info: dict[str, Any]) -> list[dict[str, Any]]:
+    links: list[dict[str, Any]] = _api(
+        info["url"], info["token"], "/interlink/v1beta1/regions/fr-par/links?page_size=1000"
+    )["links"]
+    return links
+
+
+def _all_active(info: dict[str, Any]) -> bool:
+    links = _links(info)
+    return bool(links) and all(lk["status"] == "active" for lk in links)
+
+
+def _link_summary(info: dict[str, Any]) -> str:
+    try:
+        return "; ".join(f"{lk['name']}: {lk['status']} (v4 {lk['bgp_v4_status']}, "
+                         f"v6 {lk['bgp_v6_status']})" for lk in _links(info))
+    except Exception as exc:  # the summary must never hide the timeout itself
+        return f"could not read links: {exc}"
+
+
+def traffic_pairs(scenario: Scenario, topo: Topology) -> list[tuple[str, str]]:
+    """(source netns, destination) that must answer once up: for each link meant to carry
+    traffic (VPC, propagation on), its customer's on-prem host -> its VPC's first instance,
+    in each family that has a routing policy attached."""
+    pairs = []
+    for spec in scenario.links:
+        if not (spec.vpc and spec.enable_route_propagation):
+            continue
+        families = {scenario.policy(p).is_ipv6 for p in spec.routing_policies}
+        src = topo.customer(spec.customer).lan_host_netns
+        for instance in topo.vpc(spec.vpc).instances[:1]:
+            for addr in instance.addresses:
+                if (":" in addr) in families:
+                    pairs.append((src, addr))
+    return list(dict.fromkeys(pairs))
+
+
+def wait_traffic(scenario: Scenario, topo: Topology, timeout: float) -> None:
+    # Short per-try timeouts: right after `active` the routes may still be on their way.
+    for src, dst in traffic_pairs(scenario, topo):
+        _wait(f"ping {dst} from {src}", functools.partial(ping_fast, src, dst, timeout=0.2),
+              timeout, functools.partial(str, f"{dst} unreachable"))
+
+
+@dataclass
+class DownResult:
+    lab: str
+    removed_namespaces: list[str]
+    killed: list[int]
+
+
+def down(lab: str = "ilab") -> DownResult:
+    check_lab_name(lab)
+    d = lab_dir(lab)
+    killed: list[int] = []
+    for pid_file in [d / "controller.pid", *sorted((d / "speakers").glob("*.pid"))]:
+        try:
+            pid = int(pid_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if stop_process(pid):
+            killed.append(pid)
+    names: set[str] = set(netns.existing_namespaces(lab))
+    with contextlib.suppress(OSError, ValueError):
+        names |= set(read_json(d / "lab.json").get("namespaces", []))
+    report = netns.teardown(lab, sorted(names))
+    shutil.rmtree(d, ignore_errors=True)
+    removed = list(getattr(report, "removed", sorted(names)))
+    return DownResult(lab=lab, removed_namespaces=removed, killed=killed)

@@ -1,0 +1,209 @@
+"""The lab-only HTTP API (/lab/v1/...): nodes, routes, customer announcements, faults.
+
+Scaleway's API has no such resources; they are how a rehearsal plays the customer's and the
+circuit's part. Mounted by the daemon next to the v1beta1 routes (same token, same errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
+from controller.service.controller import speaker_name
+from lab.dataplane import faults
+from lab.routers import CustomerRouterApi
+from lab.routers.exabgp import CustomerRouter
+
+if TYPE_CHECKING:
+    from lab.daemon.main import LabDaemon
+
+
+class LabApi:
+    def __init__(self, daemon: LabDaemon):
+        self.d = daemon
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/lab/v1/nodes", self.h_nodes)
+        app.router.add_get("/lab/v1/routes", self.h_routes)
+        app.router.add_post("/lab/v1/customer/announce", self.h_announce)
+        app.router.add_post("/lab/v1/customer/withdraw", self.h_withdraw)
+        app.router.add_get("/lab/v1/customer/routes", self.h_customer_routes)
+        app.router.add_post("/lab/v1/faults/cut", self.h_cut)
+        app.router.add_post("/lab/v1/faults/restore", self.h_restore)
+        app.router.add_post("/lab/v1/faults/reset", self.h_reset)
+        app.router.add_get("/lab/v1/faults", self.h_faults)
+
+    async def h_nodes(self, request: web.Request) -> web.Response:
+        nodes = [{"name": n.name, "netns": n.netns, "role": n.role,
+                  "addresses": self.d.topo.node_addresses(n)} for n in self.d.topo.nodes]
+        return _json({"lab": self.d.lab, "nodes": nodes})
+
+    async def h_routes(self, request: web.Request) -> web.Response:
+        wanted = request.query.get("node")
+        names = [n.name for n in self.d.topo.nodes]
+        if wanted is not None and wanted not in names:
+            raise NotFound("node", wanted)
+        out = {}
+        for n in self.d.topo.nodes:
+            if wanted in (None, n.name):
+                out[n.name] = await _kernel_routes(n.netns)
+        return _json({"routes": out})
+
+    def _customer(self, body: dict[str, Any]) -> CustomerRouterApi:
+        name = body.get("customer")
+        if name is None:
+            if len(self.d.customers) != 1:
+                raise ArgumentError.one("customer", "required",
+                                        f"the lab has {len(self.d.customers)} customers: "
+                                        f"name one of {', '.join(sorted(self.d.customers))}")
+            return next(iter(self.d.customers.values()))
+        if name not in self.d.customers:
+            raise NotFound("customer", str(name))
+        return self.d.customers[name]
+
+    # --- events --------------------------------------------------------------------------
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ArgumentError.one("body", "format", "body must be a JSON object") from None
+        if not isinstance(body, dict):
+            raise ArgumentError.one("body", "format", "body must be a JSON object")
+        return body
+
+    def _link_arg(self, router: CustomerRouterApi, body: dict[str, Any]) -> dict[str, Any]:
+        link = body.get("link")
+        if link is None:
+            return {}
+        if not isinstance(router, CustomerRouter):
+            raise ArgumentError.one("link", "constraint",
+                                    "per-link announcements need an exabgp customer router")
+        if not any(s.link == link for s in router.sessions):
+            raise NotFound("customer_link", str(link))
+        return {"link": link}
+
+    async def h_announce(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        router = self._customer(body)
+        n = await router.announce(_list(body, "prefixes"), _list(body, "communities"),
+                                  **self._link_arg(router, body))
+        return _json({"announced": n})
+
+    async def h_withdraw(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        router = self._customer(body)
+        n = await router.withdraw(_list(body, "prefixes"), **self._link_arg(router, body))
+        return _json({"withdrawn": n})
+
+    async def h_customer_routes(self, request: web.Request) -> web.Response:
+        router = self._customer(dict(request.query))
+        loop = asyncio.get_running_loop()
+        learned = await loop.run_in_executor(None, router.learned)
+        sessions = await loop.run_in_executor(None, router.sessions_state)
+        details = getattr(router, "session_details", None)
+        out = {"announced": router.announced(), "learned": learned, "sessions": sessions}
+        if details is not None:
+            out["session_details"] = await loop.run_in_executor(None, details)
+        return _json(out)
+
+    def _fault_link(self, body: dict[str, Any]) -> Link:
+        link_ref = body.get("link_id")
+        links = list(self.d.ctrl.inv.links.values())
+        if link_ref is None and len(links) == 1:
+            return links[0]
+        match = [lk for lk in links if link_ref in (lk.id, lk.name)]
+        if not match:
+            raise NotFound("link", str(link_ref))
+        return match[0]
+
+    def _fault_target(self, body: dict[str, Any]) -> list[tuple[str, str, str]]:
+        link = self._fault_link(body)
+        family = body.get("family", "both")
+        if family not in ("ipv4", "ipv6", "both"):
+            raise ArgumentError.one("family", "constraint", "must be ipv4, ipv6 or both")
+        fams = ("ipv4", "ipv6") if family == "both" else (family,)
+        placement = self.d.wiring.placement(link)
+        if placement is None:
+            raise PreconditionFailed("not_provisioned", "the link has no data plane yet")
+        return [(placement.scw_netns, link.peer_bgp_config.address(f), f) for f in fams]
+
+    async def h_cut(self, request: web.Request) -> web.Response:
+        """``mode: bgp`` (default) drops the session's BGP packets only; ``mode: link`` drops
+        everything on the link's interface (a silent circuit failure)."""
+        body = await self._body(request)
+        targets = self._fault_target(body)
+        mode = body.get("mode", "bgp")
+        if mode not in ("bgp", "link"):
+            raise ArgumentError.one("mode", "constraint", "must be bgp or link")
+        ifname = None
+        if mode == "link":
+            name = self.d.wiring.link_name(self._fault_link(body).id) or ""
+            ifname = self.d.topo.link(name).scw_ifname
+        for netns, peer, _fam in targets:
+            faults.cut(netns, peer, ifname)
+        return _json({"cut": [f for _, _, f in targets], "mode": mode})
+
+    async def h_restore(self, request: web.Request) -> web.Response:
+        targets = self._fault_target(await self._body(request))
+        for netns, peer, _fam in targets:
+            faults.restore(netns, peer)
+        return _json({"restored": [f for _, _, f in targets]})
+
+    async def h_reset(self, request: web.Request) -> web.Response:
+        """A loud failure: the session is closed with a NOTIFICATION and kept down (cut)."""
+        body = await self._body(request)
+        targets = self._fault_target(body)
+        link = self._fault_link(body)
+        for netns, peer, _fam in targets:
+            faults.cut(netns, peer)
+            if self.d.hub.connected(speaker_name(link.id)):
+                await self.d.hub.teardown(speaker_name(link.id), peer)
+        return _json({"reset": [f for _, _, f in targets]})
+
+    async def h_faults(self, request: web.Request) -> web.Response:
+        out = []
+        for link in self.d.ctrl.inv.links.values():
+            placement = self.d.wiring.placement(link)
+            if placement is None:
+                continue
+            for peer in faults.active_cuts(placement.scw_netns):
+                fam = "ipv6" if ":" in peer else "ipv4"
+                out.append({"link_id": link.id, "link_name": link.name, "family": fam,
+                            "peer": peer})
+        return _json({"faults": out})
+
+
+def _list(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key, [])
+    if not isinstance(value, list):
+        raise ArgumentError.one(key, "format", "must be a list")
+    return value
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, sort_keys=True))
+
+
+async def _kernel_routes(netns: str) -> list[dict[str, Any]]:
+    out = []
+    for fam in ("-4", "-6"):
+        proc = await asyncio.create_subprocess_exec(
+            "ip", "-n", netns, "-j", fam, "route", "show", stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
+        stdout, _ = await proc.communicate()
+        for r in json.loads(stdout or b"[]"):
+            dst = r.get("dst", "")
+            if dst == "default":
+                dst = "0.0.0.0/0" if fam == "-4" else "::/0"
+            elif "/" not in dst:
+                dst += "/32" if fam == "-4" else "/128"
+            if ipaddress.ip_network(dst).is_link_local:
+                continue
+            out.append({"prefix": dst, "via": r.get("gateway"), "dev": r.get("dev"),
+                        "proto": r.get("protocol", "")})
+    return out

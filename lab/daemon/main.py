@@ -1,0 +1,316 @@
+"""The per-lab daemon: Scaleway's controller plus the lab's own API, started by ``up``.
+
+``python -m lab.daemon.main --lab NAME`` reads ``lab.json`` (written by ``up``), opens the lab's
+SQLite store (seeding it from the scenario on first start only), starts or adopts the ExaBGP
+speakers, and serves the HTTP API on 127.0.0.1. Restarting it after a crash resumes from the
+store, the kernel tables and the bridges' snapshots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from controller.api.http import make_app
+from controller.core.catalog import Catalog
+from controller.core.events import Event
+from controller.core.model import (
+    BgpConfig,
+    Link,
+    PartnerRef,
+    PrivateNetwork,
+    RoutingPolicy,
+    Vpc,
+    new_id,
+)
+from controller.drivers.kernel import KernelRoute, RouteTable
+from controller.drivers.speaker import (
+    SpeakerHub,
+    SpeakerSpec,
+    reload_speaker,
+    speaker_pid,
+    start_speaker,
+    stop_speaker,
+)
+from controller.drivers.speaker import bridge_command as speaker_bridge_command
+from controller.drivers.store import Store
+from controller.service.controller import Controller, speaker_name
+from lab.control.labdir import lab_dir, read_json, write_json
+from lab.control.lifecycle import with_router
+from lab.daemon.lab_api import LabApi
+from lab.daemon.wiring import LabWiring
+from lab.dataplane.topology import Topology
+from lab.routers import CustomerRouterApi, make_router
+from lab.routers.announcements import CustomerSession
+from lab.routers.daemon_router import md5_failures
+from lab.routers.exabgp import SPEAKER as CUSTOMER
+from lab.routers.exabgp import CustomerRouter
+from lab.scenario.model import Scenario
+from lab.scenario.parse import load_scenario
+
+log = logging.getLogger("lab.daemon.main")
+
+
+def bridge_command(socket_path: Path) -> Callable[[str], list[str]]:
+    return functools.partial(speaker_bridge_command, socket_path)
+
+
+class ProcessSpeakers:
+    """Starts, reloads or adopts ExaBGP processes; they outlive a crashed daemon by design."""
+
+    def __init__(self, workdir: Path, socket_path: Path):
+        self.workdir, self.socket_path = workdir, socket_path
+        self.specs: dict[str, SpeakerSpec] = {}
+
+    def ensure(self, name: str, netns: str, config_text: str) -> None:
+        spec = self.specs.setdefault(name, SpeakerSpec(name=name, netns=netns,
+                                                       workdir=self.workdir))
+        conf = self.workdir / f"{name}.conf"
+        if speaker_pid(spec) is None:
+            start_speaker(spec, config_text, self.socket_path)
+        elif not conf.exists() or conf.read_text() != config_text:
+            reload_speaker(spec, config_text)
+
+    def stop(self, name: str) -> None:
+        spec = self.specs.get(name) or SpeakerSpec(name=name, netns="", workdir=self.workdir)
+        stop_speaker(spec)  # by its pid file: also after a controller restart
+
+
+def _slug(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _catalog_refs(catalog: Catalog, spec: Any) -> tuple[str, PartnerRef]:
+    """PoP id and partner for a scenario link: names matched loosely against the catalog."""
+    partners = [p for p in catalog.partners.values() if p.region == "fr-par"]
+    partner = next((p for p in partners if _slug(p.name) == _slug(spec.partner)),
+                   partners[0] if partners else None)
+    pops = [p for p in catalog.pops.values()
+            if partner is None or p.id in partner.pop_ids] or list(catalog.pops.values())
+    pop = next((p for p in pops if spec.pop and _slug(spec.pop) in _slug(p.name)), None)
+    pop = pop or (pops[0] if pops else None)
+    ref = PartnerRef(partner_id=partner.id if partner else new_id(), pairing_key=new_id(),
+                     l3_connectivity=partner.l3_connectivity if partner else False)
+    return (pop.id if pop else new_id()), ref
+
+
+def seed(ctrl: Controller, wiring: LabWiring, scenario: Scenario) -> None:
+    """Turn the scenario into API resources, once: later starts load them from the store."""
+    topo = wiring.topo
+    vpcs = {}
+    for v in scenario.vpcs:
+        vpc = Vpc(id=new_id(), name=v.name)
+        vpc.private_networks = [PrivateNetwork(id=new_id(), name=pn.name, subnets=list(pn.subnets),
+                                               vpc_id=vpc.id) for pn in v.private_networks]
+        vpcs[v.name] = vpc
+    policies = {p.name: RoutingPolicy(id=new_id(), name=p.name, is_ipv6=p.is_ipv6,
+                                      prefix_filter_in=list(p.prefix_filter_in),
+                                      prefix_filter_out=list(p.prefix_filter_out))
+                for p in scenario.routing_policies}
+    links = {}
+    for spec in scenario.links:
+        w = topo.link(spec.name)
+        pop_id, partner = _catalog_refs(ctrl.catalog, spec)
+        customer = scenario.customer_by_name(spec.customer)
+        link = Link(
+            id=new_id(), name=spec.name, pop_id=pop_id, partner=partner,
+            bandwidth_mbps=spec.bandwidth_mbps, vlan=spec.vlan, hold_time=scenario.hold_time,
+            md5_password=spec.md5_password,
+            scw_bgp_config=BgpConfig(asn=12876, ipv4=w.scw_v4_cidr or "", ipv6=w.scw_v6_cidr or ""),
+            peer_bgp_config=BgpConfig(asn=customer.asn, ipv4=w.peer_v4_cidr or "",
+                                      ipv6=w.peer_v6_cidr or ""),
+            vpc_id=vpcs[spec.vpc].id if spec.vpc else None,
+            enable_route_propagation=spec.enable_route_propagation,
+        )
+        for pname in spec.routing_policies:
+            p = policies[pname]
+            link.set_policy_id(p.family, p.id)
+        links[spec.name] = link
+    ctrl.seed(vpcs.values(), policies.values(), links.values())
+    wiring.record_seed({lk.id: n for n, lk in links.items()},
+                       {v.id: n for n, v in vpcs.items()})
+
+
+def kernel_route(prefix: str, gateways: tuple[str, ...]) -> KernelRoute:
+    return KernelRoute(prefix, gateways)
+
+
+class LabDaemon:
+    def __init__(self, lab: str):
+        self.lab = lab
+        self.dir = lab_dir(lab)
+        self.info = read_json(self.dir / "lab.json")
+        base = load_scenario(self.info["scenario_path"])
+        if self.info.get("hold_time"):
+            base = dataclasses.replace(base, hold_time=int(self.info["hold_time"]))
+        base = with_router(base, self.info.get("router"))  # `up --router` overrides the file
+        self.store = Store(self.dir / "state.db")
+        self.restarted = self.store.get("lab", "scenario") is not None
+        self.wiring = LabWiring(lab, self.store, base)
+        self.wiring.on_change = self._on_topology_change
+        self.sock = self.dir / "controller.sock"
+        workdir = self.dir / "speakers"
+        workdir.mkdir(exist_ok=True)
+        self.speakers = ProcessSpeakers(workdir, self.sock)
+        self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect)
+        self._tables: dict[str, RouteTable] = {}
+        self.ctrl = Controller(self.store, self.hub, self.speakers, self._table, self.wiring,
+                               bridge_command(self.sock), kernel_route,
+                               diagnose=self._diagnose)
+        self.ctrl.load()
+        if not self.restarted:
+            seed(self.ctrl, self.wiring, self.wiring.scenario)
+        self.customers: dict[str, CustomerRouterApi] = {}
+        self._by_speaker: dict[str, CustomerRouter] = {}
+
+    def _diagnose(self, link: Link, family: str) -> str | None:
+        """TCP-MD5 failures seen in the Scaleway router's namespace explain a silent down."""
+        spec = SpeakerSpec(name=speaker_name(link.id), netns="", workdir=self.speakers.workdir)
+        pid = speaker_pid(spec)
+        counters = md5_failures(pid) if pid else {}
+        seen = {k: v for k, v in counters.items() if v}
+        if not seen:
+            return None
+        return "TCP-MD5 authentication failures (" + ", ".join(
+            f"{k} {v}" for k, v in sorted(seen.items())) + "): check both sides' password"
+
+    @property
+    def topo(self) -> Topology:
+        return self.wiring.topo
+
+    def _table(self, netns: str) -> RouteTable:
+        if netns not in self._tables:
+            self._tables[netns] = RouteTable(netns)
+        return self._tables[netns]
+
+    # --- customer routers ------------------------------------------------------------------
+    async def _sync_customers(self) -> None:
+        """One router per customer of the topology: start new ones, reconfigure changed ones."""
+        loop = asyncio.get_running_loop()
+        hold = self.wiring.scenario.hold_time
+        wanted = {c.name: c for c in self.topo.customers}
+        for name in list(self.customers):
+            if name not in wanted:  # its namespace is gone with its processes
+                gone = self.customers.pop(name)
+                await gone.close()
+                self._by_speaker = {k: v for k, v in self._by_speaker.items() if v is not gone}
+        for name, cw in wanted.items():
+            sessions = [CustomerSession(s.family, s.local_address, s.peer_address, s.link)
+                        for s in cw.sessions]
+            existing = self.customers.get(name)
+            router: CustomerRouterApi
+            if existing is None:
+                if cw.router == "exabgp":
+                    speaker = CUSTOMER if name == CUSTOMER else f"{CUSTOMER}-{name}"
+                    router = CustomerRouter(self.store, self.hub, cw.netns, cw.asn, sessions,
+                                            cw.announce, hold, cw.md5_password,
+                                            bridge_command(self.sock), name=name,
+                                            speaker=speaker)
+                    self._by_speaker[speaker] = router
+                else:
+                    router = make_router(cw.router, self.store, cw.netns, cw.asn, sessions,
+                                         cw.announce, hold, cw.md5_password,
+                                         self.dir / "routers" / name, name=name)
+                self.customers[name] = router
+                await router.start()
+            else:
+                router = existing
+                if isinstance(router, CustomerRouter):
+                    router.netns, router.sessions = cw.netns, sessions
+            if isinstance(router, CustomerRouter):
+                await loop.run_in_executor(None, self.speakers.ensure, router.speaker,
+                                           cw.netns, router.config_text())
+
+    async def _on_topology_change(self, topo: Topology, renamed: dict[str, str]) -> None:
+        self.ctrl.rename_netns(renamed)
+        for old, new in renamed.items():
+            if old in self._tables:
+                self._tables[new] = self._tables.pop(old)  # the socket still lives there
+            for router in self.customers.values():
+                if router.netns == old:
+                    router.netns = new
+        with contextlib.suppress(OSError, ValueError):
+            info = read_json(self.dir / "lab.json")
+            info["namespaces"] = list(topo.netns_names)
+            write_json(self.dir / "lab.json", info)
+        await self._sync_customers()
+
+    def _on_event(self, speaker: str, event: Event) -> None:
+        router = self._by_speaker.get(speaker)
+        if router is not None:
+            router.on_event(event)
+        else:
+            self.ctrl.on_event(speaker, event)
+
+    def _on_connect(self, speaker: str) -> None:
+        # Called before the bridge's hello and snapshot replay, in order with them.
+        router = self._by_speaker.get(speaker)
+        if router is not None:
+            router.on_connect()
+        else:
+            self.ctrl.on_connect(speaker)
+
+    # --- run -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.restarted:
+            await self.wiring.resync()
+        await self.hub.start()
+        await self.ctrl.start()
+        await self._sync_customers()
+        # Serve only once the speakers told us their sessions: a restarted controller must
+        # not answer `all_down` for links whose sessions never went down.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ctrl.replayed.wait(), timeout=5.0)
+        app = make_app(self.ctrl, self.info["token"], extra_routes=LabApi(self).routes)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = int(self.info.get("port") or 0)
+        site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        port = sockets[0].getsockname()[1] if sockets else port
+        write_json(self.dir / "api.json", {"url": f"http://127.0.0.1:{port}",
+                                           "token": self.info["token"], "pid": os.getpid()})
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("lab %s controller listening on 127.0.0.1:%d", self.lab, port)
+        await stop.wait()
+        log.info("stopping")
+        await runner.cleanup()
+        for router in self.customers.values():
+            await router.close()
+        # Speakers keep running: a restarted daemon adopts them; `down` kills them by netns.
+        await self.ctrl.close(stop_speakers=False)
+        await self.hub.close()
+        for t in self._tables.values():
+            t.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="lab.daemon.main")
+    parser.add_argument("--lab", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    daemon = LabDaemon(args.lab)
+    asyncio.run(daemon.run())
+
+
+if __name__ == "__main__":
+    main()
+

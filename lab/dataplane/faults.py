@@ -1,0 +1,111 @@
+"""Cut / restore a BGP session inside a namespace (I/O), two ways:
+
+- BGP only (default): tcp/179 to and from one peer is dropped; every other packet keeps
+  flowing, so the data plane is untouched while the session dies after its hold time;
+- whole link (``ifname`` given): every packet of that family in or out of the interface is
+  dropped, a silent failure of the circuit that BGP only notices when its hold timer expires.
+
+The rules carry the comment `ilab-cut:<peer>` so `restore` removes exactly them.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+
+from lab.dataplane.netns import NETNS_DIR, run_in_netns
+
+COMMENT_PREFIX = "ilab-cut:"
+_COMMENT_RE = re.compile(r'--comment "?' + re.escape(COMMENT_PREFIX) + r'([0-9A-Fa-f:.]+)"?')
+
+
+class FaultError(RuntimeError):
+    pass
+
+
+def _peer(peer_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_interface(peer_address).ip  # accepts "169.254.0.17/31" too
+    except ValueError:
+        raise FaultError(f"not an IP address: {peer_address!r}") from None
+
+
+def _tool(version: int, suffix: str = "") -> str:
+    name = ("iptables" if version == 4 else "ip6tables") + suffix
+    if shutil.which(name) is None:
+        raise FaultError(f"`{name}` not found: install the iptables package (the nft backend "
+                         "works inside network namespaces)")
+    return name
+
+
+def _in(netns: str, cmd: list[str], stdin: str | None = None) -> str:
+    if not os.path.exists(os.path.join(NETNS_DIR, netns)):
+        raise FaultError(f"network namespace {netns!r} does not exist")
+    # Spawned from a thread that joined the namespace: cheaper than `ip netns exec`.
+    p = run_in_netns(netns, functools.partial(subprocess.run, cmd, input=stdin,
+                                              capture_output=True, text=True, check=False))
+    if p.returncode:
+        raise FaultError(f"{' '.join(cmd)} in {netns}: {(p.stderr or p.stdout).strip()}")
+    return str(p.stdout)
+
+
+def _rules(netns: str, version: int) -> list[str]:
+    return _in(netns, [_tool(version), "-w", "-t", "filter", "-S"]).splitlines()
+
+
+def _cut_rules(peer: str, tag: str, ifname: str | None = None) -> list[str]:
+    tail = f"-m comment --comment {tag} -j DROP"
+    if ifname is not None:
+        return [f"-I {chain} {flag} {ifname} {tail}" for chain, flag in (
+            ("INPUT", "-i"), ("OUTPUT", "-o"), ("FORWARD", "-i"), ("FORWARD", "-o"))]
+    return [f"-I INPUT -s {peer} -p tcp --sport 179 {tail}",
+            f"-I INPUT -s {peer} -p tcp --dport 179 {tail}",
+            f"-I OUTPUT -d {peer} -p tcp --dport 179 {tail}",
+            f"-I OUTPUT -d {peer} -p tcp --sport 179 {tail}"]
+
+
+def _tagged(line: str, tag: str) -> bool:
+    # Exact match: the tag of 169.254.0.1 must not match the rules of 169.254.0.17.
+    return re.search(rf'--comment "?{re.escape(tag)}"?( |$)', line) is not None
+
+
+def active_cuts(netns: str) -> list[str]:
+    """Peers (v4 and v6) whose BGP traffic is currently dropped in `netns`."""
+    peers: set[str] = set()
+    for version in (4, 6):
+        for line in _rules(netns, version):
+            m = _COMMENT_RE.search(line)
+            if m:
+                peers.add(m.group(1))
+    return sorted(peers)
+
+
+def cut(netns: str, peer_address: str, ifname: str | None = None) -> bool:
+    """Drop tcp/179 to and from `peer_address` in `netns` (or, with `ifname`, all of that
+    family's traffic through the interface). Returns False if already cut."""
+    ip = _peer(peer_address)
+    tag = COMMENT_PREFIX + str(ip)
+    if any(_tagged(line, tag) for line in _rules(netns, ip.version)):
+        return False
+    if ifname is not None and not re.fullmatch(r"[A-Za-z0-9_.@-]{1,15}", ifname):
+        raise FaultError(f"not an interface name: {ifname!r}")
+    script = "*filter\n" + "\n".join(_cut_rules(str(ip), tag, ifname)) + "\nCOMMIT\n"
+    _in(netns, [_tool(ip.version, "-restore"), "-w", "--noflush"], script)
+    return True
+
+
+def restore(netns: str, peer_address: str) -> bool:
+    """Remove the rules `cut` added for that peer. Returns False if there were none."""
+    ip = _peer(peer_address)
+    tag = COMMENT_PREFIX + str(ip)
+    deletes = [line.replace("-A ", "-D ", 1) for line in _rules(netns, ip.version)
+               if line.startswith("-A ") and _tagged(line, tag)]
+    if not deletes:
+        return False
+    script = "*filter\n" + "\n".join(deletes) + "\nCOMMIT\n"
+    _in(netns, [_tool(ip.version, "-restore"), "-w", "--noflush"], script)
+    return True

@@ -1,0 +1,383 @@
+"""Shared parts of the FRR and BIRD customer routers.
+
+- daemon processes inside a network namespace, started without systemd, found again through
+  their pid files (so a restarted controller adopts them), stopped by PID;
+- polling with a deadline;
+- what the netns kernel table holds (the daemons install learned routes themselves);
+- TCP-MD5 failure counters of a netns (a key mismatch is silent in BGP);
+- the announcement book: base announcements + runtime ones persisted in the Store, with the
+  customer's name in the key so several customers can share one store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from controller.core.prefixes import family_of
+from controller.drivers.procs import process_alive
+from controller.drivers.store import Store
+from lab.routers.announcements import AnnouncementBook, CustomerSession, normalise_base
+
+__all__ = [
+    "DaemonError",
+    "md5_failures",
+    "netns_exists",
+    "pid_from_file",
+    "process_alive",
+    "read_kernel_routes",
+    "run",
+    "spawn_daemon",
+    "validate_sessions",
+    "wait_until",
+    "wait_until_async",
+]
+
+POLL = 0.01  # seconds between two looks at something we wait for
+
+
+class DaemonError(RuntimeError):
+    """A router daemon could not be started, configured or queried."""
+
+
+# --- polling -----------------------------------------------------------------------------
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``cond`` until true; returns the time it took; DaemonError after ``timeout``."""
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise DaemonError(f"timed out after {timeout:.1f}s waiting for {what}")
+        time.sleep(POLL)
+    return time.monotonic() - t0
+
+
+async def wait_until_async(cond: Callable[[], bool], timeout: float, what: str) -> float:
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise DaemonError(f"timed out after {timeout:.1f}s waiting for {what}")
+        await asyncio.sleep(POLL)
+    return time.monotonic() - t0
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+def run(argv: Sequence[str], timeout: float = 10.0, check: bool = True) -> str:
+    """Run a short command; its stdout. DaemonError (with stderr) when it fails."""
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DaemonError(f"{argv[0]}: {exc}") from None
+    if check and proc.returncode != 0:
+        msg = (proc.stderr.strip() or proc.stdout.strip())[-500:]
+        raise DaemonError(f"{' '.join(argv[:4])}... failed ({proc.returncode}): {msg}")
+    return proc.stdout
+
+
+def netns_exists(netns: str) -> bool:
+    return Path("/run/netns", netns).exists()
+
+
+def pid_from_file(pid_file: Path, marker: str) -> int | None:
+    """The PID in ``pid_file`` if that process is alive and its command line holds ``marker``
+    (guards against PID reuse: pass something unique to the instance, e.g. its config path)."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if pid <= 1 or not process_alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return pid if any(marker.encode() in arg for arg in cmdline) else None
+
+
+def spawn_daemon(netns: str, argv: Sequence[str], *, log_path: Path,
+                 private_var_tmp: Path | None = None, timeout: float = 10.0) -> None:
+    """Run a self-daemonising program (``-d``, or BIRD's default) inside ``netns`` and wait
+    for its foreground part to exit (it does once the daemon is set up).
+
+    ``ip netns exec`` gives the program its own mount namespace; with ``private_var_tmp`` a
+    directory is bind-mounted on /var/tmp in it, so that FRR's crash-log folders
+    (/var/tmp/frr/<daemon>.<pid>) land in the instance's directory, not in the host's.
+    """
+    if not netns_exists(netns):
+        raise DaemonError(f"network namespace {netns!r} does not exist")
+    cmd = ["ip", "netns", "exec", netns]
+    if private_var_tmp is not None:
+        cmd += ["sh", "-c", 'mount --bind "$0" /var/tmp && exec "$@"', str(private_var_tmp)]
+    cmd += list(argv)
+    with open(log_path, "ab") as logf:
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                  stderr=subprocess.STDOUT, timeout=timeout,
+                                  start_new_session=True, close_fds=True)
+        except subprocess.TimeoutExpired:
+            raise DaemonError(f"{argv[0]} did not daemonise within {timeout}s") from None
+        except OSError as exc:
+            raise DaemonError(f"cannot run {argv[0]}: {exc}") from None
+    if proc.returncode != 0:
+        tail = ""
+        with contextlib.suppress(OSError):
+            tail = log_path.read_text(errors="replace")[-800:]
+        raise DaemonError(f"{Path(argv[0]).name} failed to start (exit {proc.returncode}) "
+                          f"in {netns}; log {log_path}:\n{tail}")
+
+
+# --- kernel view ---------------------------------------------------------------------------
+
+
+def read_kernel_routes(netns: str, proto: str) -> list[dict[str, Any]]:
+    """Routes of protocol ``proto`` (``bgp`` for zebra, ``bird``) in the netns main table,
+    as ``{"prefix", "via"}`` (``via``: first gateway), both families, sorted."""
+    out: list[dict[str, Any]] = []
+    for fam in ("-4", "-6"):
+        text = run(["ip", "-n", netns, "-j", fam, "route", "show", "proto", proto])
+        for r in json.loads(text or "[]"):
+            dst = r.get("dst", "")
+            if dst == "default":
+                dst = "0.0.0.0/0" if fam == "-4" else "::/0"
+            elif "/" not in dst:
+                dst += "/32" if fam == "-4" else "/128"
+            via = r.get("gateway")
+            if via is None and r.get("nexthops"):
+                via = r["nexthops"][0].get("gateway")
+            out.append({"prefix": dst, "via": via})
+    return sorted(out, key=lambda d: (family_of(d["prefix"]), d["prefix"]))
+
+
+MD5_COUNTERS = ("TCPMD5Failure", "TCPMD5NotFound", "TCPMD5Unexpected")
+
+
+def md5_failures(pid: int) -> dict[str, int]:
+    """TCP-MD5 counters (TcpExt) of the network namespace ``pid`` lives in; {} if unknown.
+
+    Same numbers as ``nstat -az TcpExtTCPMD5Failure`` in the netns, read without a
+    subprocess and without touching nstat's history file. Failure: the peer signs with
+    another key; NotFound: we expect a signature the peer does not send; Unexpected: the
+    peer signs and we have no key.
+    """
+    try:
+        lines = Path(f"/proc/{pid}/net/netstat").read_text().splitlines()
+    except OSError:
+        return {}
+    for head, values in zip(lines[::2], lines[1::2], strict=False):
+        if head.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            table = dict(zip(head.split()[1:], values.split()[1:], strict=False))
+            return {k: int(table.get(k, 0)) for k in MD5_COUNTERS}
+    return {}
+
+
+# --- configuration input checks ------------------------------------------------------------
+
+
+def validate_sessions(sessions: Iterable[CustomerSession]) -> list[CustomerSession]:
+    """One session per family at most, addresses of the session's family."""
+    out: list[CustomerSession] = []
+    seen: set[str] = set()
+    for s in sessions:
+        if s.family not in ("ipv4", "ipv6"):
+            raise ValueError(f"session family must be ipv4 or ipv6, not {s.family!r}")
+        if s.family in seen:
+            raise ValueError(f"more than one {s.family} session")
+        seen.add(s.family)
+        for what, addr in (("local_address", s.local_address),
+                           ("peer_address", s.peer_address)):
+            try:
+                ip = ipaddress.ip_address(addr)
+            except ValueError:
+                raise ValueError(f"{s.family} session: {what} {addr!r} is not an IP address"
+                                 ) from None
+            if (ip.version == 6) != (s.family == "ipv6"):
+                raise ValueError(f"{s.family} session: {what} {addr} is not {s.family}")
+        out.append(s)
+    if not out:
+        raise ValueError("a customer router needs at least one session")
+    return out
+
+
+def check_asn(asn: int) -> int:
+    if not isinstance(asn, int) or isinstance(asn, bool) or not 1 <= asn <= 4294967295:
+        raise ValueError(f"ASN must be an integer in 1..4294967295, not {asn!r}")
+    return asn
+
+
+def check_hold_time(hold_time: int) -> int:
+    if not isinstance(hold_time, int) or not (hold_time == 0 or 3 <= hold_time <= 65535):
+        raise ValueError(f"hold time must be 0 or 3..65535 seconds, not {hold_time!r}")
+    return hold_time
+
+
+def check_password(password: str | None) -> str | None:
+    if password is None:
+        return None
+    if not password or len(password) > 80 or any(c in password for c in '"\\\n\r\t '):
+        raise ValueError("MD5 password: 1..80 characters, no quote, backslash or whitespace")
+    return password
+
+
+# --- announcements -------------------------------------------------------------------------
+
+
+def community_tag(communities: Sequence[str]) -> str:
+    """A stable identifier for a set of communities: ``12876-42200_12876-42100``."""
+    return "_".join(c.replace(":", "-") for c in communities)
+
+
+# --- the part FRR and BIRD share ------------------------------------------------------------
+
+
+class DaemonRouter:
+    """A customer router made of real routing daemons in ``netns`` (see lab.routers).
+
+    Subclasses provide ``_running``, ``_start_daemons``, ``_stop_daemons``, ``_apply``
+    (push the desired announcements into the running daemons), ``_peer_states`` and
+    ``_netns_pid`` (a daemon PID, to read the netns MD5 counters).
+    """
+
+    KIND = "?"
+    KERNEL_PROTO = "?"  # how the daemon's routes show in ``ip route``
+
+    def __init__(self, store: Store, netns: str, asn: int, sessions: Sequence[CustomerSession],
+                 base_announce: Iterable[Any], hold_time: int, md5_password: str | None,
+                 workdir: Path, name: str = "customer"):
+        if not name or "/" in name:
+            raise ValueError(f"bad customer name {name!r}")
+        self.store, self.netns, self.name = store, netns, name
+        self.asn = check_asn(asn)
+        self.sessions = validate_sessions(sessions)
+        self.hold_time = check_hold_time(hold_time)
+        self.md5_password = check_password(md5_password)
+        self.workdir = Path(workdir)
+        self.dir = self.workdir / self.KIND  # the daemons' files
+        self.book = AnnouncementBook(store, name, normalise_base(base_announce))
+        self.base = self.book.base
+        self.lock = asyncio.Lock()
+        self.adopted = False  # start() found the daemons already running
+        self._md5_baseline: dict[str, int] = {}
+
+    @property
+    def router_id(self) -> str:
+        v4 = next((s.local_address for s in self.sessions if s.family == "ipv4"), None)
+        return v4 or "198.51.100.1"
+
+    def keepalive(self) -> int:
+        return self.hold_time // 3
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the daemons (or adopt running ones) and make them announce what is due."""
+        async with self.lock:
+            desired = self.book.desired()
+            self.adopted = await asyncio.to_thread(self._running)
+            if not self.adopted:
+                await asyncio.to_thread(self._stop_daemons)  # a half-dead leftover
+                await asyncio.to_thread(self._start_daemons, desired)
+            await self._apply(desired)
+
+    async def close(self) -> None:
+        """Forget the daemons without stopping them: they outlive a controller restart."""
+
+    def stop(self) -> None:
+        """Stop the daemons by PID (learned routes leave the kernel with them)."""
+        self._stop_daemons()
+
+    def running(self) -> bool:
+        return self._running()
+
+    # --- announcements -----------------------------------------------------------------
+    async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any]) -> int:
+        async with self.lock:
+            clean = self.book.announce(prefixes, communities)
+            await self._apply(self.book.desired())
+        return len(clean)
+
+    async def withdraw(self, prefixes: Sequence[Any]) -> int:
+        async with self.lock:
+            clean = self.book.withdraw(prefixes)
+            await self._apply(self.book.desired())
+        return len(clean)
+
+    def announced(self) -> list[dict[str, Any]]:
+        return self.book.as_list()
+
+    # --- views -------------------------------------------------------------------------
+    def learned(self) -> list[dict[str, Any]]:
+        """Routes the daemon installed in the netns kernel table: ``[{prefix, via}]``."""
+        return read_kernel_routes(self.netns, self.KERNEL_PROTO)
+
+    def sessions_state(self) -> dict[str, str]:
+        """``{peer_address: "up"|"down"}`` for every configured session."""
+        return {peer: d["state"] for peer, d in self.session_details().items()}
+
+    def session_details(self) -> dict[str, dict[str, Any]]:
+        """``{peer: {"state": "up"|"down", "bgp_state": str, "reason": str|None}}``.
+
+        ``reason`` explains a down session when one is known: the daemon's own (e.g. BIRD
+        ``Received: Bad peer AS``, FRR's last reset reason) or, when TCP-MD5 segments were
+        dropped in the netns since the sessions were last all up, the MD5 mismatch (BGP
+        itself never sees it).
+        """
+        if not self._running():
+            return {s.peer_address: {"state": "down", "bgp_state": "not running",
+                                     "reason": f"{self.KIND} is not running"}
+                    for s in self.sessions}
+        states = self._peer_states()
+        out: dict[str, dict[str, Any]] = {}
+        for s in self.sessions:
+            bgp_state, reason = states.get(s.peer_address, ("unknown", None))
+            up = bgp_state.lower() == "established"
+            out[s.peer_address] = {"state": "up" if up else "down", "bgp_state": bgp_state,
+                                   "reason": None if up else reason}
+        pid = self._netns_pid()
+        counters = md5_failures(pid) if pid else {}
+        if all(d["state"] == "up" for d in out.values()):
+            self._md5_baseline = counters
+        else:
+            grown = {k: v - self._md5_baseline.get(k, 0) for k, v in counters.items()
+                     if v > self._md5_baseline.get(k, 0)}
+            if grown:
+                what = ", ".join(f"{k} +{n}" for k, n in sorted(grown.items()))
+                for d in out.values():
+                    if d["state"] == "down":
+                        d["reason"] = f"TCP-MD5 authentication failures ({what})"
+        return out
+
+    # --- subclass hooks ------------------------------------------------------------------
+    def _running(self) -> bool:
+        raise NotImplementedError
+
+    def _start_daemons(self, desired: Mapping[str, tuple[str, ...]]) -> None:
+        raise NotImplementedError
+
+    def _stop_daemons(self) -> None:
+        raise NotImplementedError
+
+    async def _apply(self, desired: Mapping[str, tuple[str, ...]]) -> None:
+        raise NotImplementedError
+
+    def _peer_states(self) -> dict[str, tuple[str, str | None]]:
+        raise NotImplementedError
+
+    def _netns_pid(self) -> int | None:
+        raise NotImplementedError
+
+    def session_for(self, family: str) -> CustomerSession | None:
+        return next((s for s in self.sessions if s.family == family), None)
+
+    @staticmethod
+    def by_family(desired: Mapping[str, tuple[str, ...]], family: str
+                  ) -> dict[str, tuple[str, ...]]:
+        return {p: c for p, c in desired.items() if family_of(p) == family}

@@ -1,0 +1,171 @@
+"""The customer's router when it is ExaBGP: announces the on-prem prefixes, installs what it learns.
+
+This is the customer's side of the link, not Scaleway's: it accepts everything Scaleway sends
+(its own policy is not the lab's subject) and announces what the scenario or the user asks,
+optionally tagged with a preference community.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from controller.core.events import Announced, Event, ReplayDone, RouteUpdate, SessionState
+from controller.core.model import SCW_ASN
+from controller.core.prefixes import family_of
+from controller.core.reconcile import diff
+from controller.drivers.exabgp_config import NeighborConfig, render_config
+from controller.drivers.kernel import KernelRoute, RouteTable
+from controller.drivers.store import Store
+from lab.routers.announcements import AnnouncementBook, CustomerSession, split_base
+
+log = logging.getLogger("lab.routers.exabgp")
+SPEAKER = "customer"
+
+
+class CustomerRouter:
+    def __init__(self, store: Store, hub: Any, netns: str, asn: int,
+                 sessions: Sequence[CustomerSession], base_announce: Iterable[Any],
+                 hold_time: int, md5_password: str | None,
+                 bridge_command: Callable[[str], list[str]], name: str = "customer",
+                 speaker: str = SPEAKER):
+        self.store, self.hub, self.netns, self.asn = store, hub, netns, asn
+        self.name, self.speaker = name, speaker
+        self.sessions = list(sessions)
+        general, per_link = split_base(base_announce)
+        self.book = AnnouncementBook(store, name, general, per_link)
+        self.hold_time, self.md5_password = hold_time, md5_password
+        self._bridge_command = bridge_command
+        self.table = RouteTable(netns)
+        self._learned: dict[str, dict[str, tuple[str, ...]]] = {}  # peer -> prefix -> gateways
+        self.applied_table: dict[str, tuple[str, ...]] = {}
+        self.applied: dict[str, dict[str, tuple[str, ...]]] = {}  # peer -> prefix -> communities
+        self.state: dict[str, str] = {}
+        self.lock = asyncio.Lock()
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._replaying = False
+
+    # --- configuration -------------------------------------------------------------------
+    def config_text(self) -> str:
+        v4 = next((s.local_address for s in self.sessions if s.family == "ipv4"), None)
+        router_id = v4 or "198.51.100.1"
+        neighbors = [NeighborConfig(
+            peer_address=s.peer_address, local_address=s.local_address, router_id=router_id,
+            local_as=self.asn, peer_as=SCW_ASN, family=s.family, hold_time=self.hold_time,
+            md5_password=self.md5_password) for s in self.sessions]
+        return render_config(neighbors, self._bridge_command(self.speaker))
+
+    def desired(self) -> dict[str, tuple[str, ...]]:
+        return self.book.desired()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        routes = await loop.run_in_executor(None, self.table.list)
+        self.applied_table = {p: tuple(r.gateways) for p, r in routes.items()}
+        self._task = asyncio.create_task(self._install_loop())
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    # --- announcements ----------------------------------------------------------------------
+    async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
+                       link: str | None = None) -> int:
+        async with self.lock:
+            clean = self.book.announce(prefixes, communities, link)
+            await self._sync_announcements()
+        return len(clean)
+
+    async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
+        async with self.lock:
+            clean = self.book.withdraw(prefixes, link)
+            await self._sync_announcements()
+        return len(clean)
+
+    async def _sync_announcements(self) -> None:
+        if not self.hub.connected(self.speaker):
+            return  # the bridge's replay on connect triggers a sync
+        for s in self.sessions:
+            want = {p: c for p, c in self.book.desired(s.link).items()
+                    if family_of(p) == s.family}
+            have = self.applied.setdefault(s.peer_address, {})
+            gone = [p for p in have if p not in want]
+            if gone:
+                await self.hub.withdraw(self.speaker, s.peer_address, gone)
+            by_comm: dict[tuple[str, ...], list[str]] = {}
+            for p, c in want.items():
+                if have.get(p) != c:
+                    by_comm.setdefault(c, []).append(p)
+            for comm, plist in by_comm.items():
+                await self.hub.announce(self.speaker, s.peer_address, plist, list(comm))
+            self.applied[s.peer_address] = want
+
+    def learned(self) -> list[dict[str, Any]]:
+        return [{"prefix": p, "via": gws[0]} for p, gws in sorted(self.applied_table.items())]
+
+    def sessions_state(self) -> dict[str, str]:
+        return dict(self.state)
+
+    def stop(self) -> None:
+        """The ExaBGP speaker belongs to the daemon's ProcessSpeakers: nothing of its own."""
+
+    def announced(self) -> list[dict[str, Any]]:
+        return self.book.as_list()
+
+    # --- events --------------------------------------------------------------------------------
+    def on_connect(self) -> None:
+        """The bridge (re)connected: its replay is the complete state; install after it."""
+        self.applied.clear()
+        self._learned.clear()
+        self.state.clear()
+        self._replaying = True
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, ReplayDone):
+            self._replaying = False
+            self._dirty.set()
+            asyncio.get_running_loop().create_task(self._locked_sync())
+        elif isinstance(event, Announced):
+            self.applied[event.peer] = {p: tuple(c) for p, c in event.prefixes}
+        elif isinstance(event, SessionState):
+            if event.state in ("up", "down"):
+                self.state[event.peer] = event.state
+            if event.state == "down" and self._learned.pop(event.peer, None) is not None:
+                self._mark_dirty()  # ExaBGP sends no withdraws on session loss
+        elif isinstance(event, RouteUpdate):
+            table = self._learned.setdefault(event.peer, {})
+            for r in event.announced:
+                table[r.prefix] = (r.next_hop,)
+            for _fam, p in event.withdrawn:
+                table.pop(p, None)
+            self._mark_dirty()
+
+    def _mark_dirty(self) -> None:
+        if not self._replaying:
+            self._dirty.set()
+
+    async def _locked_sync(self) -> None:
+        async with self.lock:
+            await self._sync_announcements()
+
+    async def _install_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            want: dict[str, tuple[str, ...]] = {}
+            for table in self._learned.values():
+                want.update(table)
+            add, remove = diff(self.applied_table, want)
+            routes = [KernelRoute(p, gws) for p, gws in add.items()]
+            try:
+                await loop.run_in_executor(None, self.table.apply, routes, remove)
+            except Exception:
+                log.exception("customer route install failed")
+                continue
+            for p in remove:
+                self.applied_table.pop(p, None)
+            self.applied_table.update(add)
