@@ -23,7 +23,7 @@ from bench import failover
 from controller.drivers.kernel import RouteTable
 from lab.control import lifecycle
 from lab.control.client import Client
-from lab.dataplane.addressing import build_topology
+from lab.scenario.addressing import build_topology
 from lab.scenario.parse import load_scenario
 
 P = "/interlink/v1beta1/regions/fr-par"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.control.client import Client
-from lab.dataplane.topology import Topology
+from lab.scenario.topology import Topology
 
 REGION_PATH = "/interlink/v1beta1/regions/fr-par"
 

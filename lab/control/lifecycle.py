@@ -26,11 +26,11 @@ from typing import Any
 from controller.drivers.procs import stop_process
 from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
 from lab.dataplane import netns
-from lab.dataplane.addressing import build_topology
 from lab.dataplane.probes import ping_fast
-from lab.dataplane.topology import Topology
+from lab.scenario.addressing import build_topology
 from lab.scenario.model import SCENARIO_DIR, Scenario, ScenarioError
 from lab.scenario.parse import load_scenario
+from lab.scenario.topology import Topology
 
 REQUIRED_BINARIES = ("ip", "bridge", "iptables", "ip6tables", "ping")
 Progress = Callable[[str], None]

@@ -51,7 +51,6 @@ from lab.control.labdir import lab_dir, read_json, write_json
 from lab.control.lifecycle import with_router
 from lab.daemon.lab_api import LabApi
 from lab.daemon.wiring import LabWiring
-from lab.dataplane.topology import Topology
 from lab.routers import CustomerRouterApi, make_router
 from lab.routers.announcements import CustomerSession
 from lab.routers.daemon_router import md5_failures
@@ -59,6 +58,7 @@ from lab.routers.exabgp import SPEAKER as CUSTOMER
 from lab.routers.exabgp import CustomerRouter
 from lab.scenario.model import Scenario
 from lab.scenario.parse import load_scenario
+from lab.scenario.topology import Topology
 
 log = logging.getLogger("lab.daemon.main")
 

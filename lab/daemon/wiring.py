@@ -18,12 +18,12 @@ from controller.core.model import Link, Vpc
 from controller.drivers.store import Store
 from controller.service.controller import LinkPlacement
 from lab.dataplane import netns
-from lab.dataplane.addressing import build_topology
-from lab.dataplane.topology import Topology
 from lab.scenario import world
+from lab.scenario.addressing import build_topology
 from lab.scenario.dump import scenario_to_dict
 from lab.scenario.model import Scenario, ScenarioError
 from lab.scenario.parse import parse_scenario
+from lab.scenario.topology import Topology
 
 log = logging.getLogger("lab.daemon.wiring")
 OnChange = Callable[[Topology, dict[str, str]], Awaitable[None]]

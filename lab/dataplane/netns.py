@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from lab.dataplane.topology import Bridge, Endpoint, Topology, VethPair, VlanInterface
+from lab.scenario.topology import Bridge, Endpoint, Topology, VethPair, VlanInterface
 
 NETNS_DIR = "/run/netns"
 T = TypeVar("T")

@@ -31,9 +31,9 @@ from lab.control import lifecycle
 from lab.control.client import ApiError, Client
 from lab.control.handle import REGION_PATH, RunningLab
 from lab.control.labdir import LabError
-from lab.dataplane.addressing import build_topology
 from lab.dataplane.probes import ProbeError, ping, ping_fast
 from lab.scenario import file as sfile
+from lab.scenario.addressing import build_topology
 from lab.scenario.model import ScenarioError
 from lab.scenario.parse import load_scenario
 

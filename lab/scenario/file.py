@@ -26,10 +26,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-from lab.dataplane.addressing import build_topology
-from lab.dataplane.topology import Topology
+from lab.scenario.addressing import build_topology
 from lab.scenario.model import FORBIDDEN_PREFIXES, ScenarioError
 from lab.scenario.parse import parse_scenario, resolve_scenario_path
+from lab.scenario.topology import Topology
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
 DEFAULT_WAITS: dict[str, float] = {"session": 15.0, "convergence": 10.0, "failover": 30.0}

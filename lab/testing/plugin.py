@@ -22,7 +22,7 @@ import pytest
 from lab.control import lifecycle
 from lab.control.client import Client
 from lab.control.handle import REGION_PATH, RunningLab, WaitTimeout, unique_lab_name, wait_for
-from lab.dataplane.addressing import build_topology
+from lab.scenario.addressing import build_topology
 from lab.scenario.parse import load_scenario
 
 # Re-exported: tests import these from here.

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 
 from lab.dataplane import faults, netns, probes
-from lab.dataplane.addressing import build_topology
 from lab.dataplane.netns import run_in_netns
-from lab.dataplane.topology import LinkWiring, Topology
+from lab.scenario.addressing import build_topology
 from lab.scenario.model import LinkSpec, Scenario
 from lab.scenario.parse import load_scenario
+from lab.scenario.topology import LinkWiring, Topology
 
 LAB = "tdp"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -199,7 +199,7 @@ def test_cut_blocks_bgp_not_icmp(topo: Topology) -> None:
 def test_build_failure_cleans_up() -> None:
     t = build_topology(load_scenario("basic"), lab="tdpf")
     # Break one batch: a route via an unreachable gateway.
-    from lab.dataplane.topology import Route
+    from lab.scenario.topology import Route
     bad = replace(t, routes=(*t.routes, Route("vpc-instance", "tdpf-vpc-instance",
                                               "10.99.0.0/16", "10.98.0.1")))
     try:

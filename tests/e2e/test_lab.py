@@ -14,7 +14,7 @@ import pytest
 
 from lab.control import lifecycle
 from lab.control.client import Client
-from lab.dataplane.addressing import build_topology
+from lab.scenario.addressing import build_topology
 from lab.scenario.parse import load_scenario
 from lab.testing.plugin import RunningLab, unique_lab_name
 

@@ -14,7 +14,7 @@ from controller.drivers.kernel import RouteTable
 from lab.control import lifecycle
 from lab.control.client import Client
 from lab.control.labdir import lab_dir, pid_alive
-from lab.dataplane.addressing import build_topology
+from lab.scenario.addressing import build_topology
 from lab.scenario.parse import load_scenario
 from lab.testing.plugin import RunningLab, unique_lab_name
 

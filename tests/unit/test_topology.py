@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.dataplane.addressing import build_topology
-from lab.dataplane.topology import CustomerSession, Topology
+from lab.scenario.addressing import build_topology
 from lab.scenario.dump import scenario_to_dict
 from lab.scenario.model import AnnounceSpec, LinkSpec, ScenarioError
 from lab.scenario.parse import load_scenario, parse_scenario, resolve_scenario_path
+from lab.scenario.topology import CustomerSession, Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 BASIC = ROOT / "lab" / "scenarios" / "basic.yaml"

@@ -6,7 +6,18 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from lab.dataplane.topology import (
+from lab.scenario.model import (
+    FORWARDING_ROLES,
+    LAB_NAME_RE,
+    ROUTER_OFFSET,
+    TRANSIT_V4,
+    TRANSIT_V6,
+    IPNetwork,
+    Scenario,
+    ScenarioError,
+    host_offset,
+)
+from lab.scenario.topology import (
     Address,
     Bridge,
     BridgePort,
@@ -21,17 +32,6 @@ from lab.dataplane.topology import (
     VethPair,
     VlanInterface,
     VpcWiring,
-)
-from lab.scenario.model import (
-    FORWARDING_ROLES,
-    LAB_NAME_RE,
-    ROUTER_OFFSET,
-    TRANSIT_V4,
-    TRANSIT_V6,
-    IPNetwork,
-    Scenario,
-    ScenarioError,
-    host_offset,
 )
 
 

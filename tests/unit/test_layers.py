@@ -1,0 +1,69 @@
+"""The package layers import one way (docs/DESIGN.md): a module imports only from its own
+layer or the layers before it, and `controller` never imports `lab`."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Lowest first. A package not listed here is a layer of its own placed by its prefix.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "controller": ("core", "drivers", "service", "api"),
+    "lab": ("scenario", "dataplane", "routers", "control", "daemon", "runner", "cli",
+            "testing"),
+}
+# Layers that sit side by side: neither may import the other.
+PEERS = {("daemon", "runner"), ("cli", "testing")}
+
+
+def _imports(path: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            if node.module in LAYERS:  # `from lab import x`: x is the module
+                out |= {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+def _layer(module: str) -> tuple[str, int] | None:
+    parts = module.split(".")
+    if parts[0] not in LAYERS or len(parts) < 2 or parts[1] not in LAYERS[parts[0]]:
+        return None
+    return parts[1], LAYERS[parts[0]].index(parts[1])
+
+
+def _violations() -> list[str]:
+    bad = []
+    for top in LAYERS:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            here = _layer(module)
+            for imp in _imports(path):
+                if top == "controller" and imp.split(".")[0] == "lab":
+                    bad.append(f"{module} imports {imp}: controller never imports lab")
+                    continue
+                there = _layer(imp)
+                if here is None or there is None or imp.split(".")[0] != top:
+                    continue
+                if (here[0], there[0]) in PEERS or (there[0], here[0]) in PEERS:
+                    bad.append(f"{module} imports {imp}: {here[0]} and {there[0]} are peers")
+                elif there[1] > here[1]:
+                    bad.append(f"{module} ({here[0]}) imports {imp} ({there[0]}): "
+                               "a lower layer imports a higher one")
+    return bad
+
+
+def test_layers_import_one_way() -> None:
+    assert _violations() == []
+
+
+def test_every_package_is_in_a_layer() -> None:
+    for top, layers in LAYERS.items():
+        packages = {p.name for p in (ROOT / top).iterdir()
+                    if p.is_dir() and (p / "__init__.py").exists()}
+        assert packages == set(layers), f"{top}: packages and layers differ"
