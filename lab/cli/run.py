@@ -9,6 +9,7 @@ import click
 from lab.cli.output import echo_json, table
 from lab.control.labdir import check_lab_name
 from lab.runner import run as runner
+from lab.runner.report import iter_failures
 from lab.scenario import file as scenario_file
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
@@ -56,7 +57,7 @@ def run(files: tuple[str, ...], lab: str | None, keep: bool, router: str | None,
         passed = sum(it.status == "PASS" for r in reports for it in r.items)
         total = sum(len(r.items) for r in reports)
         click.echo(f"{passed}/{total} passed in {sum(r.duration for r in reports):.1f}s")
-        for line in runner.iter_failures(reports):
+        for line in iter_failures(reports):
             click.echo(f"FAILED {line}", err=True)
     if not ok:
         sys.exit(EXIT_FAILED)

@@ -1,14 +1,14 @@
 """Scenario files as people write them: load with positions, validate without running (pure).
 
 A scenario file is the topology part that ``lab.scenario.parse`` builds plus what the runner does
-with it (``waits``, ``steps``, ``checks``, ``ready``): see ``lab/scenario.schema.json`` for
+with it (``waits``, ``steps``, ``checks``, ``ready``): see ``lab/scenario/schema.json`` for
 the format. Validation is three passes, every error carrying ``FILE:LINE:COL``:
 
 1. YAML syntax (duplicate keys included: PyYAML would silently keep the last one);
 2. the JSON schema (structure, types, enums);
 3. semantics: references from the topology and from steps/checks to links, policies, VPCs,
-   customers, nodes and named waits; prefixes; then ``lab.scenario.parse`` itself (the exact rules
-   ``up`` applies) unless the file uses features it does not build yet (``pending``).
+   customers, nodes and named waits; prefixes; then the parser and topology builder
+   themselves (the exact rules ``up`` applies).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import jsonschema
 import yaml
 
 from lab.scenario.addressing import build_topology
-from lab.scenario.model import FORBIDDEN_PREFIXES, ScenarioError
+from lab.scenario.model import FORBIDDEN_PREFIXES, ROLES, ScenarioError
 from lab.scenario.parse import parse_scenario, resolve_scenario_path
 from lab.scenario.topology import Topology
 
@@ -35,17 +35,15 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
 DEFAULT_WAITS: dict[str, float] = {"session": 15.0, "convergence": 10.0, "failover": 30.0}
 # Keys only the runner reads: stripped before lab.scenario.parse sees the file.
 RUNNER_KEYS = ("waits", "steps", "checks", "ready")
-# Descriptive only; stripped for lab.scenario.parse's check until it passes them through.
+# Descriptive only: not needed to build the topology.
 METADATA_KEYS = ("description",)
 STEP_KINDS = ("api", "propagation", "policy", "attach_policy", "detach_policy", "set_policy",
               "attach_vpc", "detach_vpc", "announce", "withdraw", "fault", "wait", "check")
 CHECK_KINDS = ("link", "route", "traffic", "stats")
 PLACEHOLDER_RE = re.compile(r"\{([a-z_]+):([^{}]*)\}")
 PLACEHOLDER_KINDS = ("link", "policy", "vpc")
-# Node names when lab.scenario.parse cannot build the file yet (pending features): role + suffix.
-_NODE_ROLES = ("onprem-host", "customer-router", "partner", "scw-interlink", "vpc-router",
-               "vpc-instance")
-_LOOSE_NODE_RE = re.compile(rf"^({'|'.join(_NODE_ROLES)})(-[A-Za-z0-9_.]+)*$")
+# Node names when the topology cannot be built (its error is reported): role + suffix.
+_LOOSE_NODE_RE = re.compile(rf"^({'|'.join(ROLES)})(-[A-Za-z0-9_.]+)*$")
 
 Path_ = tuple[str | int, ...]
 
@@ -77,7 +75,6 @@ class ScenarioFile:
     data: dict[str, Any]
     root: yaml.Node | None
     topology: Topology | None = None  # built by lab.scenario.parse (lab "ilab") when it can
-    pending: list[str] = field(default_factory=list)  # features lab.scenario.parse lacks
 
     # --- parts -------------------------------------------------------------------------
     @property
@@ -295,28 +292,6 @@ def schema_issues(sf: ScenarioFile) -> list[Issue]:
 # --------------------------------------------------------------------------- semantics
 
 
-def pending_features(data: Mapping[str, Any]) -> list[str]:
-    """Topology features the schema accepts that lab.scenario.parse may not build yet: when it
-    rejects such a file, validation says so in a note instead of failing."""
-    out = []
-    if "customers" in data:
-        out.append("customers")
-    custs = data.get("customers") or ([data["customer"]] if "customer" in data else [])
-    for c in custs:
-        if isinstance(c, Mapping):
-            if "md5_password" in c:
-                out.append("customer md5_password")
-            if any(isinstance(a, Mapping) for a in c.get("announce") or []):
-                out.append("announce entries {prefix, community, link}")
-    for lk in data.get("links") or []:
-        if isinstance(lk, Mapping):
-            out += [f"links[].{k}" for k in ("customer", "partner", "pop", "index",
-                                             "md5_password") if k in lk]
-    if len(data.get("vpcs") or []) > 1:
-        out.append("several VPCs")
-    return sorted(set(out))
-
-
 def _names(items: Any) -> list[str]:
     return [str(it["name"]) for it in items or [] if isinstance(it, Mapping) and "name" in it]
 
@@ -357,7 +332,7 @@ class _Semantics:
                 self.err(path, f"unknown node {value!r} (nodes: {', '.join(sorted(self.nodes))})")
         elif not _LOOSE_NODE_RE.match(str(value)):
             self.err(path, f"unknown node {value!r} (a node is one of "
-                           f"{', '.join(_NODE_ROLES)}, possibly with a suffix)")
+                           f"{', '.join(ROLES)}, possibly with a suffix)")
 
     def prefix(self, value: Any, path: Path_, announce: bool = False) -> int | None:
         try:
@@ -517,16 +492,11 @@ def _topology_where(message: str, source: str) -> tuple[Path_, str]:
 
 def topology_issues(sf: ScenarioFile) -> list[Issue]:
     """Build the file with lab.scenario.parse (what `up` does); sets ``sf.topology``."""
-    sf.pending = pending_features(sf.data)
     source = str(sf.path)
     data = {k: v for k, v in sf.topology_data().items() if k not in METADATA_KEYS}
     try:
         sf.topology = build_topology(parse_scenario(copy.deepcopy(data), source))
     except ScenarioError as e:
-        if sf.pending:
-            return [sf.issue((), f"uses {', '.join(sf.pending)}: lab.scenario.parse cannot build "
-                                 f"it yet ({e}); checked against the schema and references "
-                                 "only", severity="note")]
         path, msg = _topology_where(str(e), source)
         return [sf.issue(path, msg)]
     return []

@@ -24,7 +24,6 @@ from lab.scenario.model import (
 )
 
 # On-prem LANs of the customer routers the lab creates for API links: one /24 and one /64 each.
-API_LAN_V4 = ipaddress.ip_network("198.18.128.0/17")
 API_LAN_V6_BASE = 0x20010DB8_1000_0000 << 64  # 2001:db8:1000::/36 -> 2001:db8:1nnn::/64
 
 

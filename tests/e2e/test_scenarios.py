@@ -15,6 +15,7 @@ import pytest
 
 from lab.control import lifecycle
 from lab.runner import run as runner
+from lab.runner.report import FileReport
 from lab.scenario.model import SCENARIO_DIR
 from lab.testing.plugin import unique_lab_name
 
@@ -48,7 +49,7 @@ def _combos() -> list[tuple[Path, str | None]]:
 COMBOS = _combos()
 
 
-def _report(r: runner.FileReport) -> str:
+def _report(r: FileReport) -> str:
     lines = [f"{r.file} (lab {r.lab}): {r.error or ''}"]
     lines += [f"  {it.line()}" for it in r.items]
     return "\n".join(lines)

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from lab.cli.main import cli
-from lab.runner import run as runner
+from lab.runner.checks import Check
 from lab.scenario.file import (
     DEFAULT_WAITS,
     Issue,
@@ -289,7 +289,7 @@ def test_negative_checks_run_last(tmp_path: Path) -> None:
           - route: {node: vpc-router, prefix: 198.51.100.0/24}
         """))
     sf = load(p)
-    checks = [runner.Check.parse(c, sf) for c in sf.checks]
+    checks = [Check.parse(c, sf) for c in sf.checks]
     assert [c.negative for c in checks] == [True, True, False]
     assert checks[0].expected() == "10.0.0.0/8 absent"
     assert checks[2].summary() == "route 198.51.100.0/24 in vpc-router"
