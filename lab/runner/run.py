@@ -33,6 +33,7 @@ from lab.control.handle import REGION_PATH, RunningLab
 from lab.control.labdir import LabError
 from lab.dataplane.addressing import build_topology
 from lab.dataplane.probes import ProbeError, ping, ping_fast
+from lab.routers import registry
 from lab.scenario import file as sfile
 from lab.scenario.model import ScenarioError
 from lab.scenario.parse import load_scenario
@@ -40,7 +41,6 @@ from lab.scenario.parse import load_scenario
 Progress = Callable[[str], None]
 POLL_INTERVAL = 0.1
 PROBE_COUNT = 3
-BIRD_PROTO = "12"  # BIRD installs its routes with `proto bird` (12), FRR and ExaBGP with bgp
 
 
 def _quiet(_msg: str) -> None:
@@ -203,9 +203,12 @@ class Evaluator:
         return all(got[k] == v for k, v in wanted.items()), seen
 
     def routes(self, node: str) -> dict[str, str | None]:
-        # BGP routes as any customer router kind installs them (`up --router` can swap kinds).
+        # BGP routes as the controller (`proto bgp`) and any customer router kind install them
+        # (`up --router` can swap kinds).
         routes = self.lab.routes(node)
-        routes.update(self.lab.routes(node, BIRD_PROTO))
+        for proto in registry.kernel_protos():
+            if proto != "bgp":
+                routes.update(self.lab.routes(node, proto))
         return routes
 
     def _via_addresses(self, via: str) -> set[str]:
@@ -440,7 +443,7 @@ def run_file(path: str | Path, lab: str | None = None, keep: bool = False,
     Raises ScenarioFileError for an invalid file (nothing is started); every other problem
     ends up in the report (``error`` for the lab itself, FAIL items for steps and checks).
     """
-    sf = sfile.load(path)
+    sf = sfile.load(path, registry.names())
     lab = lab or new_lab_name()
     report = FileReport(file=str(sf.path), scenario=sf.name, lab=lab, kept=keep)
     t0 = time.monotonic()
@@ -480,7 +483,7 @@ def run_files(paths: list[str | Path], lab: str | None = None, keep: bool = Fals
     errors: list[sfile.Issue] = []
     for p in paths:
         try:
-            sfile.load(p)
+            sfile.load(p, registry.names())
         except sfile.ScenarioFileError as e:
             errors += e.issues
     if errors:
