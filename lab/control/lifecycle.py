@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.drivers.procs import stop_process
+from controller.drivers.speaker import exabgp_executable
 from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
 from lab.dataplane import netns
 from lab.dataplane.addressing import build_topology
@@ -47,8 +48,7 @@ def preflight() -> None:
     missing = [b for b in REQUIRED_BINARIES if shutil.which(b) is None]
     if missing:
         raise LabError(f"missing programs: {', '.join(missing)}; run `make setup`")
-    exabgp = Path(sys.executable).with_name("exabgp")
-    if not exabgp.exists():
+    if not Path(exabgp_executable()).exists():  # Scaleway's side is ExaBGP, whatever the kinds
         raise LabError(f"ExaBGP not found next to {sys.executable}; run `make setup`")
 
 

@@ -5,11 +5,9 @@
 - polling with a deadline;
 - what the netns kernel table holds (the daemons install learned routes themselves);
 - TCP-MD5 failure counters of a netns (a key mismatch is silent in BGP);
-- the announcement book: base announcements + runtime ones persisted in the Store, with the
-  customer's name in the key so several customers can share one store.
-
-The file is a little over 400 lines: the helpers and the base class are one unit that FRR and
-BIRD share; splitting them would only scatter it.
+- input checks (ASN, hold time, MD5 password, one session per family);
+- ``DaemonRouter``, the base class: announcements (lab.routers.announcements), session
+  states and their reasons, adoption.
 """
 
 from __future__ import annotations
@@ -48,15 +46,6 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> float:
         if time.monotonic() - t0 > timeout:
             raise DaemonError(f"timed out after {timeout:.1f}s waiting for {what}")
         time.sleep(POLL)
-    return time.monotonic() - t0
-
-
-async def wait_until_async(cond: Callable[[], bool], timeout: float, what: str) -> float:
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise DaemonError(f"timed out after {timeout:.1f}s waiting for {what}")
-        await asyncio.sleep(POLL)
     return time.monotonic() - t0
 
 
@@ -258,7 +247,6 @@ class DaemonRouter:
         self.workdir = Path(workdir)
         self.dir = self.workdir / self.NAME  # the daemons' files
         self.book = AnnouncementBook(store, name, normalise_base(base_announce))
-        self.base = self.book.base
         self.lock = asyncio.Lock()
         self.adopted = False  # start() found the daemons already running
         self._md5_baseline: dict[str, int] = {}
@@ -300,9 +288,6 @@ class DaemonRouter:
     def stop(self) -> None:
         """Stop the daemons by PID (learned routes leave the kernel with them)."""
         self._stop_daemons()
-
-    def running(self) -> bool:
-        return self._running()
 
     # --- announcements -----------------------------------------------------------------
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
