@@ -8,6 +8,7 @@ import click
 
 from lab.cli.output import echo_json, table
 from lab.control.labdir import check_lab_name
+from lab.routers import registry
 from lab.runner import run as runner
 from lab.runner.report import iter_failures
 from lab.scenario import file as scenario_file
@@ -20,7 +21,7 @@ EXIT_FAILED, EXIT_INVALID = 1, 2
 @click.option("--lab", "lab", default=None,
               help="Lab name (default: a fresh one per file, so a running lab is never hit).")
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards (to inspect it).")
-@click.option("--router", type=click.Choice(["exabgp", "frr", "bird"]), default=None,
+@click.option("--router", type=click.Choice(registry.names()), default=None,
               help="Run every customer router of the files on this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 def run(files: tuple[str, ...], lab: str | None, keep: bool, router: str | None,

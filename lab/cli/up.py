@@ -8,6 +8,7 @@ import sys
 import click
 
 from lab.control import lifecycle
+from lab.routers import registry
 
 
 @click.command("up")
@@ -15,7 +16,7 @@ from lab.control import lifecycle
 @click.option("--hold-time", type=int, default=None, help="BGP hold time in seconds (default 9).")
 @click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds to wait for the links to be active and traffic to flow.")
-@click.option("--router", type=click.Choice(["exabgp", "frr", "bird"]), default=None,
+@click.option("--router", type=click.Choice(registry.names()), default=None,
               help="Every customer router on this kind, whatever the scenario says.")
 @click.option("--json", "as_json", is_flag=True, help="Print timings and the API as JSON.")
 @click.pass_context

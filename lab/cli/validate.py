@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from lab.routers import registry
 from lab.scenario import file as scenario_file
 
 EXIT_INVALID = 2
@@ -22,7 +23,7 @@ def validate(files: tuple[str, ...], quiet: bool) -> None:
     """
     invalid = 0
     for f in files:
-        issues = scenario_file.validate(f)
+        issues = scenario_file.validate(f, registry.names())
         errors = [i for i in issues if i.severity == "error"]
         for i in issues:
             if i.severity == "error" or not quiet:

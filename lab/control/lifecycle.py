@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from controller.drivers.procs import stop_process
+from controller.drivers.speaker import exabgp_executable
 from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
 from lab.dataplane import netns
 from lab.dataplane.probes import ping_fast
+from lab.routers import registry
 from lab.scenario.addressing import build_topology
 from lab.scenario.model import SCENARIO_DIR, Scenario, ScenarioError
 from lab.scenario.parse import load_scenario
@@ -46,8 +48,7 @@ def preflight() -> None:
     missing = [b for b in REQUIRED_BINARIES if shutil.which(b) is None]
     if missing:
         raise LabError(f"missing programs: {', '.join(missing)}; run `make setup`")
-    exabgp = Path(sys.executable).with_name("exabgp")
-    if not exabgp.exists():
+    if not Path(exabgp_executable()).exists():  # Scaleway's side is ExaBGP, whatever the kinds
         raise LabError(f"ExaBGP not found next to {sys.executable}; run `make setup`")
 
 
@@ -113,13 +114,30 @@ def spawn_daemon(lab: str) -> int:
 
 
 def with_router(scenario: Scenario, router: str | None) -> Scenario:
-    """Every customer of the scenario on the given router kind (exabgp, frr, bird)."""
+    """Every customer of the scenario on the given router kind (lab.routers.registry)."""
     if router is None:
         return scenario
-    if router not in ("exabgp", "frr", "bird"):
-        raise LabError(f"unknown router kind {router!r}: exabgp, frr or bird")
+    try:
+        registry.get(router)
+    except registry.UnknownRouterKind as exc:
+        raise LabError(str(exc)) from None
     customers = tuple(dataclasses.replace(c, router=router) for c in scenario.customers)
     return dataclasses.replace(scenario, customers=customers)
+
+
+def check_routers(topo: Topology) -> None:
+    """Each customer's router kind is known, installed, and can hold its sessions."""
+    for c in topo.customers:
+        try:
+            kind = registry.get(c.router)
+        except registry.UnknownRouterKind as exc:
+            raise LabError(f"customer {c.name!r}: {exc}") from None
+        reason = kind.refusal(c)
+        if reason is not None:
+            raise LabError(reason)
+        if not kind.available():
+            raise LabError(f"customer {c.name!r}: the {kind.name} router is not installed; "
+                           "run `make setup`")
 
 
 def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = None,
@@ -148,6 +166,7 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     if wait_ready is None:
         wait_ready = scenario.ready
     topo = build_topology(scenario, lab)
+    check_routers(topo)
     d = lab_dir(lab)
     d.mkdir(parents=True, exist_ok=True)
     # Searchable but not listable: FRR's daemons (user frr) need to reach their directory;

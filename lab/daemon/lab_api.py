@@ -16,8 +16,8 @@ from aiohttp import web
 from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
 from controller.service.controller import speaker_name
 from lab.dataplane import faults
-from lab.routers import CustomerRouterApi
-from lab.routers.exabgp import CustomerRouter
+from lab.routers import registry
+from lab.routers.kind import CustomerRouter
 
 if TYPE_CHECKING:
     from lab.daemon.main import LabDaemon
@@ -54,7 +54,7 @@ class LabApi:
                 out[n.name] = await _kernel_routes(n.netns)
         return _json({"routes": out})
 
-    def _customer(self, body: dict[str, Any]) -> CustomerRouterApi:
+    def _customer(self, body: dict[str, Any]) -> CustomerRouter:
         name = body.get("customer")
         if name is None:
             if len(self.d.customers) != 1:
@@ -76,13 +76,16 @@ class LabApi:
             raise ArgumentError.one("body", "format", "body must be a JSON object")
         return body
 
-    def _link_arg(self, router: CustomerRouterApi, body: dict[str, Any]) -> dict[str, Any]:
+    def _link_arg(self, router: CustomerRouter, body: dict[str, Any]) -> dict[str, Any]:
         link = body.get("link")
         if link is None:
             return {}
-        if not isinstance(router, CustomerRouter):
+        kind = registry.get(self.d.topo.customer(router.name).router)
+        if not kind.per_link_sessions:
+            able = ", ".join(k.name for k in registry.kinds() if k.per_link_sessions)
             raise ArgumentError.one("link", "constraint",
-                                    "per-link announcements need an exabgp customer router")
+                                    f"per-link announcements need a customer router kind with "
+                                    f"per-link sessions ({able}); this one is {kind.name}")
         if not any(s.link == link for s in router.sessions):
             raise NotFound("customer_link", str(link))
         return {"link": link}
@@ -105,10 +108,10 @@ class LabApi:
         loop = asyncio.get_running_loop()
         learned = await loop.run_in_executor(None, router.learned)
         sessions = await loop.run_in_executor(None, router.sessions_state)
-        details = getattr(router, "session_details", None)
+        details = await loop.run_in_executor(None, router.session_details)
         out = {"announced": router.announced(), "learned": learned, "sessions": sessions}
         if details is not None:
-            out["session_details"] = await loop.run_in_executor(None, details)
+            out["session_details"] = details
         return _json(out)
 
     def _fault_link(self, body: dict[str, Any]) -> Link:

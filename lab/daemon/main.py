@@ -51,11 +51,9 @@ from lab.control.labdir import lab_dir, read_json, write_json
 from lab.control.lifecycle import with_router
 from lab.daemon.lab_api import LabApi
 from lab.daemon.wiring import LabWiring
-from lab.routers import CustomerRouterApi, make_router
-from lab.routers.announcements import CustomerSession
+from lab.routers import registry
 from lab.routers.daemon_router import md5_failures
-from lab.routers.exabgp import SPEAKER as CUSTOMER
-from lab.routers.exabgp import CustomerRouter
+from lab.routers.kind import CustomerRouter, RouterContext, SpeakerListener
 from lab.scenario.model import Scenario
 from lab.scenario.parse import load_scenario
 from lab.scenario.topology import Topology
@@ -172,8 +170,8 @@ class LabDaemon:
         self.ctrl.load()
         if not self.restarted:
             seed(self.ctrl, self.wiring, self.wiring.scenario)
-        self.customers: dict[str, CustomerRouterApi] = {}
-        self._by_speaker: dict[str, CustomerRouter] = {}
+        self.customers: dict[str, CustomerRouter] = {}
+        self._by_speaker: dict[str, SpeakerListener] = {}  # customer routers' speakers
 
     def _diagnose(self, link: Link, family: str) -> str | None:
         """TCP-MD5 failures seen in the Scaleway router's namespace explain a silent down."""
@@ -196,42 +194,34 @@ class LabDaemon:
         return self._tables[netns]
 
     # --- customer routers ------------------------------------------------------------------
+    def _router_context(self, customer: str) -> RouterContext:
+        return RouterContext(store=self.store, workdir=self.dir / "routers" / customer,
+                             hold_time=self.wiring.scenario.hold_time, hub=self.hub,
+                             bridge_command=bridge_command(self.sock),
+                             ensure_speaker=self.speakers.ensure, listen=self._listen)
+
+    def _listen(self, speaker: str, listener: SpeakerListener) -> Callable[[], None]:
+        self._by_speaker[speaker] = listener
+
+        def stop() -> None:
+            if self._by_speaker.get(speaker) is listener:
+                del self._by_speaker[speaker]
+        return stop
+
     async def _sync_customers(self) -> None:
-        """One router per customer of the topology: start new ones, reconfigure changed ones."""
-        loop = asyncio.get_running_loop()
-        hold = self.wiring.scenario.hold_time
+        """One router per customer of the topology: start new ones, update the others."""
         wanted = {c.name: c for c in self.topo.customers}
         for name in list(self.customers):
             if name not in wanted:  # its namespace is gone with its processes
-                gone = self.customers.pop(name)
-                await gone.close()
-                self._by_speaker = {k: v for k, v in self._by_speaker.items() if v is not gone}
+                await self.customers.pop(name).close()
         for name, cw in wanted.items():
-            sessions = [CustomerSession(s.family, s.local_address, s.peer_address, s.link)
-                        for s in cw.sessions]
-            existing = self.customers.get(name)
-            router: CustomerRouterApi
-            if existing is None:
-                if cw.router == "exabgp":
-                    speaker = CUSTOMER if name == CUSTOMER else f"{CUSTOMER}-{name}"
-                    router = CustomerRouter(self.store, self.hub, cw.netns, cw.asn, sessions,
-                                            cw.announce, hold, cw.md5_password,
-                                            bridge_command(self.sock), name=name,
-                                            speaker=speaker)
-                    self._by_speaker[speaker] = router
-                else:
-                    router = make_router(cw.router, self.store, cw.netns, cw.asn, sessions,
-                                         cw.announce, hold, cw.md5_password,
-                                         self.dir / "routers" / name, name=name)
+            router = self.customers.get(name)
+            if router is None:
+                router = registry.get(cw.router).factory(cw, self._router_context(name))
                 self.customers[name] = router
                 await router.start()
             else:
-                router = existing
-                if isinstance(router, CustomerRouter):
-                    router.netns, router.sessions = cw.netns, sessions
-            if isinstance(router, CustomerRouter):
-                await loop.run_in_executor(None, self.speakers.ensure, router.speaker,
-                                           cw.netns, router.config_text())
+                await router.update(cw)
 
     async def _on_topology_change(self, topo: Topology, renamed: dict[str, str]) -> None:
         self.ctrl.rename_netns(renamed)
@@ -248,17 +238,17 @@ class LabDaemon:
         await self._sync_customers()
 
     def _on_event(self, speaker: str, event: Event) -> None:
-        router = self._by_speaker.get(speaker)
-        if router is not None:
-            router.on_event(event)
+        listener = self._by_speaker.get(speaker)
+        if listener is not None:
+            listener.on_event(event)
         else:
             self.ctrl.on_event(speaker, event)
 
     def _on_connect(self, speaker: str) -> None:
         # Called before the bridge's hello and snapshot replay, in order with them.
-        router = self._by_speaker.get(speaker)
-        if router is not None:
-            router.on_connect()
+        listener = self._by_speaker.get(speaker)
+        if listener is not None:
+            listener.on_connect()
         else:
             self.ctrl.on_connect(speaker)
 

@@ -14,14 +14,6 @@ from controller.core.prefixes import PrefixError, parse_prefix
 from controller.drivers.store import Store
 
 
-@dataclass(frozen=True)
-class CustomerSession:
-    family: str
-    local_address: str  # customer side, no prefix length
-    peer_address: str  # Scaleway side
-    link: str | None = None  # the scenario link the session runs over
-
-
 def validate_announcement(prefixes: Iterable[Any], communities: Iterable[Any]) -> tuple[
         list[str], tuple[str, ...]]:
     details = []

@@ -27,6 +27,7 @@ from lab.routers.daemon_router import (
     spawn_daemon,
     wait_until,
 )
+from lab.routers.kind import RouterKind
 
 BIRD = os.environ.get("ILAB_BIRD", "bird")
 BIRDC = os.environ.get("ILAB_BIRDC", "birdc")
@@ -70,7 +71,7 @@ def parse_protocols(text: str) -> dict[str, tuple[str, str, str | None]]:
 
 
 class BirdRouter(DaemonRouter):
-    KIND = "bird"
+    NAME = "bird"
     KERNEL_PROTO = "bird"
 
     _pushed: str | None = None  # announce.conf the running bird has loaded
@@ -146,8 +147,9 @@ class BirdRouter(DaemonRouter):
     def _running(self) -> bool:
         return self.pid() is not None
 
-    def _netns_pid(self) -> int | None:
-        return self.pid()
+    def daemon_pids(self) -> list[int]:
+        pid = self.pid()
+        return [] if pid is None else [pid]
 
     def _start_daemons(self, desired: Mapping[str, tuple[str, ...]]) -> None:
         if not bird_available():
@@ -210,3 +212,8 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+KIND = RouterKind(name=BirdRouter.NAME, available=bird_available,
+                  kernel_proto=BirdRouter.KERNEL_PROTO, per_link_sessions=False,
+                  factory=BirdRouter.for_customer)

@@ -5,8 +5,9 @@
 - polling with a deadline;
 - what the netns kernel table holds (the daemons install learned routes themselves);
 - TCP-MD5 failure counters of a netns (a key mismatch is silent in BGP);
-- the announcement book: base announcements + runtime ones persisted in the Store, with the
-  customer's name in the key so several customers can share one store.
+- input checks (ASN, hold time, MD5 password, one session per family);
+- ``DaemonRouter``, the base class: announcements (lab.routers.announcements), session
+  states and their reasons, adoption.
 """
 
 from __future__ import annotations
@@ -24,21 +25,9 @@ from typing import Any
 from controller.core.prefixes import family_of
 from controller.drivers.procs import process_alive
 from controller.drivers.store import Store
-from lab.routers.announcements import AnnouncementBook, CustomerSession, normalise_base
-
-__all__ = [
-    "DaemonError",
-    "md5_failures",
-    "netns_exists",
-    "pid_from_file",
-    "process_alive",
-    "read_kernel_routes",
-    "run",
-    "spawn_daemon",
-    "validate_sessions",
-    "wait_until",
-    "wait_until_async",
-]
+from lab.routers.announcements import AnnouncementBook, normalise_base
+from lab.routers.kind import RouterContext
+from lab.scenario.topology import CustomerSession, CustomerWiring
 
 POLL = 0.01  # seconds between two looks at something we wait for
 
@@ -57,15 +46,6 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> float:
         if time.monotonic() - t0 > timeout:
             raise DaemonError(f"timed out after {timeout:.1f}s waiting for {what}")
         time.sleep(POLL)
-    return time.monotonic() - t0
-
-
-async def wait_until_async(cond: Callable[[], bool], timeout: float, what: str) -> float:
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise DaemonError(f"timed out after {timeout:.1f}s waiting for {what}")
-        await asyncio.sleep(POLL)
     return time.monotonic() - t0
 
 
@@ -240,14 +220,18 @@ def community_tag(communities: Sequence[str]) -> str:
 
 
 class DaemonRouter:
-    """A customer router made of real routing daemons in ``netns`` (see lab.routers).
+    """A customer router made of real routing daemons in ``netns``, one session per family.
+
+    The daemons install what they learn in the netns kernel table themselves and outlive the
+    controller: ``start()`` adopts running daemons, ``close()`` leaves them running,
+    ``stop()`` ends them.
 
     Subclasses provide ``_running``, ``_start_daemons``, ``_stop_daemons``, ``_apply``
     (push the desired announcements into the running daemons), ``_peer_states`` and
-    ``_netns_pid`` (a daemon PID, to read the netns MD5 counters).
+    ``daemon_pids``.
     """
 
-    KIND = "?"
+    NAME = "?"  # the kind's name
     KERNEL_PROTO = "?"  # how the daemon's routes show in ``ip route``
 
     def __init__(self, store: Store, netns: str, asn: int, sessions: Sequence[CustomerSession],
@@ -261,12 +245,18 @@ class DaemonRouter:
         self.hold_time = check_hold_time(hold_time)
         self.md5_password = check_password(md5_password)
         self.workdir = Path(workdir)
-        self.dir = self.workdir / self.KIND  # the daemons' files
+        self.dir = self.workdir / self.NAME  # the daemons' files
         self.book = AnnouncementBook(store, name, normalise_base(base_announce))
-        self.base = self.book.base
         self.lock = asyncio.Lock()
         self.adopted = False  # start() found the daemons already running
         self._md5_baseline: dict[str, int] = {}
+
+    @classmethod
+    def for_customer(cls, customer: CustomerWiring, ctx: RouterContext) -> DaemonRouter:
+        """The router of a topology customer (the kind's factory)."""
+        return cls(ctx.store, customer.netns, customer.asn, customer.sessions,
+                   customer.announce, ctx.hold_time, customer.md5_password, ctx.workdir,
+                   customer.name)
 
     @property
     def router_id(self) -> str:
@@ -287,6 +277,11 @@ class DaemonRouter:
                 await asyncio.to_thread(self._start_daemons, desired)
             await self._apply(desired)
 
+    async def update(self, customer: CustomerWiring) -> None:
+        """A renamed namespace; the sessions are fixed for the daemons' life (a customer
+        whose links change needs a kind with per-link sessions)."""
+        self.netns = customer.netns
+
     async def close(self) -> None:
         """Forget the daemons without stopping them: they outlive a controller restart."""
 
@@ -294,17 +289,17 @@ class DaemonRouter:
         """Stop the daemons by PID (learned routes leave the kernel with them)."""
         self._stop_daemons()
 
-    def running(self) -> bool:
-        return self._running()
-
     # --- announcements -----------------------------------------------------------------
-    async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any]) -> int:
+    async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
+                       link: str | None = None) -> int:
+        _no_link(link)
         async with self.lock:
             clean = self.book.announce(prefixes, communities)
             await self._apply(self.book.desired())
         return len(clean)
 
-    async def withdraw(self, prefixes: Sequence[Any]) -> int:
+    async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
+        _no_link(link)
         async with self.lock:
             clean = self.book.withdraw(prefixes)
             await self._apply(self.book.desired())
@@ -332,7 +327,7 @@ class DaemonRouter:
         """
         if not self._running():
             return {s.peer_address: {"state": "down", "bgp_state": "not running",
-                                     "reason": f"{self.KIND} is not running"}
+                                     "reason": f"{self.NAME} is not running"}
                     for s in self.sessions}
         states = self._peer_states()
         out: dict[str, dict[str, Any]] = {}
@@ -341,8 +336,8 @@ class DaemonRouter:
             up = bgp_state.lower() == "established"
             out[s.peer_address] = {"state": "up" if up else "down", "bgp_state": bgp_state,
                                    "reason": None if up else reason}
-        pid = self._netns_pid()
-        counters = md5_failures(pid) if pid else {}
+        pids = self.daemon_pids()
+        counters = md5_failures(pids[0]) if pids else {}
         if all(d["state"] == "up" for d in out.values()):
             self._md5_baseline = counters
         else:
@@ -371,7 +366,8 @@ class DaemonRouter:
     def _peer_states(self) -> dict[str, tuple[str, str | None]]:
         raise NotImplementedError
 
-    def _netns_pid(self) -> int | None:
+    def daemon_pids(self) -> list[int]:
+        """PIDs of the router's running daemons."""
         raise NotImplementedError
 
     def session_for(self, family: str) -> CustomerSession | None:
@@ -381,3 +377,8 @@ class DaemonRouter:
     def by_family(desired: Mapping[str, tuple[str, ...]], family: str
                   ) -> dict[str, tuple[str, ...]]:
         return {p: c for p, c in desired.items() if family_of(p) == family}
+
+
+def _no_link(link: str | None) -> None:
+    if link is not None:  # the lab API checks the kind's per_link_sessions first
+        raise ValueError("one session per family: announcements are for all sessions")

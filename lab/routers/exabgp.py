@@ -2,43 +2,46 @@
 
 This is the customer's side of the link, not Scaleway's: it accepts everything Scaleway sends
 (its own policy is not the lab's subject) and announces what the scenario or the user asks,
-optionally tagged with a preference community.
+optionally tagged with a preference community, per link if asked (one session per link and
+family). Its ExaBGP process is one of the lab's speakers (``RouterContext.ensure_speaker``),
+started or adopted like Scaleway's; its bridge's events come through ``RouterContext.listen``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from controller.core.events import Announced, Event, ReplayDone, RouteUpdate, SessionState
 from controller.core.model import SCW_ASN
 from controller.core.prefixes import family_of
-from controller.core.reconcile import diff
 from controller.drivers.exabgp_config import NeighborConfig, render_config
 from controller.drivers.kernel import KernelRoute, RouteTable
-from controller.drivers.store import Store
-from lab.routers.announcements import AnnouncementBook, CustomerSession, split_base
+from controller.drivers.speaker import exabgp_executable
+from lab.routers.announcements import AnnouncementBook, split_base
+from lab.routers.kind import RouterContext, RouterKind
+from lab.scenario.topology import CustomerWiring
 
 log = logging.getLogger("lab.routers.exabgp")
-SPEAKER = "customer"
+SPEAKER = "customer"  # the speaker of the customer named "customer"; others: customer-<name>
 
 
-class CustomerRouter:
-    def __init__(self, store: Store, hub: Any, netns: str, asn: int,
-                 sessions: Sequence[CustomerSession], base_announce: Iterable[Any],
-                 hold_time: int, md5_password: str | None,
-                 bridge_command: Callable[[str], list[str]], name: str = "customer",
-                 speaker: str = SPEAKER):
-        self.store, self.hub, self.netns, self.asn = store, hub, netns, asn
-        self.name, self.speaker = name, speaker
-        self.sessions = list(sessions)
-        general, per_link = split_base(base_announce)
-        self.book = AnnouncementBook(store, name, general, per_link)
-        self.hold_time, self.md5_password = hold_time, md5_password
-        self._bridge_command = bridge_command
-        self.table = RouteTable(netns)
+def speaker_for(customer: str) -> str:
+    return SPEAKER if customer == SPEAKER else f"{SPEAKER}-{customer}"
+
+
+class ExabgpRouter:
+    def __init__(self, customer: CustomerWiring, ctx: RouterContext):
+        self.ctx, self.name, self.speaker = ctx, customer.name, speaker_for(customer.name)
+        self.netns, self.asn = customer.netns, customer.asn
+        self.sessions = list(customer.sessions)
+        self.md5_password = customer.md5_password
+        general, per_link = split_base(customer.announce)
+        self.book = AnnouncementBook(ctx.store, customer.name, general, per_link)
+        self.table: RouteTable | None = None  # opened by start(): it enters the netns
         self._learned: dict[str, dict[str, tuple[str, ...]]] = {}  # peer -> prefix -> gateways
         self.applied_table: dict[str, tuple[str, ...]] = {}
         self.applied: dict[str, dict[str, tuple[str, ...]]] = {}  # peer -> prefix -> communities
@@ -47,6 +50,7 @@ class CustomerRouter:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._replaying = False
+        self._unlisten: Callable[[], None] | None = None
 
     # --- configuration -------------------------------------------------------------------
     def config_text(self) -> str:
@@ -54,22 +58,36 @@ class CustomerRouter:
         router_id = v4 or "198.51.100.1"
         neighbors = [NeighborConfig(
             peer_address=s.peer_address, local_address=s.local_address, router_id=router_id,
-            local_as=self.asn, peer_as=SCW_ASN, family=s.family, hold_time=self.hold_time,
+            local_as=self.asn, peer_as=SCW_ASN, family=s.family, hold_time=self.ctx.hold_time,
             md5_password=self.md5_password) for s in self.sessions]
-        return render_config(neighbors, self._bridge_command(self.speaker))
+        return render_config(neighbors, self.ctx.bridge_command(self.speaker))
 
-    def desired(self) -> dict[str, tuple[str, ...]]:
-        return self.book.desired()
+    async def _ensure_speaker(self) -> None:
+        await asyncio.to_thread(self.ctx.ensure_speaker, self.speaker, self.netns,
+                                self.config_text())
 
+    # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        routes = await loop.run_in_executor(None, self.table.list)
+        # Listen first: an adopted speaker's bridge may reconnect at any moment.
+        self._unlisten = self.ctx.listen(self.speaker, self)
+        self.table = table = await asyncio.to_thread(RouteTable, self.netns)
+        routes = await asyncio.to_thread(table.list)
         self.applied_table = {p: tuple(r.gateways) for p, r in routes.items()}
-        self._task = asyncio.create_task(self._install_loop())
+        self._task = asyncio.create_task(self._install_loop(table))
+        await self._ensure_speaker()
+
+    async def update(self, customer: CustomerWiring) -> None:
+        # The route table keeps its socket: a renamed namespace is still the same one.
+        self.netns, self.sessions = customer.netns, list(customer.sessions)
+        await self._ensure_speaker()
 
     async def close(self) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
         if self._task:
             self._task.cancel()
+        if self.table is not None:
+            self.table.close()
 
     # --- announcements ----------------------------------------------------------------------
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
@@ -86,7 +104,8 @@ class CustomerRouter:
         return len(clean)
 
     async def _sync_announcements(self) -> None:
-        if not self.hub.connected(self.speaker):
+        hub = self.ctx.hub
+        if not hub.connected(self.speaker):
             return  # the bridge's replay on connect triggers a sync
         for s in self.sessions:
             want = {p: c for p, c in self.book.desired(s.link).items()
@@ -94,28 +113,29 @@ class CustomerRouter:
             have = self.applied.setdefault(s.peer_address, {})
             gone = [p for p in have if p not in want]
             if gone:
-                await self.hub.withdraw(self.speaker, s.peer_address, gone)
+                await hub.withdraw(self.speaker, s.peer_address, gone)
             by_comm: dict[tuple[str, ...], list[str]] = {}
             for p, c in want.items():
                 if have.get(p) != c:
                     by_comm.setdefault(c, []).append(p)
             for comm, plist in by_comm.items():
-                await self.hub.announce(self.speaker, s.peer_address, plist, list(comm))
+                await hub.announce(self.speaker, s.peer_address, plist, list(comm))
             self.applied[s.peer_address] = want
 
+    # --- views ---------------------------------------------------------------------------------
     def learned(self) -> list[dict[str, Any]]:
         return [{"prefix": p, "via": gws[0]} for p, gws in sorted(self.applied_table.items())]
 
     def sessions_state(self) -> dict[str, str]:
         return dict(self.state)
 
-    def stop(self) -> None:
-        """The ExaBGP speaker belongs to the daemon's ProcessSpeakers: nothing of its own."""
+    def session_details(self) -> None:
+        return None  # ExaBGP tells the states only
 
     def announced(self) -> list[dict[str, Any]]:
         return self.book.as_list()
 
-    # --- events --------------------------------------------------------------------------------
+    # --- events (SpeakerListener) ----------------------------------------------------------------
     def on_connect(self) -> None:
         """The bridge (re)connected: its replay is the complete state; install after it."""
         self.applied.clear()
@@ -151,21 +171,29 @@ class CustomerRouter:
         async with self.lock:
             await self._sync_announcements()
 
-    async def _install_loop(self) -> None:
-        loop = asyncio.get_running_loop()
+    async def _install_loop(self, table: RouteTable) -> None:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
             want: dict[str, tuple[str, ...]] = {}
-            for table in self._learned.values():
-                want.update(table)
-            add, remove = diff(self.applied_table, want)
+            for learned in self._learned.values():
+                want.update(learned)
+            add = {p: gws for p, gws in want.items() if self.applied_table.get(p) != gws}
+            remove = [p for p in self.applied_table if p not in want]
             routes = [KernelRoute(p, gws) for p, gws in add.items()]
             try:
-                await loop.run_in_executor(None, self.table.apply, routes, remove)
+                await asyncio.to_thread(table.apply, routes, remove)
             except Exception:
                 log.exception("customer route install failed")
                 continue
             for p in remove:
                 self.applied_table.pop(p, None)
             self.applied_table.update(add)
+
+
+def exabgp_available() -> bool:
+    return Path(exabgp_executable()).exists()
+
+
+KIND = RouterKind(name="exabgp", available=exabgp_available, kernel_proto="bgp",
+                  per_link_sessions=True, factory=ExabgpRouter)

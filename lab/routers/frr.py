@@ -35,6 +35,7 @@ from lab.routers.daemon_router import (
     run,
     spawn_daemon,
 )
+from lab.routers.kind import RouterKind
 
 FRR_DIR = Path(os.environ.get("ILAB_FRR_DIR", "/usr/lib/frr"))
 FRR_USER = "frr"
@@ -79,7 +80,7 @@ def _norm(addr: str) -> str:
 
 
 class FrrRouter(DaemonRouter):
-    KIND = "frr"
+    NAME = "frr"
     KERNEL_PROTO = "bgp"
 
     # what bgpd has (network -> route-map, route-map names); None: ask it
@@ -137,8 +138,8 @@ class FrrRouter(DaemonRouter):
     def _running(self) -> bool:
         return all(pid is not None for pid in self.pids().values())
 
-    def _netns_pid(self) -> int | None:
-        return self.pids()["bgpd"]
+    def daemon_pids(self) -> list[int]:
+        return [pid for pid in self.pids().values() if pid is not None]
 
     def _prepare_dirs(self) -> tuple[int, int]:
         if not frr_available():
@@ -286,3 +287,8 @@ def _user_can_enter(path: Path, uid: int, gid: int) -> bool:
         if not ok:
             return False
     return True
+
+
+KIND = RouterKind(name=FrrRouter.NAME, available=frr_available,
+                  kernel_proto=FrrRouter.KERNEL_PROTO, per_link_sessions=False,
+                  factory=FrrRouter.for_customer)

@@ -16,11 +16,11 @@ from lab.control.client import ApiError
 from lab.control.handle import RunningLab
 from lab.control.labdir import LabError
 from lab.dataplane.probes import ProbeError, ping, ping_fast
+from lab.routers import registry
 from lab.scenario import file as sfile
 
 POLL_INTERVAL = 0.1
 PROBE_COUNT = 3
-BIRD_PROTO = "12"  # BIRD installs its routes with `proto bird` (12), FRR and ExaBGP with bgp
 
 
 class CheckFailed(Exception):
@@ -122,9 +122,12 @@ class Evaluator:
         return all(got[k] == v for k, v in wanted.items()), seen
 
     def routes(self, node: str) -> dict[str, str | None]:
-        # BGP routes as any customer router kind installs them (`up --router` can swap kinds).
+        # BGP routes as the controller (`proto bgp`) and any customer router kind install them
+        # (`up --router` can swap kinds).
         routes = self.lab.routes(node)
-        routes.update(self.lab.routes(node, BIRD_PROTO))
+        for proto in registry.kernel_protos():
+            if proto != "bgp":
+                routes.update(self.lab.routes(node, proto))
         return routes
 
     def _via_addresses(self, via: str) -> set[str]:

@@ -27,6 +27,7 @@ from lab.control.client import ApiError, Client
 from lab.control.handle import RunningLab
 from lab.control.labdir import LabError
 from lab.dataplane.probes import ProbeError
+from lab.routers import registry
 from lab.runner.checks import Check, CheckFailed, Evaluator
 from lab.runner.report import FileReport, ItemResult
 from lab.runner.steps import StepRunner
@@ -115,7 +116,7 @@ def run_file(path: str | Path, lab: str | None = None, keep: bool = False,
     Raises ScenarioFileError for an invalid file (nothing is started); every other problem
     ends up in the report (``error`` for the lab itself, FAIL items for steps and checks).
     """
-    sf = sfile.load(path)
+    sf = sfile.load(path, registry.names())
     lab = lab or new_lab_name()
     report = FileReport(file=str(sf.path), scenario=sf.name, lab=lab, kept=keep)
     t0 = time.monotonic()
@@ -155,7 +156,7 @@ def run_files(paths: list[str | Path], lab: str | None = None, keep: bool = Fals
     errors: list[sfile.Issue] = []
     for p in paths:
         try:
-            sfile.load(p)
+            sfile.load(p, registry.names())
         except sfile.ScenarioFileError as e:
             errors += e.issues
     if errors:

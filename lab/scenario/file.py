@@ -17,7 +17,7 @@ import copy
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,7 +27,7 @@ import jsonschema
 import yaml
 
 from lab.scenario.addressing import build_topology
-from lab.scenario.model import FORBIDDEN_PREFIXES, ROLES, ScenarioError
+from lab.scenario.model import DEFAULT_ROUTER, FORBIDDEN_PREFIXES, ROLES, ScenarioError
 from lab.scenario.parse import parse_scenario, resolve_scenario_path
 from lab.scenario.topology import Topology
 
@@ -200,30 +200,39 @@ def read(path_or_name: str | Path) -> ScenarioFile:
     return parse_text(text, path)
 
 
-def load(path_or_name: str | Path) -> ScenarioFile:
-    """Read and fully validate; raises ScenarioFileError with every error found."""
+def load(path_or_name: str | Path, router_kinds: Iterable[str]) -> ScenarioFile:
+    """Read and fully validate; raises ScenarioFileError with every error found.
+    ``router_kinds``: the customer router kinds the lab knows (lab.routers.registry)."""
     sf = read(path_or_name)
-    errors = [i for i in check(sf) if i.severity == "error"]
+    errors = [i for i in check(sf, router_kinds) if i.severity == "error"]
     if errors:
         raise ScenarioFileError(errors)
     return sf
 
 
-def validate(path_or_name: str | Path) -> list[Issue]:
+def validate(path_or_name: str | Path, router_kinds: Iterable[str]) -> list[Issue]:
     """Every issue of a file (errors and notes), never raising for an invalid file."""
     try:
         sf = read(path_or_name)
     except ScenarioFileError as e:
         return e.issues
-    return check(sf)
+    return check(sf, router_kinds)
 
 
 # --------------------------------------------------------------------------- schema
 
 
+def schema(router_kinds: Iterable[str]) -> dict[str, Any]:
+    """The scenario schema, with the known customer router kinds as the `router` enum (the
+    kinds live in lab.routers, a layer above this one)."""
+    return _schema(tuple(router_kinds))
+
+
 @cache
-def schema() -> dict[str, Any]:
+def _schema(router_kinds: tuple[str, ...]) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    router = loaded["$defs"]["customer"]["properties"]["router"]
+    router["enum"], router["default"] = list(router_kinds), DEFAULT_ROUTER
     return loaded
 
 
@@ -271,8 +280,8 @@ def _schema_message(err: jsonschema.ValidationError, data: Any) -> tuple[Path_, 
     return path, f"{where}: {err.message}", False
 
 
-def schema_issues(sf: ScenarioFile) -> list[Issue]:
-    validator = jsonschema.Draft202012Validator(schema())
+def schema_issues(sf: ScenarioFile, router_kinds: Iterable[str]) -> list[Issue]:
+    validator = jsonschema.Draft202012Validator(schema(router_kinds))
     out = []
     seen: set[tuple[int, int]] = set()
     # One error per position, the most specific first: an unknown key explains the
@@ -502,9 +511,9 @@ def topology_issues(sf: ScenarioFile) -> list[Issue]:
     return []
 
 
-def check(sf: ScenarioFile) -> list[Issue]:
+def check(sf: ScenarioFile, router_kinds: Iterable[str]) -> list[Issue]:
     """Every issue of a parsed file: schema errors stop there; else topology + references."""
-    issues = schema_issues(sf)
+    issues = schema_issues(sf, router_kinds)
     if issues:
         return issues
     issues = topology_issues(sf)

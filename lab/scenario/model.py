@@ -14,6 +14,7 @@ SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 VLAN_MIN, VLAN_MAX = 1500, 3899
 DEFAULT_HOLD_TIME = 9
 DEFAULT_CUSTOMER = "customer"
+DEFAULT_ROUTER = "exabgp"  # a customer's router kind when the file names none (lab.routers)
 DEFAULT_PARTNER = "partner"
 
 # The machine's own eth0 lives in these: a lab address there could shadow the host's network.
@@ -74,7 +75,7 @@ class AnnounceSpec:
 class CustomerSpec:
     name: str
     asn: int
-    router: str  # "exabgp" | "frr" | "bird"
+    router: str  # a kind of lab.routers.registry
     lan_v4: str | None
     lan_v6: str | None
     announce: tuple[AnnounceSpec, ...]

@@ -15,6 +15,7 @@ from lab.scenario.model import (
     DEFAULT_CUSTOMER,
     DEFAULT_HOLD_TIME,
     DEFAULT_PARTNER,
+    DEFAULT_ROUTER,
     FORBIDDEN_PREFIXES,
     HOST_OFFSET,
     MAX_LINK_INDEX,
@@ -309,9 +310,8 @@ class _Parser:
         asn = self.integer(c.get("asn"), f"{where}.asn", 1, 4294967295)
         if asn == 12876:
             raise self.err(f"{where}.asn", "12876 is Scaleway's ASN")
-        router = c.get("router", "exabgp")
-        if router not in ("exabgp", "frr", "bird"):
-            raise self.err(f"{where}.router", f"{router!r}: expected exabgp, frr or bird")
+        # Which kinds exist is lab.routers' business (checked by validation and `up`).
+        router = self.name(c.get("router", DEFAULT_ROUTER), f"{where}.router")
         lan = self.mapping(c.get("lan"), f"{where}.lan")
         self.known_keys(lan, f"{where}.lan", ("ipv4", "ipv6"))
         v4 = self.prefix(lan["ipv4"], f"{where}.lan.ipv4", 4) if lan.get("ipv4") else None

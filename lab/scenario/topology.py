@@ -144,7 +144,7 @@ class CustomerSession:
 @dataclass(frozen=True)
 class CustomerWiring:
     name: str
-    router: str  # "exabgp" | "frr" | "bird"
+    router: str  # a kind of lab.routers.registry
     asn: int
     netns: str  # the customer router's namespace
     lan_host_netns: str

@@ -1,4 +1,4 @@
-"""FRR and BIRD as the customer's router, against a real ExaBGP playing Scaleway.
+"""Customer routers running their own daemons (FRR, BIRD), against a real ExaBGP playing Scaleway.
 
 trt-<rand>-c (customer: FRR or BIRD, AS 64512) --v0-- trt-<rand>-s (ExaBGP, AS 12876)
 169.254.0.17/31 <-> .16/31, 2001:db8:fc60::1/127 <-> ::/127
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ import pytest
 
 from controller.core.events import Event, Route, RouteUpdate, SessionState
 from controller.drivers.exabgp_config import NeighborConfig, render_config
+from controller.drivers.procs import process_alive
 from controller.drivers.speaker import (
     SpeakerHub,
     SpeakerSpec,
@@ -32,9 +34,11 @@ from controller.drivers.speaker import (
     stop_speaker,
 )
 from controller.drivers.store import Store
-from lab.routers import BirdRouter, DaemonRouter, FrrRouter, available, make_router
-from lab.routers.announcements import CustomerSession
-from lab.routers.daemon_router import process_alive
+from lab.routers import registry
+from lab.routers.daemon_router import DaemonRouter
+from lab.routers.kind import RouterContext, SpeakerListener
+from lab.scenario.model import AnnounceSpec
+from lab.scenario.topology import CustomerSession, CustomerWiring
 from lab.testing.namespaces import Link, linked_namespaces
 
 pytestmark = [
@@ -123,15 +127,32 @@ async def until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> f
     return time.monotonic() - t0
 
 
-def sessions() -> list[CustomerSession]:
-    return [CustomerSession("ipv4", C4, S4), CustomerSession("ipv6", C6, S6)]
+def customer(lab: Lab, password: str | None) -> CustomerWiring:
+    return CustomerWiring(
+        name="customer", router="?", asn=CUST, netns=lab.ns_c, lan_host_netns="",
+        lan_v4=None, lan_v6=None, md5_password=password,
+        announce=(AnnounceSpec("198.51.100.0/24"),
+                  AnnounceSpec("2001:db8:100::/48", ("12876:42200",))),
+        sessions=(CustomerSession("v0", "ipv4", C4, S4), CustomerSession("v0", "ipv6", C6, S6)))
 
 
-def make(kind: str, lab: Lab, store: Store, password: str | None,
+def make(kind: str, lab: Lab, store: Store, hub: SpeakerHub, password: str | None,
          sub: str = "r") -> DaemonRouter:
-    return make_router(kind, store, lab.ns_c, CUST, sessions(),
-                       ["198.51.100.0/24", ("2001:db8:100::/48", ["12876:42200"])],
-                       hold_time=9, md5_password=password, workdir=lab.dir / sub)
+    """The router the lab daemon would build (the kind's factory); this module tests the
+    kinds that run their own daemons, the others are skipped."""
+    def no_speaker(name: str, netns: str, config: str) -> None:
+        raise AssertionError("a daemon router needs no ExaBGP speaker")
+
+    def listen(speaker: str, listener: SpeakerListener) -> Callable[[], None]:
+        raise AssertionError("a daemon router listens to no speaker")
+
+    ctx = RouterContext(store=store, workdir=lab.dir / sub, hold_time=9, hub=hub,
+                        bridge_command=functools.partial(bridge_command, lab.sock),
+                        ensure_speaker=no_speaker, listen=listen)
+    router = registry.get(kind).factory(customer(lab, password), ctx)
+    if not isinstance(router, DaemonRouter):
+        pytest.skip(f"{kind} runs no daemons of its own (covered by test_lab)")
+    return router
 
 
 def scw_config(sock: Path, password: str | None) -> str:
@@ -140,17 +161,9 @@ def scw_config(sock: Path, password: str | None) -> str:
     return render_config(neighbors, bridge_command(sock, "scw"))
 
 
-def daemon_pids(router: DaemonRouter) -> list[int]:
-    if isinstance(router, FrrRouter):
-        return [p for p in router.pids().values() if p is not None]
-    assert isinstance(router, BirdRouter)
-    pid = router.pid()
-    return [pid] if pid is not None else []
-
-
-@pytest.mark.parametrize("kind", ["frr", "bird"])
+@pytest.mark.parametrize("kind", registry.names())
 def test_customer_router(kind: str, lab: Lab) -> None:
-    if not available(kind):
+    if not registry.get(kind).available():
         pytest.skip(f"{kind} is not installed")
     asyncio.run(_scenario(kind, lab))
 
@@ -161,7 +174,12 @@ async def _scenario(kind: str, lab: Lab) -> None:
     await hub.start()
     spec = SpeakerSpec("scw", lab.ns_s, lab.dir / "scw")
     store = Store(lab.dir / "state.db")
-    router = make(kind, lab, store, PASSWORD)
+    try:
+        router = make(kind, lab, store, hub, PASSWORD)
+    except BaseException:  # a skip included
+        await hub.close()
+        store.close()
+        raise
     try:
         start_speaker(spec, scw_config(lab.sock, PASSWORD), lab.sock)
         await until(lambda: hub.connected("scw"), "the ExaBGP bridge")
@@ -223,11 +241,11 @@ async def _scenario(kind: str, lab: Lab) -> None:
         assert scw.ups == ups, "a session flapped during run-time changes"
 
         # --- controller restart: close() leaves the daemons, a new object adopts them
-        pids = daemon_pids(router)
+        pids = router.daemon_pids()
         await router.close()
-        router = make(kind, lab, store, PASSWORD)
+        router = make(kind, lab, store, hub, PASSWORD)
         await router.start()
-        assert router.adopted and daemon_pids(router) == pids
+        assert router.adopted and router.daemon_pids() == pids
         assert router.announced() == expected  # from the store
         assert router.sessions_state() == {S4: "up", S6: "up"}
         await router.withdraw(["198.51.100.0/24"])  # the adopted daemons obey
@@ -237,13 +255,13 @@ async def _scenario(kind: str, lab: Lab) -> None:
         # --- stop(): no process left, learned routes leave the kernel, ExaBGP sees it
         router.stop()
         assert not any(process_alive(p) for p in pids)
-        assert daemon_pids(router) == []
+        assert router.daemon_pids() == []
         assert router.learned() == []
         assert router.sessions_state() == {S4: "down", S6: "down"}
         await until(lambda: scw.states.get(C4) == scw.states.get(C6) == "down", "down at SCW")
 
         # --- MD5 mismatch: sessions stay down, and the router says why
-        bad = make(kind, lab, store, "wrong-password", sub="bad")
+        bad = make(kind, lab, store, hub, "wrong-password", sub="bad")
         router = bad
         await bad.start()
         t0 = time.monotonic()
@@ -256,7 +274,7 @@ async def _scenario(kind: str, lab: Lab) -> None:
         assert bad.sessions_state() == {S4: "down", S6: "down"}
         assert scw.states.get(C4) == scw.states.get(C6) == "down"
         bad.stop()
-        assert daemon_pids(bad) == []
+        assert bad.daemon_pids() == []
     finally:
         await asyncio.to_thread(router.stop)
         await asyncio.to_thread(stop_speaker, spec)

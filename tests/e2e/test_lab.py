@@ -1,6 +1,6 @@
 """The default lab end to end: real namespaces, real BGP sessions, real packets.
 
-Runs once per customer router kind (ExaBGP, FRR, BIRD: same topology, see the scenarios).
+Runs once per registered customer router kind (`up basic --router KIND`: same topology).
 One lab serves each kind (hold time 3 s so that blackholed sessions die quickly); every test
 puts back what it changed, and waits by polling with deadlines.
 """
@@ -14,6 +14,7 @@ import pytest
 
 from lab.control import lifecycle
 from lab.control.client import Client
+from lab.routers import registry
 from lab.scenario.addressing import build_topology
 from lab.scenario.parse import load_scenario
 from lab.testing.plugin import RunningLab, unique_lab_name
@@ -25,20 +26,18 @@ VPC_V4, VPC_V6 = "203.0.113.0/24", "2001:db8:200::/64"
 ONPREM_V4, ONPREM_V6 = "198.51.100.0/24", "2001:db8:100::/64"
 
 
-# Scenario per customer router kind, and the kernel protocol its learned routes carry.
-KINDS = {"exabgp": ("basic", "bgp"), "frr": ("customer-frr", "bgp"),
-         "bird": ("customer-bird", "bird")}
-
-
-@pytest.fixture(scope="module", params=list(KINDS))
+@pytest.fixture(scope="module", params=registry.names())
 def lab(request: pytest.FixtureRequest) -> Iterator[RunningLab]:
-    scenario, proto = KINDS[request.param]
+    kind = registry.get(request.param)
+    if not kind.available():
+        pytest.skip(f"{kind.name} is not installed")
     name = unique_lab_name()
     try:
-        result = lifecycle.up(scenario, lab=name, hold_time=3)
-        topo = build_topology(load_scenario(scenario), name)
-        running = RunningLab(name, scenario, topo, Client.for_lab(name), result.timings)
-        running.customer_proto = proto  # type: ignore[attr-defined]
+        result = lifecycle.up("basic", lab=name, hold_time=3, router=kind.name)
+        topo = build_topology(lifecycle.with_router(load_scenario("basic"), kind.name), name)
+        running = RunningLab(name, "basic", topo, Client.for_lab(name), result.timings)
+        # the kernel protocol the customer router's learned routes carry
+        running.customer_proto = kind.kernel_proto  # type: ignore[attr-defined]
         yield running
     finally:
         lifecycle.down(name)

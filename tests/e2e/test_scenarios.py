@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from lab.control import lifecycle
+from lab.routers import registry
 from lab.runner import run as runner
 from lab.runner.report import FileReport
-from lab.scenario.model import SCENARIO_DIR
+from lab.scenario.addressing import build_topology
+from lab.scenario.model import DEFAULT_ROUTER, SCENARIO_DIR
+from lab.scenario.parse import load_scenario
 from lab.testing.plugin import unique_lab_name
 
 pytestmark = [pytest.mark.e2e,
@@ -27,22 +30,19 @@ BROKEN = Path(__file__).resolve().parent / "fixtures" / "broken.yaml"
 
 NOT_YET_RUNNABLE: dict[str, str] = {}
 
-# Every scenario runs with every customer router kind (`run --router`), except:
-# - files that pin a kind themselves (customer-frr, customer-bird) run with that kind only;
-# - `redundant` needs one customer router with two sessions per family and per-link
-#   communities, which only the ExaBGP customer router offers.
-KINDS = ("exabgp", "frr", "bird")
-PINNED = {"customer-frr", "customer-bird"}
-EXABGP_ONLY = {"redundant"}
-
-
 def _combos() -> list[tuple[Path, str | None]]:
+    """Every scenario with every customer router kind that can hold its customers
+    (`run --router`; e.g. `redundant` needs per-link sessions); a file that names a kind
+    other than the default (customer-frr, customer-bird) runs with that kind only."""
     out: list[tuple[Path, str | None]] = []
     for path in SCENARIOS:
-        if path.stem in PINNED:
+        scenario = load_scenario(str(path))
+        if {c.router for c in scenario.customers} != {DEFAULT_ROUTER}:
             out.append((path, None))
-        else:
-            out += [(path, k) for k in KINDS if k == "exabgp" or path.stem not in EXABGP_ONLY]
+            continue
+        topo = build_topology(scenario, "x")
+        out += [(path, k.name) for k in registry.kinds()
+                if all(k.refusal(c) is None for c in topo.customers)]
     return out
 
 

@@ -1,27 +1,35 @@
-"""FRR / BIRD customer routers: configuration rendering, parsing, announcement book (no root)."""
+"""Customer routers: the kind registry, FRR / BIRD configuration rendering and parsing, the
+announcement book (no root)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from controller.core.model import ArgumentError
+from controller.drivers.speaker import SpeakerHub
 from controller.drivers.store import Store
-from lab.routers import BirdRouter, CustomerRouterApi, DaemonRouter, FrrRouter, make_router
 from lab.routers import daemon_router as common
-from lab.routers.announcements import AnnouncementBook, CustomerSession, normalise_base
-from lab.routers.bird import parse_protocols
-from lab.routers.daemon_router import md5_failures
-from lab.routers.frr import _frr_reason, parse_running_config, route_map_name
-from lab.scenario.model import AnnounceSpec
+from lab.routers import registry
+from lab.routers.announcements import AnnouncementBook, normalise_base
+from lab.routers.bird import BirdRouter, parse_protocols
+from lab.routers.daemon_router import DaemonRouter, md5_failures
+from lab.routers.frr import FrrRouter, _frr_reason, parse_running_config, route_map_name
+from lab.routers.kind import CustomerRouter, RouterContext, SpeakerListener
+from lab.scenario.addressing import build_topology
+from lab.scenario.file import validate
+from lab.scenario.model import NAME_RE, SCENARIO_DIR, AnnounceSpec
+from lab.scenario.parse import load_scenario
+from lab.scenario.topology import CustomerSession, CustomerWiring
 
-SESSIONS = [CustomerSession("ipv4", "169.254.0.17", "169.254.0.16"),
-            CustomerSession("ipv6", "2001:db8:fc60::1", "2001:db8:fc60::")]
+SESSIONS = [CustomerSession("link-lab", "ipv4", "169.254.0.17", "169.254.0.16"),
+            CustomerSession("link-lab", "ipv6", "2001:db8:fc60::1", "2001:db8:fc60::")]
 BASE = ["198.51.100.0/24", ("2001:db8:100::/48", ["12876:42200"])]
 
 
@@ -44,23 +52,79 @@ def bird(store: Store, tmp_path: Path, **kw: Any) -> BirdRouter:
     return BirdRouter(store, "trt-x-c", 64512, SESSIONS, BASE, **args)
 
 
-# --- the protocol ---------------------------------------------------------------------------
+# --- the registry -----------------------------------------------------------------------------
 
 
-def test_routers_satisfy_the_protocol(store: Store, tmp_path: Path) -> None:
-    for r in (frr(store, tmp_path), bird(store, tmp_path)):
-        assert isinstance(r, CustomerRouterApi)
-        api: CustomerRouterApi = r  # and statically (mypy)
-        assert api.netns == "trt-x-c"
+def context(store: Store, tmp_path: Path) -> RouterContext:
+    def listen(speaker: str, listener: SpeakerListener) -> Callable[[], None]:
+        return lambda: None
+
+    return RouterContext(store=store, workdir=tmp_path / "r", hold_time=9,
+                         hub=SpeakerHub(tmp_path / "hub.sock", lambda s, e: None),
+                         bridge_command=lambda speaker: ["/bin/bridge", speaker],
+                         ensure_speaker=lambda name, netns, config: None, listen=listen)
 
 
-def test_make_router(store: Store, tmp_path: Path) -> None:
-    assert isinstance(make_router("frr", store, "n", 64512, SESSIONS, [], 9, None, tmp_path),
-                      FrrRouter)
-    assert isinstance(make_router("bird", store, "n", 64512, SESSIONS, [], 9, None, tmp_path),
-                      BirdRouter)
-    with pytest.raises(ValueError, match="unknown router kind 'quagga'"):
-        make_router("quagga", store, "n", 64512, SESSIONS, [], 9, None, tmp_path)
+CUSTOMER = CustomerWiring(
+    name="acme", router="?", asn=64512, netns="trt-x-c", lan_host_netns="trt-x-h",
+    lan_v4="198.51.100.0/24", lan_v6=None, announce=(AnnounceSpec("198.51.100.0/24"),),
+    md5_password=None, sessions=tuple(SESSIONS))
+
+
+def test_registry() -> None:
+    names = registry.names()
+    assert len(set(names)) == len(names) and all(NAME_RE.match(n) for n in names)
+    assert [k.name for k in registry.kinds()] == list(names)
+    assert all(registry.get(n).name == n for n in names)
+    assert set(registry.kernel_protos()) == {k.kernel_proto for k in registry.kinds()}
+    assert len(registry.kernel_protos()) == len(set(registry.kernel_protos()))
+    with pytest.raises(registry.UnknownRouterKind, match="unknown router kind 'quagga'"):
+        registry.get("quagga")
+
+
+@pytest.mark.parametrize("kind", registry.names())
+def test_every_kind_builds_a_router_for_a_customer(kind: str, store: Store,
+                                                   tmp_path: Path) -> None:
+    router: CustomerRouter = registry.get(kind).factory(CUSTOMER, context(store, tmp_path))
+    assert (router.name, router.netns, list(router.sessions)) == ("acme", "trt-x-c", SESSIONS)
+    assert router.announced() == [{"prefix": "198.51.100.0/24", "communities": [],
+                                   "link": None}]
+    asyncio.run(router.update(dataclasses.replace(CUSTOMER, netns="trt-y-c")))
+    assert router.netns == "trt-y-c"
+
+
+def test_kinds_refuse_customers_they_cannot_hold() -> None:
+    topo = build_topology(load_scenario("redundant"), "tr")
+    (acme,) = topo.customers  # two links: two sessions per family, per-link announcements
+    one_link = dataclasses.replace(acme, sessions=acme.sessions[:2],
+                                   announce=tuple(dataclasses.replace(a, link=None)
+                                                  for a in acme.announce))
+    for kind in registry.kinds():
+        assert kind.refusal(one_link) is None
+        reason = kind.refusal(acme)
+        if kind.per_link_sessions:
+            assert reason is None
+        else:
+            assert reason is not None and "one session per family" in reason
+        per_link_announce = dataclasses.replace(one_link, announce=acme.announce)
+        assert (kind.refusal(per_link_announce) is None) == kind.per_link_sessions
+
+
+def test_scenario_files_accept_the_registered_kinds_only(tmp_path: Path) -> None:
+    text = (SCENARIO_DIR / "basic.yaml").read_text()
+    assert "  router: exabgp\n" in text
+    for kind in registry.names():
+        p = tmp_path / f"{kind}.yaml"
+        p.write_text(text.replace("  router: exabgp\n", f"  router: {kind}\n"))
+        assert [i for i in validate(p, registry.names()) if i.severity == "error"] == []
+    p = tmp_path / "quagga.yaml"
+    p.write_text(text.replace("  router: exabgp\n", "  router: quagga\n"))
+    line = text[:text.index("  router: exabgp")].count("\n") + 1
+    (err,) = [i for i in validate(p, registry.names()) if i.severity == "error"]
+    assert (err.line, err.col) == (line, 11), str(err)
+    assert "'quagga' is not one of" in err.message and all(n in err.message
+                                                           for n in registry.names())
+    assert validate(p, [*registry.names(), "quagga"]) == []  # the enum is the callers'
 
 
 # --- input checks ---------------------------------------------------------------------------
@@ -72,10 +136,11 @@ def test_make_router(store: Store, tmp_path: Path) -> None:
     ({"md5_password": 'a"b'}, "MD5 password"),
     ({"md5_password": ""}, "MD5 password"),
     ({"sessions": []}, "at least one session"),
-    ({"sessions": [CustomerSession("ipv4", "2001:db8::1", "169.254.0.16")]}, "is not ipv4"),
-    ({"sessions": [CustomerSession("ipv4", "x", "169.254.0.16")]}, "not an IP address"),
+    ({"sessions": [CustomerSession("l", "ipv4", "2001:db8::1", "169.254.0.16")]},
+     "is not ipv4"),
+    ({"sessions": [CustomerSession("l", "ipv4", "x", "169.254.0.16")]}, "not an IP address"),
     ({"sessions": SESSIONS[:1] * 2}, "more than one ipv4"),
-    ({"sessions": [CustomerSession("ip", "1.1.1.1", "1.1.1.2")]}, "ipv4 or ipv6"),
+    ({"sessions": [CustomerSession("l", "ip", "1.1.1.1", "1.1.1.2")]}, "ipv4 or ipv6"),
     ({"name": "a/b"}, "bad customer name"),
 ])
 def test_bad_arguments(store: Store, tmp_path: Path, kw: dict[str, Any], message: str) -> None:
@@ -131,7 +196,7 @@ def test_book_persists_per_customer(store: Store) -> None:
 
 
 def test_book_reads_the_exabgp_routers_entries_as_customer(store: Store) -> None:
-    with store.transaction() as tx:  # as lab.routers.exabgp.CustomerRouter writes them
+    with store.transaction() as tx:  # as older ExaBGP customer routers wrote them
         tx.put("customer_route", "10.9.0.0/16", {"prefix": "10.9.0.0/16", "communities": []})
     assert AnnouncementBook(store, "customer", {}).desired() == {"10.9.0.0/16": ()}
     assert AnnouncementBook(store, "other", {}).desired() == {}
@@ -239,7 +304,7 @@ ilab_bgp6  BGP        ---        start  12:00:00.100  Active        Received: Ba
 
 
 class FakeRouter(DaemonRouter):
-    KIND = "fake"
+    NAME = "fake"
 
     def __init__(self, store: Store, tmp_path: Path):
         super().__init__(store, "n", 64512, SESSIONS, [], 9, None, tmp_path)
@@ -252,8 +317,8 @@ class FakeRouter(DaemonRouter):
     def _peer_states(self) -> dict[str, tuple[str, str | None]]:
         return self.states
 
-    def _netns_pid(self) -> int | None:
-        return os.getpid()
+    def daemon_pids(self) -> list[int]:
+        return [os.getpid()]
 
 
 def test_session_details_and_md5(store: Store, tmp_path: Path,

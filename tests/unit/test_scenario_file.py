@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from lab.cli.main import cli
+from lab.routers import registry
 from lab.runner.checks import Check
 from lab.scenario.file import (
     DEFAULT_WAITS,
@@ -55,7 +56,7 @@ BASE_LINES = BASE.count("\n")  # the next line appended is BASE_LINES + 1
 def issues_of(tmp_path: Path, text: str) -> list[Issue]:
     p = tmp_path / "s.yaml"
     p.write_text(text)
-    return [i for i in validate(p) if i.severity == "error"]
+    return [i for i in validate(p, registry.names()) if i.severity == "error"]
 
 
 def one_error(tmp_path: Path, text: str) -> Issue:
@@ -69,7 +70,7 @@ def one_error(tmp_path: Path, text: str) -> Issue:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_every_shipped_scenario_validates(path: Path) -> None:
-    errors = [i for i in validate(path) if i.severity == "error"]
+    errors = [i for i in validate(path, registry.names()) if i.severity == "error"]
     assert not errors, "\n".join(map(str, errors))
 
 
@@ -88,7 +89,7 @@ def test_library_is_complete() -> None:
 
 
 def test_broken_fixture_is_valid() -> None:
-    sf = load(BROKEN)
+    sf = load(BROKEN, registry.names())
     assert sf.checks[1]["name"] == "ipv4 wrongly expected blocked"
 
 
@@ -236,7 +237,7 @@ def test_named_waits_and_defaults(tmp_path: Path) -> None:
     p = tmp_path / "s.yaml"
     p.write_text(BASE + "waits: {failover: 5, slow: 42}\nchecks:\n"
                  "  - {link: {status: active}, timeout: slow}\n")
-    sf = load(p)
+    sf = load(p, registry.names())
     assert sf.waits == {**DEFAULT_WAITS, "failover": 5.0, "slow": 42.0}
     assert sf.timeout("slow") == 42.0 and sf.timeout(None) == DEFAULT_WAITS["convergence"]
     assert sf.timeout(1.5) == 1.5
@@ -247,12 +248,12 @@ def test_load_raises_with_every_error(tmp_path: Path) -> None:
     p.write_text(BASE + "checks:\n  - stats: {link: a, family: ipv4}\n"
                         "  - stats: {link: b, family: ipv4}\n")
     with pytest.raises(ScenarioFileError) as exc:
-        load(p)
+        load(p, registry.names())
     assert [i.line for i in exc.value.issues] == [BASE_LINES + 2, BASE_LINES + 3]
 
 
 def test_missing_file() -> None:
-    (e,) = validate("/nonexistent/x.yaml")
+    (e,) = validate("/nonexistent/x.yaml", registry.names())
     assert str(e) == "/nonexistent/x.yaml:1:1: cannot read: no such file"
 
 
@@ -288,7 +289,7 @@ def test_negative_checks_run_last(tmp_path: Path) -> None:
           - traffic: {from: onprem-host, to: vpc-instance, expect: block}
           - route: {node: vpc-router, prefix: 198.51.100.0/24}
         """))
-    sf = load(p)
+    sf = load(p, registry.names())
     checks = [Check.parse(c, sf) for c in sf.checks]
     assert [c.negative for c in checks] == [True, True, False]
     assert checks[0].expected() == "10.0.0.0/8 absent"
