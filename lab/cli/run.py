@@ -11,7 +11,7 @@ from lab.control.labdir import check_lab_name
 from lab.routers import registry
 from lab.runner import run as runner
 from lab.runner.report import iter_failures
-from lab.scenario import file as scenario_file
+from lab.scenario import document
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
 
@@ -40,7 +40,7 @@ def run(files: tuple[str, ...], lab: str | None, keep: bool, router: str | None,
     try:
         reports = runner.run_files(list(files), lab=lab, keep=keep, progress=progress,
                                    router=router)
-    except scenario_file.ScenarioFileError as e:
+    except document.ScenarioFileError as e:
         for issue in e.issues:
             click.echo(str(issue), err=True)
         sys.exit(EXIT_INVALID)

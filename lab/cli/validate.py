@@ -8,6 +8,7 @@ import click
 
 from lab.routers import registry
 from lab.scenario import file as scenario_file
+from lab.scenario.parse import resolve_scenario_path
 
 EXIT_INVALID = 2
 
@@ -31,7 +32,7 @@ def validate(files: tuple[str, ...], quiet: bool) -> None:
         if errors:
             invalid += 1
         elif not quiet:
-            click.echo(f"{scenario_file.resolve_scenario_path(f)}: OK")
+            click.echo(f"{resolve_scenario_path(f)}: OK")
     if invalid:
         click.echo(f"{invalid} of {len(files)} file(s) invalid", err=True)
         sys.exit(EXIT_INVALID)

@@ -17,7 +17,7 @@ from lab.control.handle import RunningLab
 from lab.control.labdir import LabError
 from lab.dataplane.probes import ProbeError, ping, ping_fast
 from lab.routers import registry
-from lab.scenario import file as sfile
+from lab.scenario import document
 
 POLL_INTERVAL = 0.1
 PROBE_COUNT = 3
@@ -39,8 +39,8 @@ class Check:
     timeout: float
 
     @classmethod
-    def parse(cls, raw: dict[str, Any], sf: sfile.ScenarioFile) -> Check:
-        kind = next(k for k in sfile.CHECK_KINDS if k in raw)
+    def parse(cls, raw: dict[str, Any], sf: document.ScenarioFile) -> Check:
+        kind = next(k for k in document.CHECK_KINDS if k in raw)
         return cls(kind=kind, spec=dict(raw[kind]), name=raw.get("name"),
                    timeout=sf.timeout(raw.get("timeout")))
 
@@ -86,7 +86,7 @@ def _families(family: str) -> list[int]:
 class Evaluator:
     """Evaluates checks against a running lab: (ok, what was seen)."""
 
-    def __init__(self, lab: RunningLab, sf: sfile.ScenarioFile):
+    def __init__(self, lab: RunningLab, sf: document.ScenarioFile):
         self.lab, self.sf = lab, sf
 
     def evaluate(self, c: Check) -> tuple[bool, str]:

@@ -31,6 +31,7 @@ from lab.routers import registry
 from lab.runner.checks import Check, CheckFailed, Evaluator
 from lab.runner.report import FileReport, ItemResult
 from lab.runner.steps import StepRunner
+from lab.scenario import document
 from lab.scenario import file as sfile
 from lab.scenario.addressing import build_topology
 from lab.scenario.model import ScenarioError
@@ -47,7 +48,7 @@ def new_lab_name() -> str:
     return "r" + secrets.token_hex(3)
 
 
-def _up(sf: sfile.ScenarioFile, lab: str, progress: Progress,
+def _up(sf: document.ScenarioFile, lab: str, progress: Progress,
         router: str | None = None) -> RunningLab:
     # The file goes to `up` whole (lab.scenario.parse accepts the runner's keys); `up` follows its
     # `ready:` by itself.
@@ -75,7 +76,7 @@ def _fail(item: ItemResult, exc: BaseException) -> None:
         item.expected, item.seen = exc.expected, exc.seen
 
 
-def _execute(lab: RunningLab, sf: sfile.ScenarioFile, report: FileReport,
+def _execute(lab: RunningLab, sf: document.ScenarioFile, report: FileReport,
              progress: Progress) -> None:
     ev = Evaluator(lab, sf)
     steps = StepRunner(lab, sf, ev)
@@ -86,7 +87,7 @@ def _execute(lab: RunningLab, sf: sfile.ScenarioFile, report: FileReport,
 
     stopped = False
     for i, raw in enumerate(sf.steps):
-        kind = next(k for k in sfile.STEP_KINDS if k in raw)
+        kind = next(k for k in document.STEP_KINDS if k in raw)
         item = ItemResult("steps", i, kind, raw.get("name") or steps.summary(kind, raw[kind]),
                           "SKIP")
         if not stopped:
@@ -153,14 +154,14 @@ def run_file(path: str | Path, lab: str | None = None, keep: bool = False,
 def run_files(paths: list[str | Path], lab: str | None = None, keep: bool = False,
               progress: Progress = _quiet, router: str | None = None) -> list[FileReport]:
     """Every file is validated first: one invalid file and nothing runs."""
-    errors: list[sfile.Issue] = []
+    errors: list[document.Issue] = []
     for p in paths:
         try:
             sfile.load(p, registry.names())
-        except sfile.ScenarioFileError as e:
+        except document.ScenarioFileError as e:
             errors += e.issues
     if errors:
-        raise sfile.ScenarioFileError(errors)
+        raise document.ScenarioFileError(errors)
     if keep and lab and len(paths) > 1:
         raise LabError("--keep with several files needs one lab each: leave out --lab")
     return [run_file(p, lab=lab, keep=keep, progress=progress, router=router) for p in paths]

@@ -8,11 +8,11 @@ from typing import Any
 from lab.control.client import ApiError, Client
 from lab.control.handle import REGION_PATH, RunningLab
 from lab.runner.checks import Check, CheckFailed, Evaluator
-from lab.scenario import file as sfile
+from lab.scenario import document
 
 
 class StepRunner:
-    def __init__(self, lab: RunningLab, sf: sfile.ScenarioFile, ev: Evaluator):
+    def __init__(self, lab: RunningLab, sf: document.ScenarioFile, ev: Evaluator):
         self.lab, self.sf, self.ev = lab, sf, ev
         self.client: Client = lab.client
 
@@ -46,7 +46,7 @@ class StepRunner:
                 if kind == "policy":
                     return str(self.client.policy(name)["id"])
                 return str(self.client.vpc(name)["id"])
-            return sfile.PLACEHOLDER_RE.sub(sub, value)
+            return document.PLACEHOLDER_RE.sub(sub, value)
         if isinstance(value, dict):
             return {k: self._resolve(x) for k, x in value.items()}
         if isinstance(value, list):

@@ -1,5 +1,8 @@
 """Scenario YAML -> Scenario: loading files by name or path, and the validating parser
-(pure, except reading the file in `load_scenario`)."""
+(pure, except reading the file in `load_scenario`).
+
+Over 400 lines on purpose: one parser class whose per-section rules share its typed readers.
+"""
 
 from __future__ import annotations
 

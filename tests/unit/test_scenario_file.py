@@ -11,15 +11,8 @@ from click.testing import CliRunner
 from lab.cli.main import cli
 from lab.routers import registry
 from lab.runner.checks import Check
-from lab.scenario.file import (
-    DEFAULT_WAITS,
-    Issue,
-    ScenarioFileError,
-    load,
-    locate,
-    parse_text,
-    validate,
-)
+from lab.scenario.document import DEFAULT_WAITS, Issue, ScenarioFileError, locate, parse_text
+from lab.scenario.file import load, validate
 from lab.scenario.model import SCENARIO_DIR
 
 SHIPPED = sorted(SCENARIO_DIR.glob("*.yaml"))
