@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import shutil
 import subprocess
@@ -36,12 +35,6 @@ from lab.routers import BirdRouter, DaemonRouter, FrrRouter, available, make_rou
 from lab.routers.announcements import CustomerSession
 from lab.routers.daemon_router import process_alive
 from lab.testing.namespaces import Link, linked_namespaces
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
-                       reason="needs root and iproute2"),
-]
 
 S4, C4 = "169.254.0.16", "169.254.0.17"
 S6, C6 = "2001:db8:fc60::", "2001:db8:fc60::1"

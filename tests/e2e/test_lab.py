@@ -1,51 +1,33 @@
 """The default lab end to end: real namespaces, real BGP sessions, real packets.
 
-Runs once per customer router kind (ExaBGP, FRR, BIRD: same topology, see the scenarios).
-One lab serves each kind (hold time 3 s so that blackholed sessions die quickly); every test
-puts back what it changed, and waits by polling with deadlines.
+Runs once per customer router kind (`router_kind`, tests/conftest.py: the same topology on
+ExaBGP, FRR, BIRD). One lab serves each kind (hold time 3 s so that blackholed sessions die
+quickly); every test puts back what it changed, and waits by polling with deadlines.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
+from router_kinds import kernel_proto
 
-from lab.control import lifecycle
-from lab.control.client import Client
-from lab.dataplane.addressing import build_topology
-from lab.scenario.parse import load_scenario
-from lab.testing.plugin import RunningLab, unique_lab_name
-
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
+from lab.control.handle import RunningLab
+from lab.testing.plugin import LabFactory
 
 VPC_V4, VPC_V6 = "203.0.113.0/24", "2001:db8:200::/64"
 ONPREM_V4, ONPREM_V6 = "198.51.100.0/24", "2001:db8:100::/64"
 
 
-# Scenario per customer router kind, and the kernel protocol its learned routes carry.
-KINDS = {"exabgp": ("basic", "bgp"), "frr": ("customer-frr", "bgp"),
-         "bird": ("customer-bird", "bird")}
-
-
-@pytest.fixture(scope="module", params=list(KINDS))
-def lab(request: pytest.FixtureRequest) -> Iterator[RunningLab]:
-    scenario, proto = KINDS[request.param]
-    name = unique_lab_name()
-    try:
-        result = lifecycle.up(scenario, lab=name, hold_time=3)
-        topo = build_topology(load_scenario(scenario), name)
-        running = RunningLab(name, scenario, topo, Client.for_lab(name), result.timings)
-        running.customer_proto = proto  # type: ignore[attr-defined]
-        yield running
-    finally:
-        lifecycle.down(name)
+@pytest.fixture(scope="module")
+def lab(router_kind: str) -> Iterator[RunningLab]:
+    with LabFactory() as make:  # module-scoped: one lab per kind, down before the next
+        yield make("basic", hold_time=3, router=router_kind)
 
 
 def customer_routes(lab: RunningLab) -> dict[str, str | None]:
-    return lab.routes("customer-router", proto=lab.customer_proto)  # type: ignore[attr-defined]
+    """What the customer router learned, as its kind installs it in the kernel."""
+    return lab.routes("customer-router", proto=kernel_proto(lab.topo.customers[0].router))
 
 
 def traffic(lab: RunningLab, family: int) -> bool:

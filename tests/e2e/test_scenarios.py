@@ -1,51 +1,43 @@
 """Every shipped scenario run through the runner (real labs), plus a must-fail file via the CLI.
 
-A scenario needing a feature not merged yet is listed in NOT_YET_RUNNABLE with the reason:
-it is skipped, not silently passed. Empty the list as the features land.
+Every scenario runs with every customer router kind (`run --router`; the non-default kinds
+carry the `matrix` mark), except:
+- files that pin a kind themselves (customer-frr, customer-bird) run with that kind only;
+- `redundant` needs one customer router with two sessions per family and per-link
+  communities, which only the ExaBGP customer router offers.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import router_kinds
 
 from lab.control import lifecycle
+from lab.control.handle import unique_lab_name
 from lab.runner import run as runner
 from lab.scenario.model import SCENARIO_DIR
-from lab.testing.plugin import unique_lab_name
-
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
 
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.yaml"))
 BROKEN = Path(__file__).resolve().parent / "fixtures" / "broken.yaml"
-
-NOT_YET_RUNNABLE: dict[str, str] = {}
-
-# Every scenario runs with every customer router kind (`run --router`), except:
-# - files that pin a kind themselves (customer-frr, customer-bird) run with that kind only;
-# - `redundant` needs one customer router with two sessions per family and per-link
-#   communities, which only the ExaBGP customer router offers.
-KINDS = ("exabgp", "frr", "bird")
 PINNED = {"customer-frr", "customer-bird"}
 EXABGP_ONLY = {"redundant"}
 
 
-def _combos() -> list[tuple[Path, str | None]]:
-    out: list[tuple[Path, str | None]] = []
+def _combos() -> list[Any]:
+    out: list[Any] = []
     for path in SCENARIOS:
         if path.stem in PINNED:
-            out.append((path, None))
+            out.append(pytest.param(path, None, id=f"{path.stem}-pinned"))
         else:
-            out += [(path, k) for k in KINDS if k == "exabgp" or path.stem not in EXABGP_ONLY]
+            out += [router_kinds.param(path, k, kind=k, id=f"{path.stem}-{k}")
+                    for k in router_kinds.KINDS
+                    if k == router_kinds.DEFAULT or path.stem not in EXABGP_ONLY]
     return out
-
-
-COMBOS = _combos()
 
 
 def _report(r: runner.FileReport) -> str:
@@ -54,11 +46,8 @@ def _report(r: runner.FileReport) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize(("path", "router"), COMBOS,
-                         ids=[f"{p.stem}-{r or 'pinned'}" for p, r in COMBOS])
+@pytest.mark.parametrize(("path", "router"), _combos())
 def test_scenario_passes(path: Path, router: str | None) -> None:
-    if path.stem in NOT_YET_RUNNABLE:
-        pytest.skip(f"not runnable yet: {NOT_YET_RUNNABLE[path.stem]}")
     lab = unique_lab_name()
     try:
         report = runner.run_file(path, lab=lab, router=router)
@@ -67,10 +56,6 @@ def test_scenario_passes(path: Path, router: str | None) -> None:
     assert report.ok, _report(report)
     assert report.items, "a shipped scenario must check something"
     assert not lifecycle.is_up(lab)
-
-
-def test_not_yet_runnable_names_exist() -> None:
-    assert set(NOT_YET_RUNNABLE) <= {p.stem for p in SCENARIOS}
 
 
 def test_broken_scenario_fails_via_cli() -> None:
