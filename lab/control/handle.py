@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from lab.control import lifecycle
 from lab.control.client import Client
-from lab.control.polling import assert_stays, wait_for
+from lab.control.polling import wait_for
 from lab.dataplane.addressing import build_topology
 from lab.dataplane.topology import Topology
 from lab.scenario.parse import load_scenario
@@ -126,10 +126,6 @@ class RunningLab:
     def wait_for(self, check: Callable[[], T], what: str, timeout: float = 15.0, *,
                  detail: Callable[[], str] | None = None) -> T:
         return wait_for(check, what, timeout, detail=detail)
-
-    def assert_stays(self, check: Callable[[], T], what: str, duration: float, *,
-                     detail: Callable[[], str] | None = None) -> T:
-        return assert_stays(check, what, duration, detail=detail)
 
     def wait_status(self, status: str, timeout: float = 20.0, link: str | None = None) -> None:
         self.wait_for(lambda: self.link(link)["status"] == status,
