@@ -8,7 +8,7 @@ SCENARIO ?= basic
 APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps frr bird2
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up down status test unit e2e lint bench clean
+.PHONY: setup up down status test quick unit e2e golden lint bench clean
 
 setup: $(STAMP)
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -34,14 +34,23 @@ down:
 status:
 	$(BIN)/interlink-lab --lab $(LAB) status
 
+# Everything, every customer router kind included.
 test: setup
 	$(BIN)/pytest -q -rs
+
+# Unit + e2e on the default router kind only (no `matrix` tests).
+quick: setup
+	$(BIN)/pytest -q -rs -m "not matrix"
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
 
 e2e: setup
 	$(BIN)/pytest -q -rs tests/e2e
+
+# Rewrite tests/golden/ from the code after an intended topology change; review the diff.
+golden: setup
+	$(BIN)/pytest -q tests/unit/test_topology_golden.py --update-golden
 
 lint: setup
 	$(BIN)/ruff check controller lab tests bench

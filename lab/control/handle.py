@@ -1,7 +1,7 @@
-"""A running lab as seen from Python: API shortcuts, data-plane helpers and polling.
+"""A running lab as seen from Python: bring-up, API shortcuts, data-plane helpers, polling.
 
 Pytest-free, so that ``interlink-lab run`` (lab.runner.run) works without pytest installed;
-lab.testing.plugin re-exports these names and adds the fixtures.
+lab.testing.plugin builds its fixtures on ``RunningLab.up``.
 """
 
 from __future__ import annotations
@@ -9,38 +9,19 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from lab.control import lifecycle
 from lab.control.client import Client
+from lab.control.polling import wait_for
+from lab.scenario.addressing import build_topology
+from lab.scenario.parse import load_scenario
 from lab.scenario.topology import Topology
 
 REGION_PATH = "/interlink/v1beta1/regions/fr-par"
-
-
-class WaitTimeout(AssertionError):
-    """``wait_for`` gave up. An AssertionError, so pytest reports it as a test failure."""
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0,
-             interval: float = 0.05) -> Any:
-    """Poll ``check`` until truthy; WaitTimeout with ``what`` and the last value/exception."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-            last = value
-        except Exception as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what} "
-                              f"(last: {last!r})")
-        time.sleep(interval)
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,6 +31,20 @@ class RunningLab:
     topo: Topology
     client: Client
     timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def up(cls, scenario: str = "basic", lab: str | None = None, *,
+           hold_time: int | None = None, router: str | None = None,
+           **up_options: Any) -> RunningLab:
+        """``lifecycle.up`` (which takes everything down again if it fails), then the handle.
+
+        ``lab`` defaults to a fresh unique name; ``router`` puts every customer on that router
+        kind, in the lab and in ``topo`` alike; ``up_options`` go to ``lifecycle.up``."""
+        name = lab or unique_lab_name()
+        result = lifecycle.up(scenario, lab=name, hold_time=hold_time, router=router,
+                              **up_options)
+        topo = build_topology(lifecycle.with_router(load_scenario(scenario), router), name)
+        return cls(name, scenario, topo, Client.for_lab(name), result.timings)
 
     # --- API shortcuts -------------------------------------------------------------------
     def links(self) -> list[dict[str, Any]]:
@@ -127,8 +122,10 @@ class RunningLab:
 
         return ping(self.netns(src), self.address(dst, family), count=count, timeout=2.0)
 
-    def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-        return wait_for(check, what, timeout)
+    # --- polling (lab.control.polling) ----------------------------------------------------
+    def wait_for(self, check: Callable[[], T], what: str, timeout: float = 15.0, *,
+                 detail: Callable[[], str] | None = None) -> T:
+        return wait_for(check, what, timeout, detail=detail)
 
     def wait_status(self, status: str, timeout: float = 20.0, link: str | None = None) -> None:
         self.wait_for(lambda: self.link(link)["status"] == status,

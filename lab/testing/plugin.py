@@ -1,59 +1,70 @@
-"""Reusable pytest fixtures: a running lab per test or module, and polling helpers.
+"""Reusable pytest fixtures: labs brought up on demand and always taken down.
 
 Registered through the ``pytest11`` entry point, so any project that installs interlink-lab
 can write::
 
     def test_my_policy(lab_factory):
-        lab = lab_factory("basic", hold_time=3)
+        lab = lab_factory("basic", hold_time=3, router="frr")
         lab.client.post(...)
         lab.wait_for(lambda: lab.link()["status"] == "active", "link active")
         assert lab.ping("onprem-host", "vpc-instance", 6)
 
+A lab shared by a module (or a class) uses ``LabFactory`` directly::
+
+    @pytest.fixture(scope="module")
+    def lab():
+        with LabFactory() as make:
+            yield make("basic")
+
 Labs get unique names (``t`` + random), so tests never collide with a user's ``ilab``.
+Polling helpers: lab.control.polling (``wait_for``, ``assert_stays``).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from lab.control import lifecycle
 from lab.control.client import Client
-from lab.control.handle import REGION_PATH, RunningLab, WaitTimeout, unique_lab_name, wait_for
-from lab.scenario.addressing import build_topology
-from lab.scenario.parse import load_scenario
+from lab.control.handle import RunningLab, unique_lab_name
 
-# Re-exported: tests import these from here.
-__all__ = ["REGION_PATH", "RunningLab", "WaitTimeout", "lab_client", "lab_factory",
-           "require_root", "unique_lab_name", "wait_for"]
+__all__ = ["LabFactory", "lab_client", "lab_factory"]
 
 
-@pytest.fixture
-def lab_factory() -> Iterator[Callable[..., RunningLab]]:
-    """Bring up labs on demand; every lab is torn down at the end of the test."""
-    made: list[str] = []
+class LabFactory:
+    """Brings labs up (``RunningLab.up``); on exit, takes down every lab it started."""
 
-    def make(scenario: str = "basic", hold_time: int | None = 3,
-             name: str | None = None) -> RunningLab:
+    def __init__(self) -> None:
+        self._labs: list[str] = []
+
+    def __call__(self, scenario: str = "basic", hold_time: int | None = 3,
+                 router: str | None = None, name: str | None = None,
+                 **up_options: Any) -> RunningLab:
+        """A lab of ``scenario`` that works (links active, traffic flowing, unless the
+        scenario's ``ready:`` says otherwise), every customer on ``router`` if given."""
         lab = name or unique_lab_name()
-        made.append(lab)
-        result = lifecycle.up(scenario, lab=lab, hold_time=hold_time)
-        topo = build_topology(load_scenario(scenario), lab)
-        return RunningLab(lab, scenario, topo, Client.for_lab(lab), result.timings)
+        self._labs.append(lab)  # before `up`: a half-built lab is taken down too
+        return RunningLab.up(scenario, lab, hold_time=hold_time, router=router, **up_options)
 
-    yield make
-    for lab in made:
-        lifecycle.down(lab)
+    def __enter__(self) -> LabFactory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self._labs:
+            lifecycle.down(self._labs.pop())
 
 
 @pytest.fixture
-def lab_client(lab_factory: Callable[..., RunningLab]) -> Client:
+def lab_factory() -> Iterator[LabFactory]:
+    """Bring up labs on demand; every lab is torn down at the end of the test."""
+    with LabFactory() as make:
+        yield make
+
+
+@pytest.fixture
+def lab_client(lab_factory: LabFactory) -> Client:
     """An API client of a fresh default lab."""
     return lab_factory().client
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root (network namespaces)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 import secrets
 import shutil
 import subprocess
@@ -40,12 +39,6 @@ from lab.routers.kind import RouterContext, SpeakerListener
 from lab.scenario.model import AnnounceSpec
 from lab.scenario.topology import CustomerSession, CustomerWiring
 from lab.testing.namespaces import Link, linked_namespaces
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
-                       reason="needs root and iproute2"),
-]
 
 S4, C4 = "169.254.0.16", "169.254.0.17"
 S6, C6 = "2001:db8:fc60::", "2001:db8:fc60::1"

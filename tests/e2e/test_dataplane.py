@@ -9,7 +9,6 @@ nothing behind."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -33,12 +32,6 @@ from lab.scenario.topology import LinkWiring, Topology
 
 LAB = "tdp"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
-                       reason="needs root and iproute2"),
-]
 
 
 def ip(netns_name: str, *args: str) -> str:

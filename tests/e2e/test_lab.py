@@ -1,50 +1,33 @@
 """The default lab end to end: real namespaces, real BGP sessions, real packets.
 
-Runs once per registered customer router kind (`up basic --router KIND`: same topology).
-One lab serves each kind (hold time 3 s so that blackholed sessions die quickly); every test
-puts back what it changed, and waits by polling with deadlines.
+Runs once per registered customer router kind (`router_kind`, tests/conftest.py: the same
+topology on each). One lab serves each kind (hold time 3 s so that blackholed sessions die
+quickly); every test puts back what it changed, and waits by polling with deadlines.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
+from router_kinds import kernel_proto
 
-from lab.control import lifecycle
-from lab.control.client import Client
-from lab.routers import registry
-from lab.scenario.addressing import build_topology
-from lab.scenario.parse import load_scenario
-from lab.testing.plugin import RunningLab, unique_lab_name
-
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
+from lab.control.handle import RunningLab
+from lab.testing.plugin import LabFactory
 
 VPC_V4, VPC_V6 = "203.0.113.0/24", "2001:db8:200::/64"
 ONPREM_V4, ONPREM_V6 = "198.51.100.0/24", "2001:db8:100::/64"
 
 
-@pytest.fixture(scope="module", params=registry.names())
-def lab(request: pytest.FixtureRequest) -> Iterator[RunningLab]:
-    kind = registry.get(request.param)
-    if not kind.available():
-        pytest.skip(f"{kind.name} is not installed")
-    name = unique_lab_name()
-    try:
-        result = lifecycle.up("basic", lab=name, hold_time=3, router=kind.name)
-        topo = build_topology(lifecycle.with_router(load_scenario("basic"), kind.name), name)
-        running = RunningLab(name, "basic", topo, Client.for_lab(name), result.timings)
-        # the kernel protocol the customer router's learned routes carry
-        running.customer_proto = kind.kernel_proto  # type: ignore[attr-defined]
-        yield running
-    finally:
-        lifecycle.down(name)
+@pytest.fixture(scope="module")
+def lab(router_kind: str) -> Iterator[RunningLab]:
+    with LabFactory() as make:  # module-scoped: one lab per kind, down before the next
+        yield make("basic", hold_time=3, router=router_kind)
 
 
 def customer_routes(lab: RunningLab) -> dict[str, str | None]:
-    return lab.routes("customer-router", proto=lab.customer_proto)  # type: ignore[attr-defined]
+    """What the customer router learned, as its kind installs it in the kernel."""
+    return lab.routes("customer-router", proto=kernel_proto(lab.topo.customers[0].router))
 
 
 def traffic(lab: RunningLab, family: int) -> bool:

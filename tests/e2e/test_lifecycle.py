@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from lab.testing.plugin import unique_lab_name
-
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
+from lab.control.handle import unique_lab_name
 
 CLI = [str(Path(sys.executable).with_name("interlink-lab"))]
 

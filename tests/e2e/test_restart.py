@@ -6,45 +6,26 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from controller.drivers.kernel import RouteTable
 from lab.control import lifecycle
 from lab.control.client import Client
+from lab.control.handle import REGION_PATH
 from lab.control.labdir import lab_dir, pid_alive
-from lab.scenario.addressing import build_topology
-from lab.scenario.parse import load_scenario
-from lab.testing.plugin import RunningLab, unique_lab_name
-
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
-
-P = "/interlink/v1beta1/regions/fr-par"
-
-
-@pytest.fixture
-def lab() -> Iterator[RunningLab]:
-    name = unique_lab_name()
-    try:
-        result = lifecycle.up("basic", lab=name, hold_time=3)
-        topo = build_topology(load_scenario("basic"), name)
-        yield RunningLab(name, "basic", topo, Client.for_lab(name), result.timings)
-    finally:
-        lifecycle.down(name)
+from lab.testing.plugin import LabFactory
 
 
 def snapshot(client: Client) -> dict[str, list[str]]:
     return {
-        "links": sorted(lk["id"] for lk in client.get(f"{P}/links")["links"]),
-        "policies": sorted(p["id"] for p in client.get(f"{P}/routing-policies")[
+        "links": sorted(lk["id"] for lk in client.get(f"{REGION_PATH}/links")["links"]),
+        "policies": sorted(p["id"] for p in client.get(f"{REGION_PATH}/routing-policies")[
             "routing_policies"]),
         "vpcs": sorted(v["id"] for v in client.get("/vpc/v2/regions/fr-par/vpcs")["vpcs"]),
     }
 
 
-def test_kill_9_and_restart(lab: RunningLab) -> None:
+def test_kill_9_and_restart(lab_factory: LabFactory) -> None:
+    lab = lab_factory("basic", hold_time=3)
     # A change made just before the crash must survive it.
     lab.announce("198.51.100.128/25")
     lab.wait_for(lambda: "198.51.100.128/25" in lab.routes("vpc-router"), "announcement")

@@ -1,52 +1,49 @@
 """Every shipped scenario run through the runner (real labs), plus a must-fail file via the CLI.
 
-A scenario needing a feature not merged yet is listed in NOT_YET_RUNNABLE with the reason:
-it is skipped, not silently passed. Empty the list as the features land.
+Every scenario runs with every customer router kind (`run --router`; the non-default kinds
+carry the `matrix` mark), except:
+- files that pin a kind themselves (customer-frr, customer-bird) run with that kind only;
+- `redundant` needs one customer router with two sessions per family and per-link
+  communities, which only the ExaBGP customer router offers.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import router_kinds
 
 from lab.control import lifecycle
+from lab.control.handle import unique_lab_name
 from lab.routers import registry
 from lab.runner import run as runner
 from lab.runner.report import FileReport
 from lab.scenario.addressing import build_topology
 from lab.scenario.model import DEFAULT_ROUTER, SCENARIO_DIR
 from lab.scenario.parse import load_scenario
-from lab.testing.plugin import unique_lab_name
-
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
 
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.yaml"))
 BROKEN = Path(__file__).resolve().parent / "fixtures" / "broken.yaml"
 
-NOT_YET_RUNNABLE: dict[str, str] = {}
 
-def _combos() -> list[tuple[Path, str | None]]:
+def _combos() -> list[Any]:
     """Every scenario with every customer router kind that can hold its customers
     (`run --router`; e.g. `redundant` needs per-link sessions); a file that names a kind
     other than the default (customer-frr, customer-bird) runs with that kind only."""
-    out: list[tuple[Path, str | None]] = []
+    out: list[Any] = []
     for path in SCENARIOS:
         scenario = load_scenario(str(path))
         if {c.router for c in scenario.customers} != {DEFAULT_ROUTER}:
-            out.append((path, None))
+            out.append(pytest.param(path, None, id=f"{path.stem}-pinned"))
             continue
         topo = build_topology(scenario, "x")
-        out += [(path, k.name) for k in registry.kinds()
-                if all(k.refusal(c) is None for c in topo.customers)]
+        out += [router_kinds.param(path, k.name, kind=k.name, id=f"{path.stem}-{k.name}")
+                for k in registry.kinds() if all(k.refusal(c) is None for c in topo.customers)]
     return out
-
-
-COMBOS = _combos()
 
 
 def _report(r: FileReport) -> str:
@@ -55,11 +52,8 @@ def _report(r: FileReport) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize(("path", "router"), COMBOS,
-                         ids=[f"{p.stem}-{r or 'pinned'}" for p, r in COMBOS])
+@pytest.mark.parametrize(("path", "router"), _combos())
 def test_scenario_passes(path: Path, router: str | None) -> None:
-    if path.stem in NOT_YET_RUNNABLE:
-        pytest.skip(f"not runnable yet: {NOT_YET_RUNNABLE[path.stem]}")
     lab = unique_lab_name()
     try:
         report = runner.run_file(path, lab=lab, router=router)
@@ -68,10 +62,6 @@ def test_scenario_passes(path: Path, router: str | None) -> None:
     assert report.ok, _report(report)
     assert report.items, "a shipped scenario must check something"
     assert not lifecycle.is_up(lab)
-
-
-def test_not_yet_runnable_names_exist() -> None:
-    assert set(NOT_YET_RUNNABLE) <= {p.stem for p in SCENARIOS}
 
 
 def test_broken_scenario_fails_via_cli() -> None:

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fakes import FREEPRO, TH2
 
 from lab.control import lifecycle
 from lab.control.client import Client as LabClient
 from lab.control.labdir import api_info, lab_dir, pid_alive
-from lab.testing.plugin import unique_lab_name, wait_for
+from lab.control.polling import wait_for
+from lab.testing.plugin import LabFactory
 
 scaleway = pytest.importorskip("scaleway")
 from scaleway import Client, WaitForOptions  # noqa: E402
@@ -25,22 +27,13 @@ from scaleway.interlink.v1beta1 import InterlinkV1Beta1API  # noqa: E402
 from scaleway.vpc.v2 import VpcV2API  # noqa: E402
 from scaleway_core.api import ScalewayException  # noqa: E402
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
-
 PROJECT = "11111111-1111-4111-8111-111111111111"
-TH2 = "95b2e92f-b7ae-4298-a581-b6c14cdae035"
-FREEPRO = "bc5163ff-cce9-498e-8401-0d8bfe81fd33"
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[str]:
-    name = unique_lab_name()
-    try:
-        lifecycle.up("basic", lab=name, hold_time=3)
-        yield name
-    finally:
-        lifecycle.down(name)
+    with LabFactory() as make:
+        yield make("basic", hold_time=3).name
 
 
 def sdk(lab: str) -> Client:

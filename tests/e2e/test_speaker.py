@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,14 +37,8 @@ from controller.drivers.speaker import (
     start_speaker,
     stop_speaker,
 )
+from lab.control.polling import assert_stays_async, wait_for_async
 from lab.testing.namespaces import Link, linked_namespaces
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root and iproute2"
-    ),
-]
 
 NS_A, NS_B = "tsp-a", "tsp-b"
 A4, B4 = "169.254.0.16", "169.254.0.17"
@@ -100,18 +93,11 @@ class Recorder:
         return self.rib.get((speaker, peer), {})
 
     def tail(self, n: int = 12) -> str:
-        return "\n".join(f"  {s}: {ev}" for _, s, ev in self.events[-n:])
+        return "last events:\n" + "\n".join(f"  {s}: {ev}" for _, s, ev in self.events[-n:])
 
-
-async def wait_for(rec: Recorder, cond: Callable[[], bool], what: str,
-                   timeout: float = 10.0) -> float:
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
-                                 f"last events:\n{rec.tail()}")
-        await asyncio.sleep(0.005)
-    return time.monotonic() - t0
+    async def wait(self, cond: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+        """Poll ``cond`` (the hub's loop runs meanwhile); on timeout, show the last events."""
+        await wait_for_async(cond, what, timeout, interval=0.005, detail=self.tail)
 
 
 def _config_a(sock: Path, v6: bool = True) -> str:
@@ -160,16 +146,16 @@ async def _scenario(a: SpeakerSpec, b: SpeakerSpec, sock: Path) -> None:
         t0 = time.monotonic()
         start_speaker(a, _config_a(sock), sock)
         start_speaker(b, _config_b(sock), sock)
-        await wait_for(rec, lambda: _all_up(rec), "v4 and v6 sessions up on both speakers")
+        await rec.wait(lambda: _all_up(rec), "v4 and v6 sessions up on both speakers")
         print(f"start -> 4 sessions up: {time.monotonic() - t0:.3f}s")
-        await wait_for(rec, lambda: hub.connected("a") and hub.connected("b"), "bridges")
+        await rec.wait(lambda: hub.connected("a") and hub.connected("b"), "bridges")
 
         # --- announce v4 and v6 with communities; next hop self
         await hub.announce("a", B4, ["198.51.100.0/24", "203.0.113.0/24"], ["12876:42200"])
         await hub.announce("a", B6, ["2001:db8:100::/48"], ["12876:42100", "12876:42200"])
-        await wait_for(rec, lambda: {"198.51.100.0/24", "203.0.113.0/24"} <= set(
+        await rec.wait(lambda: {"198.51.100.0/24", "203.0.113.0/24"} <= set(
             rec.routes("b", A4)), "v4 routes at b")
-        await wait_for(rec, lambda: "2001:db8:100::/48" in rec.routes("b", A6), "v6 route at b")
+        await rec.wait(lambda: "2001:db8:100::/48" in rec.routes("b", A6), "v6 route at b")
         r4 = rec.routes("b", A4)["198.51.100.0/24"]
         assert (r4.next_hop, r4.communities, r4.as_path, r4.family) == (
             A4, ((12876, 42200),), (ASN_A,), "ipv4")
@@ -180,25 +166,28 @@ async def _scenario(a: SpeakerSpec, b: SpeakerSpec, sock: Path) -> None:
         # --- withdraw (batched syntax, both families)
         await hub.withdraw("a", B4, ["198.51.100.0/24"])
         await hub.withdraw("a", B6, ["2001:db8:100::/48"])
-        await wait_for(rec, lambda: "198.51.100.0/24" not in rec.routes("b", A4), "v4 withdraw")
-        await wait_for(rec, lambda: "2001:db8:100::/48" not in rec.routes("b", A6), "v6 withdraw")
+        await rec.wait(lambda: "198.51.100.0/24" not in rec.routes("b", A4), "v4 withdraw")
+        await rec.wait(lambda: "2001:db8:100::/48" not in rec.routes("b", A6), "v6 withdraw")
         assert "203.0.113.0/24" in rec.routes("b", A4)
         await hub.announce("a", B6, ["2001:db8:101::/48"])
-        await wait_for(rec, lambda: "2001:db8:101::/48" in rec.routes("b", A6), "v6 again")
+        await rec.wait(lambda: "2001:db8:101::/48" in rec.routes("b", A6), "v6 again")
 
         # --- reload without the v6 neighbor: v6 goes down, v4 untouched
         mark = len(rec.events)
         t0 = time.monotonic()
         assert await asyncio.to_thread(reload_speaker, a, _config_a(sock, v6=False))
         t1 = time.monotonic()
-        await wait_for(rec, lambda: rec.state("b", A6) == "down", "v6 down at b after reload")
+        await rec.wait(lambda: rec.state("b", A6) == "down", "v6 down at b after reload")
         print(f"reload confirmed in {t1 - t0:.3f}s, "
               f"v6 down at b after {time.monotonic() - t0:.3f}s")
-        await wait_for(rec, lambda: rec.state("a", B6) == "down", "v6 down at a after reload")
-        await asyncio.sleep(0.5)  # give a wrongly reset v4 session time to show
-        v4_changes = [ev for _, s, ev in rec.events[mark:]
-                      if isinstance(ev, SessionState) and ev.peer in (A4, B4)]
-        assert v4_changes == [], v4_changes
+        await rec.wait(lambda: rec.state("a", B6) == "down", "v6 down at a after reload")
+
+        def v4_changes() -> list[Event]:
+            return [ev for _, s, ev in rec.events[mark:]
+                    if isinstance(ev, SessionState) and ev.peer in (A4, B4)]
+
+        await assert_stays_async(lambda: not v4_changes(), "v4 sessions untouched by the reload",
+                                 0.5, detail=lambda: f"v4 changes: {v4_changes()}")
         assert rec.state("a", B4) == rec.state("b", A4) == "up"
         assert "203.0.113.0/24" in rec.routes("b", A4)
         assert rec.routes("b", A6) == {}
@@ -209,7 +198,7 @@ async def _scenario(a: SpeakerSpec, b: SpeakerSpec, sock: Path) -> None:
         hub = SpeakerHub(sock, rec2.on_event, rec2.on_connect)
         await hub.start()
         t0 = time.monotonic()
-        await wait_for(rec2, lambda: sum(isinstance(ev, ReplayDone) for _, _, ev in rec2.events)
+        await rec2.wait(lambda: sum(isinstance(ev, ReplayDone) for _, _, ev in rec2.events)
                        == 2, "replays of both bridges", timeout=5)
         print(f"replay of both bridges complete after {time.monotonic() - t0:.3f}s")
         assert sorted(rec2.connects) == ["a", "b"]
@@ -227,13 +216,13 @@ async def _scenario(a: SpeakerSpec, b: SpeakerSpec, sock: Path) -> None:
         # --- reload with v6 back: the session comes up again
         t0 = time.monotonic()
         assert await asyncio.to_thread(reload_speaker, a, _config_a(sock))
-        await wait_for(rec, lambda: _all_up(rec), "v6 up again after reload")
+        await rec.wait(lambda: _all_up(rec), "v6 up again after reload")
         print(f"reload re-adding v6: up after {time.monotonic() - t0:.3f}s")
 
         # --- a speaker going away gives a down event on the other side
         await asyncio.to_thread(stop_speaker, b)
-        await wait_for(rec, lambda: rec.state("a", B4) == "down", "v4 down at a", timeout=5)
-        await wait_for(rec, lambda: rec.state("a", B6) == "down", "v6 down at a", timeout=5)
+        await rec.wait(lambda: rec.state("a", B4) == "down", "v4 down at a", timeout=5)
+        await rec.wait(lambda: rec.state("a", B6) == "down", "v6 down at a", timeout=5)
         assert speaker_pid(b) is None
     finally:
         await hub.close()

@@ -21,10 +21,20 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+from fakes import (
+    CONN_DC3,
+    CONN_TH2,
+    DC3,
+    FRANCEIX,
+    LINKT,
+    PA3,
+    TH2,
+    TOKEN,
+    ApiServer,
+    FakeController,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_api import CONN_DC3, CONN_TH2, DC3, FRANCEIX, LINKT, PA3, TH2, TOKEN, FakeController
-from test_sdk import Server
 
 from controller.api.http import openapi
 
@@ -47,8 +57,8 @@ class Fuzzed(FakeController):
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server(Fuzzed(), TOKEN) as s:
+def server() -> Iterator[ApiServer]:
+    with ApiServer(Fuzzed(), TOKEN) as s:
         yield s
 
 
@@ -157,7 +167,7 @@ def requests(draw: st.DrawFn, ctrl: Fuzzed) -> tuple[str, str, Any]:
     return method.upper(), path, body
 
 
-def send(server: Server, method: str, path: str, body: Any) -> tuple[int, bytes]:
+def send(server: ApiServer, method: str, path: str, body: Any) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         data = None if body is None else json.dumps(body).encode()
@@ -169,7 +179,7 @@ def send(server: Server, method: str, path: str, body: Any) -> tuple[int, bytes]
         conn.close()
 
 
-def test_fuzz_no_5xx_and_rejections_change_nothing(server: Server) -> None:
+def test_fuzz_no_5xx_and_rejections_change_nothing(server: ApiServer) -> None:
     ctrl: Fuzzed = server.ctrl
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

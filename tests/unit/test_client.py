@@ -2,70 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from aiohttp import web
-from test_api import TOKEN, FakeController  # tests/unit is on sys.path (rootdir mode)
+from fakes import TOKEN, ApiServer, FakeController
 
-from controller.api.http import make_app
 from lab.control.client import ApiError, Client, P
 from lab.control.labdir import LabError
-
-
-class Server:
-    def __init__(self) -> None:
-        self.ctrl = FakeController()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.port = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        runner = web.AppRunner(make_app(self.ctrl, TOKEN))
-        self.loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = runner.addresses[0][1]
-        self.runner = runner
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(runner.cleanup())
-
-    def publish(self, event: dict[str, Any]) -> None:
-        def put() -> None:
-            for q in self.ctrl.queues:
-                q.put_nowait(event)
-        self.loop.call_soon_threadsafe(put)
-
-    def start(self) -> None:
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+from lab.control.polling import wait_for
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    s = Server()
-    s.start()
-    yield s
-    s.stop()
+def server() -> Iterator[ApiServer]:
+    with ApiServer(FakeController(), TOKEN) as s:
+        yield s
 
 
-def client(server: Server, token: str = TOKEN) -> Client:
+def client(server: ApiServer, token: str = TOKEN) -> Client:
     return Client(f"http://127.0.0.1:{server.port}", token, lab="ilab", timeout=10)
 
 
-def test_requests_and_helpers(server: Server) -> None:
+def test_requests_and_helpers(server: ApiServer) -> None:
     c = client(server)
     assert [lk["name"] for lk in c.links()] == ["first", "second", "third"]
     assert c.link("second")["id"] == "link-1"
@@ -76,7 +36,7 @@ def test_requests_and_helpers(server: Server) -> None:
     assert c.private_networks()[0]["id"] == "pn-1"
 
 
-def test_errors(server: Server) -> None:
+def test_errors(server: ApiServer) -> None:
     c = client(server)
     with pytest.raises(ApiError) as ei:
         c.patch(f"{P}/links/link-0", {"vlan": 1})
@@ -99,14 +59,11 @@ def test_connection_refused() -> None:
         list(c.events(timeout=1))
 
 
-def test_events_stream_and_timeout(server: Server) -> None:
+def test_events_stream_and_timeout(server: ApiServer) -> None:
     c = client(server)
 
     def feed() -> None:
-        for _ in range(200):
-            if server.ctrl.queues:
-                break
-            time.sleep(0.01)
+        wait_for(lambda: server.ctrl.queues, "the client to subscribe", timeout=2)
         for i in range(3):
             server.publish({"type": "status", "n": i})
 

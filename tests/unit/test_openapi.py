@@ -11,9 +11,9 @@ from typing import Any
 import jsonschema
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from fakes import CONN_TH2, LINKT, TH2, TOKEN, FakeController, H
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from test_api import CONN_TH2, LINKT, TH2, TOKEN, FakeController, H
 
 from controller.api.http import make_app, openapi
 

@@ -8,10 +8,8 @@ Every answer must unmarshal, and every field the SDK types declare non-optional 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
-import threading
 import types
 import typing
 import uuid
@@ -20,10 +18,8 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from aiohttp import web
-from test_api import CONN_TH2, PA3, TH2, FakeController
+from fakes import CONN_TH2, FREEPRO, PA3, TH2, ApiServer, FakeController
 
-from controller.api.http import make_app
 from controller.core.model import DEFAULT_PROJECT_ID
 from lab.control.client import Client as LabClient
 
@@ -33,48 +29,18 @@ from scaleway.interlink.v1beta1 import InterlinkV1Beta1API  # noqa: E402
 from scaleway.vpc.v2 import VpcV2API  # noqa: E402
 from scaleway_core.api import ScalewayException  # noqa: E402
 
-FREEPRO = "bc5163ff-cce9-498e-8401-0d8bfe81fd33"
 SDK_TOKEN = str(uuid.UUID(int=0x5CA1E))  # the SDK wants a UUID secret key
 
 
-class Server:
-    """The API app on 127.0.0.1:<free port>, served by its own loop in a daemon thread."""
-
-    def __init__(self, ctrl: Any, token: str):
-        self.ctrl, self.token, self.port = ctrl, token, 0
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        runner = web.AppRunner(make_app(self.ctrl, self.token))
-        self.loop.run_until_complete(runner.setup())
-        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-        self.port = runner.addresses[0][1]
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(runner.cleanup())
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        assert self.ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+def server() -> Iterator[ApiServer]:
     # requests honours $http_proxy: a proxy must never see calls to 127.0.0.1.
     with mock.patch.dict(os.environ, {"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}), \
-            Server(FakeController(seed=False), SDK_TOKEN) as s:
+            ApiServer(FakeController(seed=False), SDK_TOKEN) as s:
         yield s
 
 
-def sdk_client(server: Server, secret: str = SDK_TOKEN) -> Client:
+def sdk_client(server: ApiServer, secret: str = SDK_TOKEN) -> Client:
     return Client(access_key="SCW" + "X" * 17, secret_key=secret,
                   default_project_id=DEFAULT_PROJECT_ID, default_region="fr-par",
                   api_url=f"http://127.0.0.1:{server.port}")
@@ -103,7 +69,7 @@ def error(exc: pytest.ExceptionInfo[ScalewayException]) -> tuple[int | None, dic
     return exc.value.status_code, exc.value.response.json()
 
 
-def test_sdk_session(server: Server) -> None:
+def test_sdk_session(server: ApiServer) -> None:
     client = sdk_client(server)
     api, vpcs = InterlinkV1Beta1API(client), VpcV2API(client)
 
