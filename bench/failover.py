@@ -21,7 +21,7 @@ from typing import Any
 
 from lab.control import lifecycle
 from lab.control.client import Client
-from lab.control.handle import wait_for
+from lab.control.polling import wait_for
 from lab.scenario.addressing import build_topology
 from lab.scenario.parse import load_scenario
 

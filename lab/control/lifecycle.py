@@ -26,6 +26,7 @@ from typing import Any
 from controller.drivers.procs import stop_process
 from controller.drivers.speaker import exabgp_executable
 from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
+from lab.control.polling import WaitTimeout, wait_for
 from lab.dataplane import netns
 from lab.dataplane.probes import ping_fast
 from lab.routers import registry
@@ -78,20 +79,11 @@ def _api(url: str, token: str, path: str) -> Any:
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float, on_fail: Callable[[], str]) -> Any:
-    """Poll ``check`` until it returns a truthy value; a clear error after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        try:
-            value = check()
-        except (OSError, urllib.error.URLError, json.JSONDecodeError, KeyError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise LabError(f"timed out after {timeout:.0f}s waiting for {what}: {on_fail()}")
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.1)
+    """Poll ``check`` until it returns a truthy value; a LabError saying why after ``timeout``."""
+    try:
+        return wait_for(check, what, timeout, interval=0.02)
+    except WaitTimeout:
+        raise LabError(f"timed out after {timeout:.0f}s waiting for {what}: {on_fail()}") from None
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:

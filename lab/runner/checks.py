@@ -15,6 +15,7 @@ from typing import Any
 from lab.control.client import ApiError
 from lab.control.handle import RunningLab
 from lab.control.labdir import LabError
+from lab.control.polling import WaitTimeout, wait_for
 from lab.dataplane.probes import ProbeError, ping, ping_fast
 from lab.routers import registry
 from lab.scenario import document
@@ -97,19 +98,21 @@ class Evaluator:
         """Poll until the check passes; its duration, or CheckFailed after the timeout."""
         timeout = c.timeout if timeout is None else timeout
         t0 = time.monotonic()
-        deadline = t0 + timeout
-        seen = "nothing yet"
-        while True:
+        seen = ["nothing yet"]
+
+        def passes() -> bool:
             try:
-                ok, seen = self.evaluate(c)
+                ok, seen[0] = self.evaluate(c)
             except (ApiError, LabError, ProbeError, OSError, KeyError, ValueError) as exc:
-                ok, seen = False, f"error: {exc}"
-            if ok:
-                return time.monotonic() - t0
-            if time.monotonic() >= deadline:
-                raise CheckFailed(f"not true after {timeout:g}s: expected {c.expected()}; "
-                                  f"last seen {seen}", c.expected(), seen)
-            time.sleep(POLL_INTERVAL)
+                ok, seen[0] = False, f"error: {exc}"
+            return ok
+
+        try:
+            wait_for(passes, c.summary(), timeout, interval=POLL_INTERVAL)
+        except WaitTimeout:
+            raise CheckFailed(f"not true after {timeout:g}s: expected {c.expected()}; "
+                              f"last seen {seen[0]}", c.expected(), seen[0]) from None
+        return time.monotonic() - t0
 
     # --- kinds --------------------------------------------------------------------------------
     def _link(self, s: dict[str, Any]) -> tuple[bool, str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.control import lifecycle
-from lab.control.client import ApiError, Client
+from lab.control.client import ApiError
 from lab.control.handle import RunningLab
 from lab.control.labdir import LabError
 from lab.dataplane.probes import ProbeError
@@ -33,9 +33,7 @@ from lab.runner.report import FileReport, ItemResult
 from lab.runner.steps import StepRunner
 from lab.scenario import document
 from lab.scenario import file as sfile
-from lab.scenario.addressing import build_topology
 from lab.scenario.model import ScenarioError
-from lab.scenario.parse import load_scenario
 
 Progress = Callable[[str], None]
 
@@ -50,13 +48,10 @@ def new_lab_name() -> str:
 
 def _up(sf: document.ScenarioFile, lab: str, progress: Progress,
         router: str | None = None) -> RunningLab:
-    # The file goes to `up` whole (lab.scenario.parse accepts the runner's keys); `up` follows its
+    # The file goes to `up` whole (the parser accepts the runner's keys); `up` follows its
     # `ready:` by itself.
-    ref = str(sf.path)
-    result = lifecycle.up(ref, lab=lab, timeout=max(30.0, sf.waits["session"]),
-                          progress=progress, router=router)
-    topo = build_topology(load_scenario(ref), lab)
-    return RunningLab(lab, ref, topo, Client.for_lab(lab), result.timings)
+    return RunningLab.up(str(sf.path), lab, router=router, progress=progress,
+                         timeout=max(30.0, sf.waits["session"]))
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, BaseException | None]:
