@@ -1,17 +1,18 @@
 """From the model and the routes learned over each session to what the data plane must hold (pure).
 
-``compute`` gives the full desired state; ``compute_prefixes`` the desired entries for a few
-prefixes only, so that a BGP update touching 500 prefixes costs 500 decisions and not a
-recomputation of 10,000. ``diff`` turns desired vs. applied into adds and removes.
+``link_views`` is what reconciliation sees of the links; ``compute`` gives the full desired
+state; ``compute_prefixes`` the desired entries for a few prefixes only, so that a BGP update
+touching 500 prefixes costs 500 decisions and not a recomputation of 10,000. ``diff`` turns
+desired vs. applied into adds and removes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from controller.core.events import Route
-from controller.core.model import SCW_ASN
+from controller.core.model import SCW_ASN, Link, RoutingPolicy
 from controller.core.prefixes import PrefixFilter, family_of, parse_prefix
 
 FAMILIES = ("ipv4", "ipv6")
@@ -49,6 +50,36 @@ class LinkView:
         """Routes flow on this family only with propagation on, a VPC and a policy."""
         return (self.provisioned and self.propagation and self.vpc_id is not None
                 and self.policies.get(family) is not None)
+
+
+def link_views(links: Iterable[Link], policies: Mapping[str, RoutingPolicy],
+               transit: Mapping[str, Mapping[str, str]],
+               wired_vpcs: Container[str]) -> list[LinkView]:
+    """Views of the links that have a data plane, oldest first.
+
+    ``transit``: link id -> family -> the Scaleway router's transit address, for the links
+    placed in the data plane; ``wired_vpcs``: the VPCs whose router exists. A link's VPC
+    counts only once both exist.
+    """
+    views = []
+    for lk in sorted(links, key=lambda x: x.created_at):
+        addresses = transit.get(lk.id)
+        if addresses is None:
+            continue  # no data plane yet (requested, refused, ...): nothing to do
+        pol: dict[str, PolicyView | None] = {}
+        for fam in FAMILIES:
+            pid = lk.policy_id(fam)
+            p = policies.get(pid) if pid else None
+            pol[fam] = (PolicyView(PrefixFilter.compile(p.prefix_filter_in),
+                                   tuple(p.prefix_filter_out)) if p else None)
+        wired = lk.vpc_id in wired_vpcs and all(addresses.get(f) for f in FAMILIES)
+        views.append(LinkView(
+            link_id=lk.id, order=lk.created_at, vpc_id=lk.vpc_id if wired else None,
+            propagation=lk.enable_route_propagation,
+            provisioned=lk.lifecycle == "provisioned", policies=pol,
+            peer_address={f: lk.peer_bgp_config.address(f) for f in FAMILIES},
+            transit_address={f: a for f, a in addresses.items() if a}))
+    return views
 
 
 def preference(route: Route) -> int:

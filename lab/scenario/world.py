@@ -35,7 +35,8 @@ def api_customer_lan(index: int) -> tuple[str, str]:
     return str(v4), str(v6)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A name part made of ``text``: lowercase letters, digits and dashes, at most 20."""
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:20] or "x"
 
 
@@ -51,7 +52,7 @@ def with_link(scn: Scenario, link: Link, vpc_name: str | None) -> tuple[Scenario
     one configured from ``peer_bgp_config``, announcing a LAN of its own.
     """
     index = scn.next_link_index()
-    name = f"{_slug(link.name)}-{index}"
+    name = f"{slug(link.name)}-{index}"
     customer = next((c for c in scn.customers
                      if c.asn == link.peer_bgp_config.asn and c.router == "exabgp"), None)
     customers = scn.customers
@@ -100,7 +101,7 @@ def with_vpcs(scn: Scenario, vpcs: Mapping[str, Vpc], vpc_names: Mapping[str, st
     for vid, vpc in vpcs.items():
         name = names.get(vid)
         if name is None:
-            name = f"{_slug(vpc.name)}-{next_index}"
+            name = f"{slug(vpc.name)}-{next_index}"
             names[vid] = name
             index = next_index
             next_index += 1
@@ -108,8 +109,8 @@ def with_vpcs(scn: Scenario, vpcs: Mapping[str, Vpc], vpc_names: Mapping[str, st
             index = specs[name].index if name in specs else next_index
         pn_names: list[str] = []
         for i, pn in enumerate(vpc.private_networks):
-            slug = _slug(pn.name)
-            pn_names.append(slug if slug not in pn_names else f"{slug}-{i + 1}")
+            pn_name = slug(pn.name)
+            pn_names.append(pn_name if pn_name not in pn_names else f"{pn_name}-{i + 1}")
         pns = tuple(PrivateNetworkSpec(name=n, subnets=tuple(pn.subnets))
                     for n, pn in zip(pn_names, vpc.private_networks, strict=True))
         out.append(VpcSpec(name=name, private_networks=pns, index=index))

@@ -1,20 +1,24 @@
-"""controller.api.http against a fake controller backed by the real Inventory (real errors)."""
+"""controller.api.http against a fake controller backed by the real Inventory (real errors),
+with the lab's partner and event routes mounted as the lab daemon mounts them."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from controller.api.http import ControllerApi, make_app
+from controller.api.http import ApiExtension, ControllerApi, make_app
 from controller.core import catalog, status
 from controller.core.inventory import Inventory
 from controller.core.model import BgpConfig, Link, PartnerRef, PrivateNetwork, Vpc
+from lab.daemon.events_api import EventsApi
+from lab.daemon.partner_api import PartnerApi
+from lab.daemon.wiring import RESERVED_PREFIXES
 
 TOKEN = "secret-token"
 H = {"X-Auth-Token": TOKEN}
@@ -36,7 +40,7 @@ class FakeController:
     links are wired at once (approve -> provisioned, delete -> deleted)."""
 
     def __init__(self, seed: bool = True) -> None:
-        self.inv = Inventory()
+        self.inv = Inventory(reserved=RESERVED_PREFIXES)
         self.catalog = catalog.load()
         self.queues: list[asyncio.Queue[Json]] = []
         if seed:
@@ -195,14 +199,19 @@ def _check_protocol(ctrl: FakeController) -> ControllerApi:
     return ctrl  # mypy checks that the fake satisfies the Protocol
 
 
+def lab_routes(ctrl: FakeController) -> list[ApiExtension]:
+    """The lab's routes over the controller's operations, as lab.daemon.main mounts them."""
+    return [PartnerApi(ctrl), EventsApi(ctrl)]
+
+
 Scenario = Callable[[TestClient[web.Request, web.Application], FakeController], Awaitable[None]]
 
 
-def run(scenario: Scenario, extra: Callable[[web.Application], None] | None = None) -> None:
+def run(scenario: Scenario, extra: Sequence[ApiExtension] = ()) -> None:
     async def main() -> None:
         ctrl = FakeController()
         _check_protocol(ctrl)
-        app = make_app(ctrl, TOKEN, extra)
+        app = make_app(ctrl, TOKEN, [*lab_routes(ctrl), *extra])
         async with TestClient(TestServer(app)) as client:
             await scenario(client, ctrl)
     asyncio.run(main())
@@ -462,15 +471,19 @@ def test_extra_routes_share_auth_and_errors() -> None:
             raise ArgumentError.one("node", "constraint", "unknown node")
         return web.json_response({"nodes": []})
 
-    def extra(app: web.Application) -> None:
-        app.router.add_get("/lab/v1/nodes", nodes)
+    class Extra:
+        def routes(self, app: web.Application) -> None:
+            app.router.add_get("/lab/v1/nodes", nodes)
+
+        def openapi(self) -> Json:
+            return {}
 
     async def s(client: Any, ctrl: FakeController) -> None:
         assert await call(client, "GET", "/lab/v1/nodes") == {"nodes": []}
         await call(client, "GET", "/lab/v1/nodes", headers={}, status=401)
         err = await call(client, "GET", "/lab/v1/nodes?fail=1", status=400)
         assert err["details"][0]["argument_name"] == "node"
-    run(s, extra)
+    run(s, [Extra()])
 
 
 def test_make_app_needs_token() -> None:

@@ -23,12 +23,23 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_api import CONN_DC3, CONN_TH2, DC3, FRANCEIX, LINKT, PA3, TH2, TOKEN, FakeController
+from test_api import (
+    CONN_DC3,
+    CONN_TH2,
+    DC3,
+    FRANCEIX,
+    LINKT,
+    PA3,
+    TH2,
+    TOKEN,
+    FakeController,
+    lab_routes,
+)
 from test_sdk import Server
 
 from controller.api.http import openapi
 
-DOC = openapi.document()
+DOC = openapi.document(*(ext.openapi() for ext in lab_routes(FakeController())))
 SKIP = {("get", "/lab/v1/events"), ("get", "/openapi.json")}  # a stream; static
 OPS = sorted((m, t) for t, item in DOC["paths"].items() for m in item if (m, t) not in SKIP)
 EXAMPLES = int(os.environ.get("ILAB_FUZZ_EXAMPLES", "400"))

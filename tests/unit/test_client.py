@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from test_api import TOKEN, FakeController  # tests/unit is on sys.path (rootdir mode)
+from test_api import TOKEN, FakeController, lab_routes  # tests/unit is on sys.path (rootdir)
 
 from controller.api.http import make_app
 from lab.control.client import ApiError, Client, P
@@ -28,7 +28,7 @@ class Server:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        runner = web.AppRunner(make_app(self.ctrl, TOKEN))
+        runner = web.AppRunner(make_app(self.ctrl, TOKEN, lab_routes(self.ctrl)))
         self.loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)
         self.loop.run_until_complete(site.start())

@@ -21,7 +21,7 @@ from unittest import mock
 
 import pytest
 from aiohttp import web
-from test_api import CONN_TH2, PA3, TH2, FakeController
+from test_api import CONN_TH2, PA3, TH2, FakeController, lab_routes
 
 from controller.api.http import make_app
 from controller.core.model import DEFAULT_PROJECT_ID
@@ -48,7 +48,7 @@ class Server:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        runner = web.AppRunner(make_app(self.ctrl, self.token))
+        runner = web.AppRunner(make_app(self.ctrl, self.token, lab_routes(self.ctrl)))
         self.loop.run_until_complete(runner.setup())
         self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
         self.port = runner.addresses[0][1]
