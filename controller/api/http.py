@@ -1,7 +1,7 @@
 """HTTP API of the controller: Scaleway InterLink v1beta1 + a VPC v2 subset.
 
 Thin layer: parse the request, call the controller, map its errors to Scaleway's JSON error
-shapes (interlink.md). The surface is described by the OpenAPI document served, without
+shapes (``controller.api.middleware``). The surface is described by the OpenAPI document served, without
 authentication, at ``GET /openapi.json`` (``controller.api.openapi``). Choices where Scaleway is
 silent:
 - an unknown region in the path is 400 invalid_arguments (argument ``region``): the region is
@@ -42,7 +42,7 @@ Json = dict[str, Any]
 
 
 class ControllerApi(Protocol):
-    """What the API needs from the controller (controller.service.controller.Controller).
+    """What the API needs from the controller (``Controller.api``, controller.service.operations).
 
     Methods raise model.ArgumentError / NotFound / PreconditionFailed / TransientState for
     client errors. Lists return every item of every region (the API filters); catalog list

@@ -165,10 +165,6 @@ class Inventory:
         return policy
 
     # --- links -----------------------------------------------------------------------------
-    def add_link(self, link: Link) -> Link:
-        self.links[link.id] = link
-        return link
-
     def update_link(self, link_id: str, body: dict[str, Any]) -> Link:
         link = self._changeable(link_id)
         body = bodies.given(body)

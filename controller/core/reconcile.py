@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from controller.core.events import Route
+from controller.core.events import Route, has_as_loop
 from controller.core.model import SCW_ASN, Link, RoutingPolicy
 from controller.core.prefixes import PrefixFilter, family_of, parse_prefix
 
@@ -94,7 +94,7 @@ def verdict(link: LinkView, route: Route, vpc_subnets: PrefixFilter) -> str | No
         return "no_policy"
     if route.prefix.endswith("/0"):
         return "default_route"
-    if SCW_ASN in route.as_path:
+    if has_as_loop(route, SCW_ASN):
         return "as_path_loop"
     net = parse_prefix(route.prefix)
     if vpc_subnets.matches(net):

@@ -81,5 +81,6 @@ class Controller:
         self._dataplane.rename_netns(renamed)
 
     def links(self) -> list[Link]:
-        """Copies of the links as last committed (changes are made between two awaits)."""
+        """Copies of the links as committed: a change mutates and stores them without
+        awaiting in between, so no reader sees half of one."""
         return [copy.deepcopy(lk) for lk in self._inv.links.values()]

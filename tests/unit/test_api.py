@@ -52,13 +52,13 @@ class FakeController:
             private_networks=[PrivateNetwork(id="pn-1", name="pn", subnets=["203.0.113.0/24"],
                                              vpc_id="vpc-1")]))
         for i, name in enumerate(("first", "second", "third")):
-            self.inv.add_link(Link(
+            self.inv.links[f"link-{i}"] = Link(
                 id=f"link-{i}", name=name, pop_id="pop-1", bandwidth_mbps=50 * (i + 1),
                 vlan=2451 + i, created_at=f"2026-01-01T00:00:0{i}.000000Z",
                 scw_bgp_config=BgpConfig(12876, "169.254.0.16/31", "2001:db8:fc60::/127"),
                 peer_bgp_config=BgpConfig(64512, "169.254.0.17/31", "2001:db8:fc60::1/127"),
                 partner=PartnerRef("partner-1", f"key-{i}"), tags=["lab", name],
-                lifecycle="requested" if i == 2 else "provisioned"))
+                lifecycle="requested" if i == 2 else "provisioned")
 
     def _json(self, link: Link) -> Json:
         v4 = status.bgp_status(link.routing_policy_v4_id is not None, False)
