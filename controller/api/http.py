@@ -1,9 +1,9 @@
 """HTTP API of the controller: Scaleway InterLink v1beta1 + a VPC v2 subset.
 
 Thin layer: parse the request, call the controller, map its errors to Scaleway's JSON error
-shapes (``controller.api.middleware``). The surface is described by the OpenAPI document served, without
-authentication, at ``GET /openapi.json`` (``controller.api.openapi``). Choices where Scaleway is
-silent:
+shapes (``controller.api.middleware``). The surface is described by the OpenAPI document
+served, without authentication, at ``GET /openapi.json`` (``controller.api.openapi``).
+Choices where Scaleway is silent:
 - an unknown region in the path is 400 invalid_arguments (argument ``region``): the region is
   a parameter of the request, and 404 would read as "the resource does not exist";
 - a resource of another region than the path's is 404, as it would be on Scaleway; a

@@ -50,7 +50,7 @@ class LabWiring:
         self.lock = asyncio.Lock()
         self.on_change: OnChange | None = None  # the daemon follows customers and renames
 
-    # --- lookups (Wiring protocol) --------------------------------------------------------
+    # --- lookups (Wiring port) ------------------------------------------------------------
     def placement(self, link_id: str) -> LinkPlacement | None:
         name = self.link_names.get(link_id)
         if name is None:
