@@ -1,7 +1,8 @@
 """Shared test fakes: the controller behind the API app, and the app served from a thread.
 
 ``FakeController`` is the ``ControllerApi`` over the real Inventory and the packaged catalog, so
-errors are the real ones; ``ApiServer`` serves ``make_app`` on 127.0.0.1 for synchronous
+errors are the real ones; ``ApiServer`` serves ``make_app`` (with the lab's partner and event
+routes, ``lab_routes``) on 127.0.0.1 for synchronous
 clients (lab.control.client, the Scaleway SDK, raw HTTP). Importable as ``fakes``: tests/ is on
 pytest's ``pythonpath`` (pyproject.toml).
 """
@@ -14,10 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.api.http import make_app
+from controller.api.http import ApiExtension, make_app
 from controller.core import catalog, status
 from controller.core.inventory import Inventory
 from controller.core.model import BgpConfig, Link, PartnerRef, PrivateNetwork, Vpc
+from lab.daemon.events_api import EventsApi
+from lab.daemon.partner_api import PartnerApi
+from lab.daemon.wiring import RESERVED_PREFIXES
 
 TOKEN = "secret-token"
 H = {"X-Auth-Token": TOKEN}
@@ -39,7 +43,7 @@ class FakeController:
     links are wired at once (approve -> provisioned, delete -> deleted)."""
 
     def __init__(self, seed: bool = True) -> None:
-        self.inv = Inventory()
+        self.inv = Inventory(reserved=RESERVED_PREFIXES)  # as the lab builds it
         self.catalog = catalog.load()
         self.queues: list[asyncio.Queue[Json]] = []
         if seed:
@@ -51,13 +55,13 @@ class FakeController:
             private_networks=[PrivateNetwork(id="pn-1", name="pn", subnets=["203.0.113.0/24"],
                                              vpc_id="vpc-1")]))
         for i, name in enumerate(("first", "second", "third")):
-            self.inv.add_link(Link(
+            self.inv.links[f"link-{i}"] = Link(
                 id=f"link-{i}", name=name, pop_id="pop-1", bandwidth_mbps=50 * (i + 1),
                 vlan=2451 + i, created_at=f"2026-01-01T00:00:0{i}.000000Z",
                 scw_bgp_config=BgpConfig(12876, "169.254.0.16/31", "2001:db8:fc60::/127"),
                 peer_bgp_config=BgpConfig(64512, "169.254.0.17/31", "2001:db8:fc60::1/127"),
                 partner=PartnerRef("partner-1", f"key-{i}"), tags=["lab", name],
-                lifecycle="requested" if i == 2 else "provisioned"))
+                lifecycle="requested" if i == 2 else "provisioned")
 
     def _json(self, link: Link) -> Json:
         v4 = status.bgp_status(link.routing_policy_v4_id is not None, False)
@@ -194,6 +198,11 @@ class FakeController:
         self.queues.remove(queue)
 
 
+def lab_routes(ctrl: FakeController) -> list[ApiExtension]:
+    """The lab's routes over the controller's operations, as lab.daemon.main mounts them."""
+    return [PartnerApi(ctrl), EventsApi(ctrl)]
+
+
 class ApiServer:
     """The API app on 127.0.0.1:<free port>, served by its own loop in a daemon thread."""
 
@@ -205,7 +214,7 @@ class ApiServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        runner = web.AppRunner(make_app(self.ctrl, self.token))
+        runner = web.AppRunner(make_app(self.ctrl, self.token, lab_routes(self.ctrl)))
         self.loop.run_until_complete(runner.setup())
         self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
         self.port = runner.addresses[0][1]

@@ -1,9 +1,9 @@
-"""HTTP API of the controller: Scaleway InterLink v1beta1 + a VPC v2 subset + lab routes.
+"""HTTP API of the controller: Scaleway InterLink v1beta1 + a VPC v2 subset.
 
 Thin layer: parse the request, call the controller, map its errors to Scaleway's JSON error
-shapes (interlink.md). The surface is described by the OpenAPI document served, without
-authentication, at ``GET /openapi.json`` (``controller.api.openapi``). Choices where Scaleway is
-silent:
+shapes (``controller.api.middleware``). The surface is described by the OpenAPI document
+served, without authentication, at ``GET /openapi.json`` (``controller.api.openapi``).
+Choices where Scaleway is silent:
 - an unknown region in the path is 400 invalid_arguments (argument ``region``): the region is
   a parameter of the request, and 404 would read as "the resource does not exist";
 - a resource of another region than the path's is 404, as it would be on Scaleway; a
@@ -14,49 +14,35 @@ silent:
   given. This accepts exactly what the official SDK (scaleway 2.12.0) sends: it omits unset
   optional fields, except ``project_id``, which its create requests always send (``null``
   when the client has no default project); checked by tests/unit/test_sdk.py;
-- GET/DELETE bodies are ignored (the SDK sends ``{}``);
-- lab-only routes (``/lab/v1/...``) play the partner's side: approve or refuse a pairing key,
-  let a request expire; they need the same token.
+- GET/DELETE bodies are ignored (the SDK sends ``{}``).
+
+Extensions (``ApiExtension``, the lab's ``/lab/v1/...`` routes) are served by the same app,
+with the same token and error shapes, and add their part to the OpenAPI document.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import json
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from controller.api import openapi
+from controller.api.middleware import Handler, auth_middleware, errors_middleware, json_response
 from controller.core import listing
-from controller.core.model import (
-    REGIONS,
-    ArgumentError,
-    NotFound,
-    PreconditionFailed,
-    TransientState,
-)
-
-log = logging.getLogger(__name__)
+from controller.core.model import REGIONS, ArgumentError, NotFound
 
 P = "/interlink/v1beta1/regions/{region}"
 VPC_P = "/vpc/v2/regions/{region}"
-EVENTS_PATH = "/lab/v1/events"
 OPENAPI_PATH = "/openapi.json"
 PUBLIC_PATHS = frozenset({OPENAPI_PATH})  # served without the token
-# How often an idle event stream checks whether its client went away.
-EVENTS_POLL_S = 1.0
 
 Json = dict[str, Any]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ControllerApi(Protocol):
-    """What the API needs from the controller (controller.service.controller.Controller).
+    """What the API needs from the controller (``Controller.api``, controller.service.operations).
 
     Methods raise model.ArgumentError / NotFound / PreconditionFailed / TransientState for
     client errors. Lists return every item of every region (the API filters); catalog list
@@ -67,9 +53,6 @@ class ControllerApi(Protocol):
     async def get_link(self, link_id: str) -> Json: ...
     async def create_link(self, body: Json, region: str) -> Json: ...
     async def delete_link(self, link_id: str) -> Json: ...
-    async def approve_link(self, pairing_key: str) -> Json: ...
-    async def refuse_link(self, pairing_key: str, reason: str | None) -> Json: ...
-    async def expire_link(self, link_id: str) -> Json: ...
     async def update_link(self, link_id: str, body: Json) -> Json: ...
     async def attach_vpc(self, link_id: str, body: Json) -> Json: ...
     async def detach_vpc(self, link_id: str) -> Json: ...
@@ -102,84 +85,13 @@ class ControllerApi(Protocol):
     async def create_private_network(self, body: Json, region: str) -> Json: ...
     async def delete_private_network(self, pn_id: str) -> None: ...
 
-    async def subscribe(self) -> asyncio.Queue[Json]: ...
-    async def unsubscribe(self, queue: asyncio.Queue[Json]) -> None: ...
 
+class ApiExtension(Protocol):
+    """Routes another layer serves from the controller's app, and their OpenAPI part:
+    ``{"paths": {...}, "schemas": {...}}`` (either may be missing)."""
 
-CTRL_KEY: web.AppKey[ControllerApi] = web.AppKey("ctrl")
-TOKEN_KEY: web.AppKey[str] = web.AppKey("token")
-
-
-# --- responses -------------------------------------------------------------------------------
-def dumps(data: Any) -> str:
-    return json.dumps(data, sort_keys=True)
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=dumps)
-
-
-def error_body(exc: Exception) -> tuple[int, Json]:
-    """Scaleway's JSON error shape for a controller exception (exact shapes of interlink.md)."""
-    if isinstance(exc, ArgumentError):
-        return 400, {"type": "invalid_arguments", "message": "invalid argument(s)",
-                     "details": exc.details}
-    if isinstance(exc, NotFound):
-        return 404, {"type": "not_found", "message": "resource is not found",
-                     "resource": exc.resource, "resource_id": exc.resource_id}
-    if isinstance(exc, PreconditionFailed):
-        return 412, {"type": "precondition_failed", "precondition": exc.precondition,
-                     "help_message": exc.help_message}
-    if isinstance(exc, TransientState):
-        return 409, {"type": "transient_state", "message": str(exc),
-                     "resource": exc.resource, "resource_id": exc.resource_id,
-                     "current_state": exc.current_state}
-    return 500, {"type": "internal_error", "message": "internal error (see the controller log)"}
-
-
-DENIED = {"type": "denied_authentication", "method": "api_key", "reason": "not_found"}
-
-
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except (ArgumentError, NotFound, PreconditionFailed, TransientState) as exc:
-        status, body = error_body(exc)
-        return json_response(body, status)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        if exc.status == 404:
-            return json_response({"type": "not_found", "message": "no such endpoint",
-                                  "resource": "endpoint", "resource_id": request.path}, 404)
-        if exc.status == 405:
-            return json_response({"type": "method_not_allowed",
-                                  "message": f"{request.method} is not allowed on "
-                                             f"{request.path}"}, 405)
-        return json_response({"type": "http_error", "message": exc.reason}, exc.status)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("internal error on %s %s", request.method, request.path)
-        status, body = error_body(RuntimeError())
-        return json_response(body, status)
-
-
-def auth_middleware(token: str) -> Middleware:
-    expected = token.encode()
-
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS and request.method == "GET":
-            return await handler(request)
-        given = request.headers.get("X-Auth-Token", "").encode()
-        # Constant time: the token is the only thing protecting the lab's control plane.
-        if not hmac.compare_digest(given, expected):
-            return json_response(DENIED, 401)
-        return await handler(request)
-
-    return check
+    def routes(self, app: web.Application) -> None: ...
+    def openapi(self) -> Json: ...
 
 
 # --- request helpers -----------------------------------------------------------------------
@@ -216,20 +128,6 @@ async def create_body(request: web.Request) -> tuple[Json, str]:
     return body, region
 
 
-def only_keys(body: Json, allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ArgumentError([{"argument_name": k, "reason": "unknown",
-                              "help_message": "unknown field"} for k in unknown])
-
-
-def required_str(body: Json, key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
-        raise ArgumentError.one(key, "required", f"{key} is required (a non-empty string)")
-    return value
-
-
 def _in_region(obj: Json, region: str, resource: str, obj_id: str) -> Json:
     # Objects without a region (none today) are visible from every region.
     if obj.get("region", region) != region:
@@ -237,20 +135,9 @@ def _in_region(obj: Json, region: str, resource: str, obj_id: str) -> Json:
     return obj
 
 
-# Put into an event stream's queue to end it (compared by identity).
-_CLOSE: Json = {}
-
-
 class Routes:
-    def __init__(self, ctrl: ControllerApi):
-        self.ctrl = ctrl
-        self.streams: set[asyncio.Queue[Json]] = set()
-
-    async def on_shutdown(self, app: web.Application) -> None:
-        # Open event streams would otherwise hold the server's graceful shutdown for its
-        # whole timeout (they never end by themselves).
-        for queue in self.streams:
-            queue.put_nowait(_CLOSE)
+    def __init__(self, ctrl: ControllerApi, document: Json):
+        self.ctrl, self.document = ctrl, document
 
     async def _link(self, request: web.Request) -> tuple[str, Json]:
         """Checks region + existence before any mutation, so a wrong region changes nothing."""
@@ -391,70 +278,19 @@ class Routes:
         pn = await self.ctrl.get_private_network(pid)
         return json_response(_in_region(pn, region, "private_network", pid))
 
-    # --- lab: the partner's side ------------------------------------------------------------
-    async def partner_approve(self, request: web.Request) -> web.Response:
-        body = await json_body(request)
-        only_keys(body, {"pairing_key"})
-        return json_response(await self.ctrl.approve_link(required_str(body, "pairing_key")))
-
-    async def partner_refuse(self, request: web.Request) -> web.Response:
-        body = await json_body(request)
-        only_keys(body, {"pairing_key", "reason"})
-        key = required_str(body, "pairing_key")
-        reason = body.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            raise ArgumentError.one("reason", "format", "must be a string")
-        return json_response(await self.ctrl.refuse_link(key, reason))
-
-    async def expire_link(self, request: web.Request) -> web.Response:
-        link_id = request.match_info["id"]
-        only_keys(await json_body(request), set())
-        return json_response(await self.ctrl.expire_link(link_id))
-
     async def openapi(self, request: web.Request) -> web.Response:
-        return json_response(openapi.document())
-
-    # --- lab: event stream ---------------------------------------------------------------------
-    async def events(self, request: web.Request) -> web.StreamResponse:
-        """NDJSON, one event per line, flushed per event, until the client goes away."""
-        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson",
-                                           "Cache-Control": "no-cache"})
-        queue = await self.ctrl.subscribe()
-        self.streams.add(queue)
-        try:
-            await resp.prepare(request)  # sends the headers at once: clients see 200 now
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), EVENTS_POLL_S)
-                except TimeoutError:
-                    # aiohttp does not cancel handlers on disconnect: poll the transport.
-                    if request.transport is None or request.transport.is_closing():
-                        break
-                    continue
-                if event is _CLOSE:
-                    await resp.write_eof()
-                    break
-                await resp.write((dumps(event) + "\n").encode())
-        except ConnectionError:
-            pass  # the client left while we were writing
-        finally:
-            self.streams.discard(queue)
-            await self.ctrl.unsubscribe(queue)
-        return resp
+        return json_response(self.document)
 
 
 def make_app(ctrl: ControllerApi, token: str,
-             extra_routes: Callable[[web.Application], None] | None = None) -> web.Application:
-    """The controller's aiohttp app. ``extra_routes`` adds the lab-only /lab/v1/... routes
-    (lab.daemon.main); they get the same auth and error handling."""
+             extensions: Sequence[ApiExtension] = ()) -> web.Application:
+    """The controller's aiohttp app, with the routes of ``extensions`` (the lab's)."""
     if not token:
         raise ValueError("an API token is required")
-    app = web.Application(middlewares=[errors_middleware, auth_middleware(token)],
+    middlewares = [errors_middleware, auth_middleware(token, PUBLIC_PATHS)]
+    app = web.Application(middlewares=middlewares,
                           client_max_size=64 * 1024 * 1024)  # big prefix lists are fine
-    app[CTRL_KEY] = ctrl
-    app[TOKEN_KEY] = token
-    r = Routes(ctrl)
-    app.on_shutdown.append(r.on_shutdown)
+    r = Routes(ctrl, openapi.document(*(ext.openapi() for ext in extensions)))
     add = app.router.add_route
 
     add("GET", f"{P}/links", r.list_links)
@@ -496,11 +332,7 @@ def make_app(ctrl: ControllerApi, token: str,
     add("GET", f"{VPC_P}/private-networks/{{id}}", r.get_private_network)
     add("DELETE", f"{VPC_P}/private-networks/{{id}}", r.delete_private_network)
 
-    add("POST", "/lab/v1/partner/approve", r.partner_approve)
-    add("POST", "/lab/v1/partner/refuse", r.partner_refuse)
-    add("POST", "/lab/v1/links/{id}/expire", r.expire_link)
-    add("GET", EVENTS_PATH, r.events)
     add("GET", OPENAPI_PATH, r.openapi)
-    if extra_routes is not None:
-        extra_routes(app)
+    for ext in extensions:
+        ext.routes(app)
     return app

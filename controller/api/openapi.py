@@ -1,9 +1,11 @@
 """OpenAPI 3.1 document of the controller's HTTP API (pure), served at ``GET /openapi.json``.
 
-It describes exactly what ``controller.api.http`` serves: InterLink v1beta1, the VPC v2 subset
-and the lab-only routes. Response schemas are strict (``additionalProperties: false``, every
-always-present field required) so that tests/unit/test_openapi.py catches any drift between
-the document and the answers; list query parameters come from ``controller.core.listing``.
+It describes exactly what ``controller.api.http`` serves: InterLink v1beta1, the VPC v2 subset,
+and what the app's extensions (the lab's routes) add with ``document(*extensions)``, built
+with the helpers here (``op``, ``ref``, ``request_body``...). Response schemas are strict
+(``additionalProperties: false``, every always-present field required) so that
+tests/unit/test_openapi.py catches any drift between the document and the answers; list query
+parameters come from ``controller.core.listing``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def _nullable(schema: Json) -> Json:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def _request(required: dict[str, Any], optional: dict[str, Any] | None = None) -> Json:
+def request_body(required: dict[str, Any], optional: dict[str, Any] | None = None) -> Json:
     return obj(required, {k: _nullable(v) for k, v in (optional or {}).items()})
 
 
@@ -120,27 +122,25 @@ def schemas() -> Json:
         "ListVPCsResponse": listing_of("vpcs", "VPC"),
         "ListPrivateNetworksResponse": listing_of("private_networks", "PrivateNetwork"),
         # --- request bodies ---
-        "CreateLinkRequest": _request({"name": S, "pop_id": S, "bandwidth_mbps": INT}, {
+        "CreateLinkRequest": request_body({"name": S, "pop_id": S, "bandwidth_mbps": INT}, {
             "project_id": S, "tags": STRS, "partner_id": S, "connection_id": S,
             "peer_asn": INT, "vlan": INT, "routing_policy_v4_id": S, "routing_policy_v6_id": S,
             "region": S}),
-        "UpdateLinkRequest": _request({}, {"name": S, "tags": STRS, "peer_asn": INT}),
-        "AttachVpcRequest": _request({"vpc_id": S}),
-        "RoutingPolicyIdRequest": _request({"routing_policy_id": S}),
+        "UpdateLinkRequest": request_body({}, {"name": S, "tags": STRS, "peer_asn": INT}),
+        "AttachVpcRequest": request_body({"vpc_id": S}),
+        "RoutingPolicyIdRequest": request_body({"routing_policy_id": S}),
         "EmptyRequest": obj({}),
-        "CreateRoutingPolicyRequest": _request({"name": S}, {
+        "CreateRoutingPolicyRequest": request_body({"name": S}, {
             "is_ipv6": B, "project_id": S, "tags": STRS, "prefix_filter_in": STRS,
             "prefix_filter_out": STRS, "region": S}),
-        "UpdateRoutingPolicyRequest": _request({}, {
+        "UpdateRoutingPolicyRequest": request_body({}, {
             "name": S, "tags": STRS, "prefix_filter_in": STRS, "prefix_filter_out": STRS}),
-        "CreateVPCRequest": _request({}, {
+        "CreateVPCRequest": request_body({}, {
             "name": S, "project_id": S, "tags": STRS, "enable_routing": B,
             "enable_transitivity": B, "region": S}),
-        "CreatePrivateNetworkRequest": _request({"vpc_id": S}, {
+        "CreatePrivateNetworkRequest": request_body({"vpc_id": S}, {
             "name": S, "project_id": S, "tags": STRS, "subnets": STRS,
             "default_route_propagation_enabled": B, "region": S}),
-        "PartnerApproveRequest": _request({"pairing_key": S}),
-        "PartnerRefuseRequest": _request({"pairing_key": S}, {"reason": S}),
         # --- errors ---
         "InvalidArgumentsError": obj({"type": {"const": "invalid_arguments"}, "message": S,
                                       "details": {"type": "array", "items": error_detail}}),
@@ -168,27 +168,28 @@ READ_ERRORS = ("400", "401", "404", "500")
 WRITE_ERRORS = ("400", "401", "404", "409", "412", "500")
 
 
-def _json(schema: Json) -> Json:
+def json_content(schema: Json) -> Json:
     return {"application/json": {"schema": schema}}
 
 
-def _op(summary: str, ok: str | None, *, body: str | None = None, status: str = "200",
-        errors: tuple[str, ...] = READ_ERRORS, params: list[Json] | None = None,
-        tag: str = "interlink") -> Json:
+def op(summary: str, ok: str | None, *, body: str | None = None, status: str = "200",
+       errors: tuple[str, ...] = READ_ERRORS, params: list[Json] | None = None,
+       tag: str = "interlink") -> Json:
+    """One operation: its ``ok`` answer (a component name, None: empty), ``errors`` codes."""
     responses: Json = {}
     if ok is None:
         responses[status] = {"description": "done, empty body"}
     else:
-        responses[status] = {"description": "OK", "content": _json(ref(ok))}
+        responses[status] = {"description": "OK", "content": json_content(ref(ok))}
     for code in errors:
         desc, schema = ERRORS[code]
-        responses[code] = {"description": desc, "content": _json(ref(schema))}
-    op: Json = {"summary": summary, "tags": [tag], "responses": responses}
+        responses[code] = {"description": desc, "content": json_content(ref(schema))}
+    out: Json = {"summary": summary, "tags": [tag], "responses": responses}
     if params:
-        op["parameters"] = params
+        out["parameters"] = params
     if body is not None:
-        op["requestBody"] = {"required": False, "content": _json(ref(body))}
-    return op
+        out["requestBody"] = {"required": False, "content": json_content(ref(body))}
+    return out
 
 
 REGION_PARAM = {"name": "region", "in": "path", "required": True,
@@ -222,18 +223,18 @@ def paths() -> Json:
     w = WRITE_ERRORS
     out: Json = {
         f"{P}/links": {
-            "get": _op("List links", "ListLinksResponse",
-                       params=r + _list_params(listing.LINKS)),
-            "post": _op("Create a link (hosted: partner_id, self-hosted: connection_id)",
-                        "Link", body="CreateLinkRequest", errors=w, params=r)},
+            "get": op("List links", "ListLinksResponse",
+                      params=r + _list_params(listing.LINKS)),
+            "post": op("Create a link (hosted: partner_id, self-hosted: connection_id)",
+                       "Link", body="CreateLinkRequest", errors=w, params=r)},
         f"{P}/links/{{id}}": {
-            "get": _op("Get a link", "Link", params=ri),
-            "patch": _op("Update a link", "Link", body="UpdateLinkRequest", errors=w,
-                         params=ri),
-            "delete": _op("Delete a link (answers it, status deleted or deprovisioning)",
-                          "Link", errors=w, params=ri)},
+            "get": op("Get a link", "Link", params=ri),
+            "patch": op("Update a link", "Link", body="UpdateLinkRequest", errors=w,
+                        params=ri),
+            "delete": op("Delete a link (answers it, status deleted or deprovisioning)",
+                         "Link", errors=w, params=ri)},
         f"{P}/links/{{id}}/stats": {
-            "get": _op("Lab extra: route counters of a link", "LinkStats", params=ri)},
+            "get": op("Lab extra: route counters of a link", "LinkStats", params=ri)},
     }
     for verb, body in (("attach-vpc", "AttachVpcRequest"),
                        ("detach-vpc", "EmptyRequest"),
@@ -243,72 +244,65 @@ def paths() -> Json:
                        ("enable-route-propagation", "EmptyRequest"),
                        ("disable-route-propagation", "EmptyRequest")):
         out[f"{P}/links/{{id}}/{verb}"] = {
-            "post": _op(verb.replace("-", " ").capitalize(), "Link", body=body, errors=w,
-                        params=ri)}
+            "post": op(verb.replace("-", " ").capitalize(), "Link", body=body, errors=w,
+                       params=ri)}
     out[f"{P}/routing-policies"] = {
-        "get": _op("List routing policies", "ListRoutingPoliciesResponse",
-                   params=r + _list_params(listing.POLICIES)),
-        "post": _op("Create a routing policy", "RoutingPolicy",
-                    body="CreateRoutingPolicyRequest", errors=w, params=r)}
+        "get": op("List routing policies", "ListRoutingPoliciesResponse",
+                  params=r + _list_params(listing.POLICIES)),
+        "post": op("Create a routing policy", "RoutingPolicy",
+                   body="CreateRoutingPolicyRequest", errors=w, params=r)}
     out[f"{P}/routing-policies/{{id}}"] = {
-        "get": _op("Get a routing policy", "RoutingPolicy", params=ri),
-        "patch": _op("Update a routing policy (a given list replaces the whole list)",
-                     "RoutingPolicy", body="UpdateRoutingPolicyRequest", errors=w, params=ri),
-        "delete": _op("Delete a routing policy (412 while a link uses it)", None,
-                      status="204", errors=w, params=ri)}
+        "get": op("Get a routing policy", "RoutingPolicy", params=ri),
+        "patch": op("Update a routing policy (a given list replaces the whole list)",
+                    "RoutingPolicy", body="UpdateRoutingPolicyRequest", errors=w, params=ri),
+        "delete": op("Delete a routing policy (412 while a link uses it)", None,
+                     status="204", errors=w, params=ri)}
     for path, what, spec, item, lst in (
             ("pops", "PoPs", listing.POPS, "Pop", "ListPopsResponse"),
             ("partners", "partners", listing.PARTNERS, "Partner", "ListPartnersResponse"),
             ("dedicated-connections", "dedicated connections", listing.DEDICATED_CONNECTIONS,
              "DedicatedConnection", "ListDedicatedConnectionsResponse")):
-        out[f"{P}/{path}"] = {"get": _op(f"List {what}", lst, params=r + _list_params(spec))}
-        out[f"{P}/{path}/{{id}}"] = {"get": _op(f"Get one of the {what}", item, params=ri)}
+        out[f"{P}/{path}"] = {"get": op(f"List {what}", lst, params=r + _list_params(spec))}
+        out[f"{P}/{path}/{{id}}"] = {"get": op(f"Get one of the {what}", item, params=ri)}
     out[f"{VPC_P}/vpcs"] = {
-        "get": _op("List VPCs", "ListVPCsResponse", params=r + _list_params(listing.VPCS),
-                   tag="vpc"),
-        "post": _op("Create a VPC", "VPC", body="CreateVPCRequest", errors=w, params=r,
-                    tag="vpc")}
+        "get": op("List VPCs", "ListVPCsResponse", params=r + _list_params(listing.VPCS),
+                  tag="vpc"),
+        "post": op("Create a VPC", "VPC", body="CreateVPCRequest", errors=w, params=r,
+                   tag="vpc")}
     out[f"{VPC_P}/vpcs/{{id}}"] = {
-        "get": _op("Get a VPC", "VPC", params=ri, tag="vpc"),
-        "delete": _op("Delete a VPC (412 while it has private networks or links)", None,
-                      status="204", errors=w, params=ri, tag="vpc")}
+        "get": op("Get a VPC", "VPC", params=ri, tag="vpc"),
+        "delete": op("Delete a VPC (412 while it has private networks or links)", None,
+                     status="204", errors=w, params=ri, tag="vpc")}
     out[f"{VPC_P}/private-networks"] = {
-        "get": _op("List private networks", "ListPrivateNetworksResponse",
-                   params=r + _list_params(listing.PRIVATE_NETWORKS), tag="vpc"),
-        "post": _op("Create a private network (subnets allocated when none given)",
-                    "PrivateNetwork", body="CreatePrivateNetworkRequest", errors=w,
-                    params=r, tag="vpc")}
+        "get": op("List private networks", "ListPrivateNetworksResponse",
+                  params=r + _list_params(listing.PRIVATE_NETWORKS), tag="vpc"),
+        "post": op("Create a private network (subnets allocated when none given)",
+                   "PrivateNetwork", body="CreatePrivateNetworkRequest", errors=w,
+                   params=r, tag="vpc")}
     out[f"{VPC_P}/private-networks/{{id}}"] = {
-        "get": _op("Get a private network", "PrivateNetwork", params=ri, tag="vpc"),
-        "delete": _op("Delete a private network", None, status="204", errors=w, params=ri,
-                      tag="vpc")}
-    lab_w = ("400", "401", "404", "409", "412", "500")
-    out["/lab/v1/partner/approve"] = {"post": _op(
-        "Lab: the partner accepts a pairing key (requested -> provisioning)", "Link",
-        body="PartnerApproveRequest", errors=lab_w, tag="lab")}
-    out["/lab/v1/partner/refuse"] = {"post": _op(
-        "Lab: the partner refuses a pairing key (requested -> refused)", "Link",
-        body="PartnerRefuseRequest", errors=lab_w, tag="lab")}
-    out["/lab/v1/links/{id}/expire"] = {"post": _op(
-        "Lab: a request expires unanswered (requested -> expired)", "Link",
-        body="EmptyRequest", errors=lab_w, params=[ID_PARAM], tag="lab")}
-    out["/lab/v1/events"] = {"get": {
-        "summary": "Lab: status changes as they happen (NDJSON, one event per line)",
-        "tags": ["lab"], "responses": {
-            "200": {"description": "an endless stream",
-                    "content": {"application/x-ndjson": {"schema": {"type": "object"}}}},
-            "401": {"description": ERRORS["401"][0],
-                    "content": _json(ref("DeniedAuthenticationError"))}}}}
+        "get": op("Get a private network", "PrivateNetwork", params=ri, tag="vpc"),
+        "delete": op("Delete a private network", None, status="204", errors=w, params=ri,
+                     tag="vpc")}
     out["/openapi.json"] = {"get": {
         "summary": "This document (no authentication)", "tags": ["lab"], "security": [],
         "responses": {"200": {"description": "OpenAPI 3.1",
-                              "content": _json({"type": "object"})}}}}
+                              "content": json_content({"type": "object"})}}}}
     return out
 
 
+def document(*extensions: Json) -> Json:
+    """The OpenAPI document, with the ``paths`` and ``schemas`` of ``extensions`` (do not
+    mutate: the parts are shared)."""
+    base = _base()
+    paths, schemas = dict(base["paths"]), dict(base["components"]["schemas"])
+    for ext in extensions:
+        paths.update(ext.get("paths", {}))
+        schemas.update(ext.get("schemas", {}))
+    return {**base, "paths": paths, "components": {**base["components"], "schemas": schemas}}
+
+
 @functools.cache
-def document() -> Json:
-    """The OpenAPI document (built once; do not mutate)."""
+def _base() -> Json:
     return {
         "openapi": "3.1.0",
         "info": {

@@ -1,11 +1,11 @@
 """The set of InterLink resources and the rules of every operation on them (pure).
 
-Each operation validates everything first and mutates only when it cannot fail, so a rejected
-request changes nothing. I/O (persistence, BGP, kernel) is the caller's business.
+Over 400 lines: one class, the rules of ~30 operations sharing its lookups and checks.
 
-Request bodies: unknown keys are rejected (400, reason ``unknown``); a key whose value is
-``null`` counts as not given (the official SDK sends ``"project_id": null`` when its client has
-no default project, and omits every other unset field).
+Each operation validates everything first and mutates only when it cannot fail, so a rejected
+request changes nothing. I/O (persistence, BGP, kernel) is the caller's business. Request
+bodies are read by ``controller.core.bodies``; VLANs, peering addresses and subnets come from
+``controller.core.pools``.
 
 Link lifecycle (``Link.lifecycle``; ``provisioned`` = status derived from the BGP sessions):
 hosted ``requested`` -> (partner approves) ``provisioning`` -> (wired) ``provisioned``;
@@ -18,20 +18,19 @@ Delete: never provisioned -> removed at once (answer shows ``deleted``); provisi
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from controller.core import bodies, pools
 from controller.core.catalog import Catalog
 from controller.core.model import (
     HOSTED_START,
-    SCW_ASN,
     SELF_HOSTED_START,
     TRANSIENT_LIFECYCLES,
     VLAN_MAX,
     VLAN_MIN,
     ArgumentError,
-    BgpConfig,
     Link,
     NotFound,
     PartnerRef,
@@ -44,6 +43,7 @@ from controller.core.model import (
     now,
     validate_prefix_list,
 )
+from controller.core.pools import Network
 
 POLICY_WRITABLE = {"name", "tags", "prefix_filter_in", "prefix_filter_out"}
 POLICY_CREATE = POLICY_WRITABLE | {"is_ipv6", "project_id", "region"}
@@ -57,100 +57,8 @@ PN_CREATE = {"name", "project_id", "tags", "subnets", "vpc_id",
              "default_route_propagation_enabled", "region"}
 
 DEFAULT_PEER_ASN = 39801  # assigned by Scaleway when none is given (observed on hosted links)
-PEERING_V4 = ipaddress.IPv4Network("169.254.0.0/16")  # one /31 per link
-PEERING_V6 = ipaddress.IPv6Network("2001:db8:fc60::/48")  # one /127 per link, at a /64 start
-# Subnets allocated to a private network created without any.
-AUTO_PN_V4 = ipaddress.IPv4Network("198.18.0.0/15")
-AUTO_PN_V4_FIRST = ipaddress.IPv4Network("198.18.16.0/24")  # below: lab transit addresses
-AUTO_PN_V6 = ipaddress.IPv6Network("2001:db8:300::/40")
-# What a private network subnet may not overlap: the host's own networks, link-local, the
-# peering pools and the lab's transit networks (scw-interlink <-> vpc-router).
-RESERVED_SUBNETS = tuple(ipaddress.ip_network(n) for n in (
-    "192.0.2.0/24", "fd00::/64", "169.254.0.0/16", "fe80::/10", "2001:db8:fc60::/48",
-    "198.18.0.0/20", "2001:db8:ffff::/48"))
-# What a private network subnet must be inside: private and documentation ranges.
-ALLOWED_SUBNETS = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
-    "203.0.113.0/24", "100.64.0.0/10", "fc00::/7", "2001:db8::/32"))
-PN_V4_LENGTHS, PN_V6_LENGTHS = range(8, 30), range(48, 65)
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 T = TypeVar("T")
-
-
-def _given(body: dict[str, Any]) -> dict[str, Any]:
-    """The body without null values: ``null`` means "not given" (see the module doc)."""
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def _check_keys(body: dict[str, Any], allowed: set[str]) -> None:
-    # Unknown fields are rejected: a typo must not silently do nothing.
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ArgumentError([{"argument_name": k, "reason": "unknown",
-                              "help_message": "unknown field"} for k in unknown])
-
-
-def _str_id(body: dict[str, Any], key: str, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise ArgumentError.one(key, "required", f"{key} is required")
-        return None
-    if not isinstance(value, str) or not value or len(value) > 255:
-        raise ArgumentError.one(key, "format", f"{key} must be a non-empty string")
-    return value
-
-
-def _int(body: dict[str, Any], key: str, required: bool = False) -> int | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise ArgumentError.one(key, "required", f"{key} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ArgumentError.one(key, "format", f"{key} must be an integer")
-    return value
-
-
-def _bool(body: dict[str, Any], key: str, default: bool) -> bool:
-    value = body.get(key, default)
-    if not isinstance(value, bool):
-        raise ArgumentError.one(key, "format", f"{key} must be a boolean")
-    return value
-
-
-def _network(text: str) -> Network | None:
-    try:
-        return ipaddress.ip_interface(text).network
-    except ValueError:
-        return None
-
-
-def _name(body: dict[str, Any], default: str | None = None) -> str:
-    name = body.get("name")
-    if name is None:
-        name = default
-    if not isinstance(name, str) or not name or len(name) > 255:
-        raise ArgumentError.one("name", "constraint", "must be a non-empty string (<= 255)")
-    return name
-
-
-def _tags(body: dict[str, Any], default: list[str]) -> list[str]:
-    tags = body.get("tags", default)
-    if tags is None:
-        return list(default)
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ArgumentError.one("tags", "format", "must be a list of strings")
-    return list(tags)
-
-
-def _asn(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4294967294:
-        raise ArgumentError.one("peer_asn", "constraint", "must be an ASN in 1..4294967294")
-    if value == 12876:
-        raise ArgumentError.one("peer_asn", "constraint", "12876 is Scaleway's own ASN")
-    return value
 
 
 def _lookup(table: dict[str, T], kind: str, key: str) -> T:
@@ -165,6 +73,8 @@ class Inventory:
     links: dict[str, Link] = field(default_factory=dict)
     policies: dict[str, RoutingPolicy] = field(default_factory=dict)
     vpcs: dict[str, Vpc] = field(default_factory=dict)
+    # Prefixes the data plane uses itself: no private network may overlap them.
+    reserved: tuple[Network, ...] = ()
 
     # --- lookups -------------------------------------------------------------------------
     def link(self, link_id: str) -> Link:
@@ -207,20 +117,20 @@ class Inventory:
 
     # --- routing policies ------------------------------------------------------------------
     def create_policy(self, body: dict[str, Any], region: str) -> RoutingPolicy:
-        body = _given(body)
-        _check_keys(body, POLICY_CREATE)
+        body = bodies.given(body)
+        bodies.check_keys(body, POLICY_CREATE)
         is_ipv6 = body.get("is_ipv6", False)
         if not isinstance(is_ipv6, bool):
             raise ArgumentError.one("is_ipv6", "format", "must be a boolean")
         policy = RoutingPolicy(
-            id=new_id(), name=_name(body), is_ipv6=is_ipv6, region=region,
+            id=new_id(), name=bodies.name(body), is_ipv6=is_ipv6, region=region,
             prefix_filter_in=validate_prefix_list(
                 "prefix_filter_in", body.get("prefix_filter_in", []), ipv6=is_ipv6),
             prefix_filter_out=validate_prefix_list(
                 "prefix_filter_out", body.get("prefix_filter_out", []), ipv6=is_ipv6),
-            tags=_tags(body, []),
+            tags=bodies.tags(body, []),
         )
-        project_id = _str_id(body, "project_id")
+        project_id = bodies.str_id(body, "project_id")
         if project_id is not None:
             policy.project_id = project_id
         self.policies[policy.id] = policy
@@ -228,10 +138,10 @@ class Inventory:
 
     def update_policy(self, policy_id: str, body: dict[str, Any]) -> RoutingPolicy:
         policy = self.policy(policy_id)
-        body = _given(body)
-        _check_keys(body, POLICY_WRITABLE)
-        name = _name(body, policy.name)
-        tags = _tags(body, policy.tags)
+        body = bodies.given(body)
+        bodies.check_keys(body, POLICY_WRITABLE)
+        name = bodies.name(body, policy.name)
+        tags = bodies.tags(body, policy.tags)
         f_in, f_out = policy.prefix_filter_in, policy.prefix_filter_out
         if body.get("prefix_filter_in") is not None:  # a given list replaces the whole list
             f_in = validate_prefix_list("prefix_filter_in", body["prefix_filter_in"],
@@ -255,17 +165,13 @@ class Inventory:
         return policy
 
     # --- links -----------------------------------------------------------------------------
-    def add_link(self, link: Link) -> Link:
-        self.links[link.id] = link
-        return link
-
     def update_link(self, link_id: str, body: dict[str, Any]) -> Link:
         link = self._changeable(link_id)
-        body = _given(body)
-        _check_keys(body, LINK_WRITABLE)
-        name = _name(body, link.name)
-        tags = _tags(body, link.tags)
-        asn = _asn(body["peer_asn"]) if body.get("peer_asn") is not None else None
+        body = bodies.given(body)
+        bodies.check_keys(body, LINK_WRITABLE)
+        name = bodies.name(body, link.name)
+        tags = bodies.tags(body, link.tags)
+        asn = bodies.asn(body["peer_asn"]) if body.get("peer_asn") is not None else None
         link.name, link.tags = name, tags
         if asn is not None:
             link.peer_bgp_config.asn = asn
@@ -348,13 +254,9 @@ class Inventory:
         return link
 
     # --- link creation ---------------------------------------------------------------------
-    def _live_links(self) -> Iterator[Link]:
-        # Deleted links leave the inventory at once: every link here holds its resources.
-        return iter(self.links.values())
-
     def _policy_for_create(self, body: dict[str, Any], key: str, region: str,
                            ipv6: bool) -> str | None:
-        pid = _str_id(body, key)
+        pid = bodies.str_id(body, key)
         if pid is None:
             return None
         policy = self.policy(pid)
@@ -366,72 +268,24 @@ class Inventory:
                                      "routing policy and link are in different regions")
         return pid
 
-    def _vlan_taken(self, vlan: int, partner_id: str | None, connection_id: str | None) -> bool:
-        # A VLAN is unique per port: per partner (hosted) or per connection (self-hosted).
-        # Links with neither (the scenario's own) are on every port of the lab.
-        for lk in self._live_links():
-            if lk.vlan != vlan:
-                continue
-            lk_partner = lk.partner.partner_id if lk.partner else None
-            if lk_partner is None and lk.connection_id is None:
-                return True
-            if (partner_id is not None and lk_partner == partner_id) or (
-                    connection_id is not None and lk.connection_id == connection_id):
-                return True
-        return False
-
-    def _allocate_vlan(self, lo: int, hi: int, partner_id: str | None,
-                       connection_id: str | None) -> int:
-        # Lowest VLAN free across every link, not just this port: the lab carries all of its
-        # links over one emulated partner switch, where a VLAN must be unique.
-        used = {lk.vlan for lk in self._live_links()}
-        for vlan in range(lo, hi + 1):
-            if vlan not in used and not self._vlan_taken(vlan, partner_id, connection_id):
-                return vlan
-        raise PreconditionFailed("no_vlan_available", f"no free VLAN left in {lo}..{hi}")
-
-    def _allocate_peering(self, peer_asn: int) -> tuple[BgpConfig, BgpConfig]:
-        """(scw, peer) with fresh /31 + /127 pairs; pairs used by any link are skipped."""
-        used: list[Network] = []
-        for lk in self._live_links():
-            for cfg in (lk.scw_bgp_config, lk.peer_bgp_config):
-                for text in (cfg.ipv4, cfg.ipv6):
-                    net = _network(text)
-                    if net is not None:
-                        used.append(net)
-
-        def free(candidate: Network) -> bool:
-            return not any(candidate.overlaps(n) for n in used if n.version == candidate.version)
-
-        v4 = next((n for n in PEERING_V4.subnets(new_prefix=31) if free(n)), None)
-        # Scaleway ::0 / peer ::1 of a /64 each: the first /127 of the first free /64.
-        v6 = next((next(n.subnets(new_prefix=127)) for n in PEERING_V6.subnets(new_prefix=64)
-                   if free(n)), None)
-        if v4 is None or v6 is None:
-            raise PreconditionFailed("no_peering_address", "the peering pools are exhausted")
-        scw4, peer4 = v4[0], v4[1]
-        scw6, peer6 = v6[0], v6[1]
-        return (BgpConfig(SCW_ASN, f"{scw4}/31", f"{scw6}/127"),
-                BgpConfig(peer_asn, f"{peer4}/31", f"{peer6}/127"))
-
     def create_link(self, body: dict[str, Any], region: str, catalog: Catalog) -> Link:
         """POST /links: a hosted link is ``requested`` (with a new pairing key), a self-hosted
         one ``ready``. Validates everything, allocates VLAN and peering addresses, then adds."""
-        body = _given(body)
-        _check_keys(body, LINK_CREATE)
-        name = _name(body)
-        tags = _tags(body, [])
-        project_id = _str_id(body, "project_id")
-        partner_id = _str_id(body, "partner_id")
-        connection_id = _str_id(body, "connection_id")
+        body = bodies.given(body)
+        bodies.check_keys(body, LINK_CREATE)
+        name = bodies.name(body)
+        tags = bodies.tags(body, [])
+        project_id = bodies.str_id(body, "project_id")
+        partner_id = bodies.str_id(body, "partner_id")
+        connection_id = bodies.str_id(body, "connection_id")
         if (partner_id is None) == (connection_id is None):
             raise ArgumentError.one(
                 "partner_id", "required" if partner_id is None else "constraint",
                 "exactly one of partner_id (hosted) or connection_id (self-hosted) is required")
-        pop_id = _str_id(body, "pop_id", required=True)
-        bandwidth = _int(body, "bandwidth_mbps", required=True)
-        vlan = _int(body, "vlan")
-        asn = _asn(body["peer_asn"]) if "peer_asn" in body else DEFAULT_PEER_ASN
+        pop_id = bodies.str_id(body, "pop_id", required=True)
+        bandwidth = bodies.integer(body, "bandwidth_mbps", required=True)
+        vlan = bodies.integer(body, "vlan")
+        asn = bodies.asn(body["peer_asn"]) if "peer_asn" in body else DEFAULT_PEER_ASN
         assert pop_id is not None and bandwidth is not None  # required above
         pop = catalog.pop(pop_id, region)
         v4_id = self._policy_for_create(body, "routing_policy_v4_id", region, ipv6=False)
@@ -462,7 +316,7 @@ class Inventory:
             raise ArgumentError.one("bandwidth_mbps", "constraint",
                                     f"must be one of {', '.join(map(str, sorted(offered)))}")
         if connection_id is not None:
-            in_use = sum(lk.bandwidth_mbps for lk in self._live_links()
+            in_use = sum(lk.bandwidth_mbps for lk in self.links.values()
                          if lk.connection_id == connection_id)
             if in_use + bandwidth > conn.bandwidth_mbps:
                 raise PreconditionFailed(
@@ -471,11 +325,13 @@ class Inventory:
         if vlan is not None:
             if not vlan_lo <= vlan <= vlan_hi:
                 raise ArgumentError.one("vlan", "constraint", f"must be in {vlan_lo}..{vlan_hi}")
-            if self._vlan_taken(vlan, partner_id, connection_id):
+            if pools.vlan_taken(self.links.values(), vlan, partner_id, connection_id):
                 raise PreconditionFailed("vlan_in_use", f"VLAN {vlan} is already in use")
         else:
-            vlan = self._allocate_vlan(vlan_lo, vlan_hi, partner_id, connection_id)
-        scw, peer = self._allocate_peering(asn)
+            vlan = pools.allocate_vlan(list(self.links.values()), vlan_lo, vlan_hi, partner_id,
+                                       connection_id)
+        # Deleted links leave the inventory at once: every link here holds its resources.
+        scw, peer = pools.allocate_peering(self.links.values(), asn)
         link = Link(
             id=new_id(), name=name, pop_id=pop.id, bandwidth_mbps=bandwidth, vlan=vlan,
             scw_bgp_config=scw, peer_bgp_config=peer, region=region, tags=tags,
@@ -555,13 +411,14 @@ class Inventory:
 
     # --- VPC v2 ----------------------------------------------------------------------------
     def create_vpc(self, body: dict[str, Any], region: str) -> Vpc:
-        body = _given(body)
-        _check_keys(body, VPC_CREATE)
+        body = bodies.given(body)
+        bodies.check_keys(body, VPC_CREATE)
         vpc_id = new_id()
-        vpc = Vpc(id=vpc_id, name=_name(body, f"vpc-{vpc_id[:8]}"), region=region,
-                  tags=_tags(body, []), routing_enabled=_bool(body, "enable_routing", True),
-                  transitivity_enabled=_bool(body, "enable_transitivity", False))
-        project_id = _str_id(body, "project_id")
+        vpc = Vpc(id=vpc_id, name=bodies.name(body, f"vpc-{vpc_id[:8]}"), region=region,
+                  tags=bodies.tags(body, []),
+                  routing_enabled=bodies.boolean(body, "enable_routing", True),
+                  transitivity_enabled=bodies.boolean(body, "enable_transitivity", False))
+        project_id = bodies.str_id(body, "project_id")
         if project_id is not None:
             vpc.project_id = project_id
         self.vpcs[vpc.id] = vpc
@@ -582,75 +439,27 @@ class Inventory:
         del self.vpcs[vpc_id]
         return vpc
 
-    def _all_subnets(self) -> list[Network]:
-        return [ipaddress.ip_network(s) for v in self.vpcs.values() for s in v.subnets()]
-
-    def _check_subnets(self, value: Any, vpc: Vpc) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ArgumentError.one("subnets", "format", "must be a list of CIDR prefixes")
-        taken = [ipaddress.ip_network(s) for s in vpc.subnets()]
-        out: list[Network] = []
-        details = []
-        for i, text in enumerate(value):
-            why = None
-            try:
-                net = ipaddress.ip_network(text, strict=True)
-            except ValueError as exc:
-                net, why = None, f"{text!r} is not a valid CIDR prefix ({exc})"
-            if net is not None:
-                lengths = PN_V4_LENGTHS if net.version == 4 else PN_V6_LENGTHS
-                clash = next((n for n in [*taken, *out] if n.version == net.version
-                              and n.overlaps(net)), None)
-                reserved = next((n for n in RESERVED_SUBNETS if n.version == net.version
-                                 and n.overlaps(net)), None)
-                if net.prefixlen not in lengths:
-                    why = f"prefix length must be /{lengths[0]}../{lengths[-1]}"
-                elif not any(net.subnet_of(a) for a in ALLOWED_SUBNETS  # type: ignore[arg-type]
-                             if a.version == net.version):
-                    why = "must be in a private or documentation range"
-                elif reserved is not None:
-                    why = f"overlaps {reserved}, reserved by the lab"
-                elif clash is not None:
-                    why = f"overlaps {clash} of this VPC"
-                else:
-                    out.append(net)
-            if why:
-                details.append({"argument_name": f"subnets.{i}", "reason": "constraint",
-                                "help_message": why})
-        if details:
-            raise ArgumentError(details)
-        return [str(n) for n in out]
-
-    def _auto_subnets(self) -> list[str]:
-        # Unique across every VPC: the lab routes all VPCs through shared namespaces.
-        used = self._all_subnets()
-        v4 = next((n for n in AUTO_PN_V4.subnets(new_prefix=24)
-                   if n >= AUTO_PN_V4_FIRST and not any(n.overlaps(u) for u in used
-                                                        if u.version == 4)), None)
-        v6 = next((n for n in AUTO_PN_V6.subnets(new_prefix=64)
-                   if not any(n.overlaps(u) for u in used if u.version == 6)), None)
-        if v4 is None or v6 is None:
-            raise PreconditionFailed("no_subnet_available", "the automatic subnet pools are full")
-        return [str(v4), str(v6)]
-
     def create_private_network(self, body: dict[str, Any], region: str) -> PrivateNetwork:
         """vpc_id is required in the lab (Scaleway would pick the project's default VPC);
         without subnets, one IPv4 /24 and one IPv6 /64 are allocated."""
-        body = _given(body)
-        _check_keys(body, PN_CREATE)
-        vpc_id = _str_id(body, "vpc_id", required=True)
+        body = bodies.given(body)
+        bodies.check_keys(body, PN_CREATE)
+        vpc_id = bodies.str_id(body, "vpc_id", required=True)
         assert vpc_id is not None
         vpc = self.vpc(vpc_id)
         if vpc.region != region:
             raise NotFound("vpc", vpc_id)
         pn_id = new_id()
-        name = _name(body, f"pn-{pn_id[:8]}")
-        tags = _tags(body, [])
-        propagation = _bool(body, "default_route_propagation_enabled", False)
-        project_id = _str_id(body, "project_id") or vpc.project_id
-        subnets = self._check_subnets(body.get("subnets", []), vpc)
+        name = bodies.name(body, f"pn-{pn_id[:8]}")
+        tags = bodies.tags(body, [])
+        propagation = bodies.boolean(body, "default_route_propagation_enabled", False)
+        project_id = bodies.str_id(body, "project_id") or vpc.project_id
+        taken = [ipaddress.ip_network(n) for n in vpc.subnets()]
+        subnets = pools.check_subnets(body.get("subnets", []), taken, self.reserved)
         if not subnets:
-            subnets = self._auto_subnets()
+            # Unique across every VPC: the lab routes all VPCs through shared namespaces.
+            used = [ipaddress.ip_network(n) for v in self.vpcs.values() for n in v.subnets()]
+            subnets = pools.auto_subnets(used, self.reserved)
         pn = PrivateNetwork(id=pn_id, name=name, subnets=subnets, vpc_id=vpc.id, region=region,
                             project_id=project_id, organization_id=vpc.organization_id,
                             tags=tags, default_route_propagation_enabled=propagation)

@@ -60,6 +60,3 @@ class PrefixFilter:
             if (addr >> (bits - elen)) == (base >> (bits - elen)) if elen else True:
                 return True
         return False
-
-    def __bool__(self) -> bool:
-        return bool(self.entries)

@@ -1,17 +1,18 @@
 """From the model and the routes learned over each session to what the data plane must hold (pure).
 
-``compute`` gives the full desired state; ``compute_prefixes`` the desired entries for a few
-prefixes only, so that a BGP update touching 500 prefixes costs 500 decisions and not a
-recomputation of 10,000. ``diff`` turns desired vs. applied into adds and removes.
+``link_views`` is what reconciliation sees of the links; ``compute`` gives the full desired
+state; ``compute_prefixes`` the desired entries for a few prefixes only, so that a BGP update
+touching 500 prefixes costs 500 decisions and not a recomputation of 10,000. ``diff`` turns
+desired vs. applied into adds and removes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from controller.core.events import Route
-from controller.core.model import SCW_ASN
+from controller.core.events import Route, has_as_loop
+from controller.core.model import SCW_ASN, Link, RoutingPolicy
 from controller.core.prefixes import PrefixFilter, family_of, parse_prefix
 
 FAMILIES = ("ipv4", "ipv6")
@@ -51,6 +52,36 @@ class LinkView:
                 and self.policies.get(family) is not None)
 
 
+def link_views(links: Iterable[Link], policies: Mapping[str, RoutingPolicy],
+               transit: Mapping[str, Mapping[str, str]],
+               wired_vpcs: Container[str]) -> list[LinkView]:
+    """Views of the links that have a data plane, oldest first.
+
+    ``transit``: link id -> family -> the Scaleway router's transit address, for the links
+    placed in the data plane; ``wired_vpcs``: the VPCs whose router exists. A link's VPC
+    counts only once both exist.
+    """
+    views = []
+    for lk in sorted(links, key=lambda x: x.created_at):
+        addresses = transit.get(lk.id)
+        if addresses is None:
+            continue  # no data plane yet (requested, refused, ...): nothing to do
+        pol: dict[str, PolicyView | None] = {}
+        for fam in FAMILIES:
+            pid = lk.policy_id(fam)
+            p = policies.get(pid) if pid else None
+            pol[fam] = (PolicyView(PrefixFilter.compile(p.prefix_filter_in),
+                                   tuple(p.prefix_filter_out)) if p else None)
+        wired = lk.vpc_id in wired_vpcs and all(addresses.get(f) for f in FAMILIES)
+        views.append(LinkView(
+            link_id=lk.id, order=lk.created_at, vpc_id=lk.vpc_id if wired else None,
+            propagation=lk.enable_route_propagation,
+            provisioned=lk.lifecycle == "provisioned", policies=pol,
+            peer_address={f: lk.peer_bgp_config.address(f) for f in FAMILIES},
+            transit_address={f: a for f, a in addresses.items() if a}))
+    return views
+
+
 def preference(route: Route) -> int:
     prefs = [COMMUNITY_PREFERENCE[c] for c in route.communities if c in COMMUNITY_PREFERENCE]
     return max(prefs) if prefs else DEFAULT_PREFERENCE
@@ -63,7 +94,7 @@ def verdict(link: LinkView, route: Route, vpc_subnets: PrefixFilter) -> str | No
         return "no_policy"
     if route.prefix.endswith("/0"):
         return "default_route"
-    if SCW_ASN in route.as_path:
+    if has_as_loop(route, SCW_ASN):
         return "as_path_loop"
     net = parse_prefix(route.prefix)
     if vpc_subnets.matches(net):

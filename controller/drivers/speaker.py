@@ -307,9 +307,6 @@ class SpeakerHub:
         w = self._writers.get(speaker)
         return w is not None and not w.is_closing()
 
-    def speakers(self) -> list[str]:
-        return [s for s in self._writers if self.connected(s)]
-
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:

@@ -1,7 +1,8 @@
 """The lab-only HTTP API (/lab/v1/...): nodes, routes, customer announcements, faults.
 
 Scaleway's API has no such resources; they are how a rehearsal plays the customer's and the
-circuit's part. Mounted by the daemon next to the v1beta1 routes (same token, same errors).
+circuit's part. Mounted by the daemon next to the v1beta1 routes (same token, same errors);
+the partner's side and the event stream are ``partner_api`` and ``events_api``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
-from controller.service.controller import speaker_name
+from controller.service.ports import speaker_name
 from lab.dataplane import faults
 from lab.routers import registry
 from lab.routers.kind import CustomerRouter
@@ -37,6 +38,9 @@ class LabApi:
         app.router.add_post("/lab/v1/faults/restore", self.h_restore)
         app.router.add_post("/lab/v1/faults/reset", self.h_reset)
         app.router.add_get("/lab/v1/faults", self.h_faults)
+
+    def openapi(self) -> dict[str, Any]:
+        return {}  # not in the document: the lab's CLI and tests are their only clients
 
     async def h_nodes(self, request: web.Request) -> web.Response:
         nodes = [{"name": n.name, "netns": n.netns, "role": n.role,
@@ -116,7 +120,7 @@ class LabApi:
 
     def _fault_link(self, body: dict[str, Any]) -> Link:
         link_ref = body.get("link_id")
-        links = list(self.d.ctrl.inv.links.values())
+        links = self.d.ctrl.links()
         if link_ref is None and len(links) == 1:
             return links[0]
         match = [lk for lk in links if link_ref in (lk.id, lk.name)]
@@ -130,7 +134,7 @@ class LabApi:
         if family not in ("ipv4", "ipv6", "both"):
             raise ArgumentError.one("family", "constraint", "must be ipv4, ipv6 or both")
         fams = ("ipv4", "ipv6") if family == "both" else (family,)
-        placement = self.d.wiring.placement(link)
+        placement = self.d.wiring.placement(link.id)
         if placement is None:
             raise PreconditionFailed("not_provisioned", "the link has no data plane yet")
         return [(placement.scw_netns, link.peer_bgp_config.address(f), f) for f in fams]
@@ -170,8 +174,8 @@ class LabApi:
 
     async def h_faults(self, request: web.Request) -> web.Response:
         out = []
-        for link in self.d.ctrl.inv.links.values():
-            placement = self.d.wiring.placement(link)
+        for link in self.d.ctrl.links():
+            placement = self.d.wiring.placement(link.id)
             if placement is None:
                 continue
             for peer in faults.active_cuts(placement.scw_netns):

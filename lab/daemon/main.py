@@ -12,13 +12,11 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -35,69 +33,40 @@ from controller.core.model import (
     Vpc,
     new_id,
 )
-from controller.drivers.kernel import KernelRoute, RouteTable
-from controller.drivers.speaker import (
-    SpeakerHub,
-    SpeakerSpec,
-    reload_speaker,
-    speaker_pid,
-    start_speaker,
-    stop_speaker,
-)
-from controller.drivers.speaker import bridge_command as speaker_bridge_command
+from controller.drivers.speaker import SpeakerHub
 from controller.drivers.store import Store
-from controller.service.controller import Controller, speaker_name
+from controller.service.controller import Controller
 from lab.control.labdir import lab_dir, read_json, write_json
 from lab.control.lifecycle import with_router
+from lab.daemon.events_api import EventsApi
 from lab.daemon.lab_api import LabApi
-from lab.daemon.wiring import LabWiring
+from lab.daemon.partner_api import PartnerApi
+from lab.daemon.speakers import ProcessSpeakers
+from lab.daemon.tables import KernelTable
+from lab.daemon.wiring import RESERVED_PREFIXES, LabWiring
 from lab.routers import registry
 from lab.routers.daemon_router import md5_failures
 from lab.routers.kind import CustomerRouter, RouterContext, SpeakerListener
 from lab.scenario.model import Scenario
 from lab.scenario.parse import load_scenario
 from lab.scenario.topology import Topology
+from lab.scenario.world import slug
 
 log = logging.getLogger("lab.daemon.main")
 
 
-def bridge_command(socket_path: Path) -> Callable[[str], list[str]]:
-    return functools.partial(speaker_bridge_command, socket_path)
-
-
-class ProcessSpeakers:
-    """Starts, reloads or adopts ExaBGP processes; they outlive a crashed daemon by design."""
-
-    def __init__(self, workdir: Path, socket_path: Path):
-        self.workdir, self.socket_path = workdir, socket_path
-        self.specs: dict[str, SpeakerSpec] = {}
-
-    def ensure(self, name: str, netns: str, config_text: str) -> None:
-        spec = self.specs.setdefault(name, SpeakerSpec(name=name, netns=netns,
-                                                       workdir=self.workdir))
-        conf = self.workdir / f"{name}.conf"
-        if speaker_pid(spec) is None:
-            start_speaker(spec, config_text, self.socket_path)
-        elif not conf.exists() or conf.read_text() != config_text:
-            reload_speaker(spec, config_text)
-
-    def stop(self, name: str) -> None:
-        spec = self.specs.get(name) or SpeakerSpec(name=name, netns="", workdir=self.workdir)
-        stop_speaker(spec)  # by its pid file: also after a controller restart
-
-
-def _slug(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
+def _loose(name: str) -> str:
+    return slug(name).replace("-", "")  # "free-pro", "Free Pro" and "FreePro" match
 
 
 def _catalog_refs(catalog: Catalog, spec: Any) -> tuple[str, PartnerRef]:
     """PoP id and partner for a scenario link: names matched loosely against the catalog."""
     partners = [p for p in catalog.partners.values() if p.region == "fr-par"]
-    partner = next((p for p in partners if _slug(p.name) == _slug(spec.partner)),
+    partner = next((p for p in partners if _loose(p.name) == _loose(spec.partner)),
                    partners[0] if partners else None)
     pops = [p for p in catalog.pops.values()
             if partner is None or p.id in partner.pop_ids] or list(catalog.pops.values())
-    pop = next((p for p in pops if spec.pop and _slug(spec.pop) in _slug(p.name)), None)
+    pop = next((p for p in pops if spec.pop and _loose(spec.pop) in _loose(p.name)), None)
     pop = pop or (pops[0] if pops else None)
     ref = PartnerRef(partner_id=partner.id if partner else new_id(), pairing_key=new_id(),
                      l3_connectivity=partner.l3_connectivity if partner else False)
@@ -141,10 +110,6 @@ def seed(ctrl: Controller, wiring: LabWiring, scenario: Scenario) -> None:
                        {v.id: n for n, v in vpcs.items()})
 
 
-def kernel_route(prefix: str, gateways: tuple[str, ...]) -> KernelRoute:
-    return KernelRoute(prefix, gateways)
-
-
 class LabDaemon:
     def __init__(self, lab: str):
         self.lab = lab
@@ -163,20 +128,18 @@ class LabDaemon:
         workdir.mkdir(exist_ok=True)
         self.speakers = ProcessSpeakers(workdir, self.sock)
         self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect)
-        self._tables: dict[str, RouteTable] = {}
+        self._tables: dict[str, KernelTable] = {}
         self.ctrl = Controller(self.store, self.hub, self.speakers, self._table, self.wiring,
-                               bridge_command(self.sock), kernel_route,
-                               diagnose=self._diagnose)
+                               diagnose=self._diagnose, reserved=RESERVED_PREFIXES)
         self.ctrl.load()
         if not self.restarted:
             seed(self.ctrl, self.wiring, self.wiring.scenario)
         self.customers: dict[str, CustomerRouter] = {}
         self._by_speaker: dict[str, SpeakerListener] = {}  # customer routers' speakers
 
-    def _diagnose(self, link: Link, family: str) -> str | None:
+    def _diagnose(self, speaker: str, family: str) -> str | None:
         """TCP-MD5 failures seen in the Scaleway router's namespace explain a silent down."""
-        spec = SpeakerSpec(name=speaker_name(link.id), netns="", workdir=self.speakers.workdir)
-        pid = speaker_pid(spec)
+        pid = self.speakers.pid(speaker)
         counters = md5_failures(pid) if pid else {}
         seen = {k: v for k, v in counters.items() if v}
         if not seen:
@@ -188,16 +151,15 @@ class LabDaemon:
     def topo(self) -> Topology:
         return self.wiring.topo
 
-    def _table(self, netns: str) -> RouteTable:
+    def _table(self, netns: str) -> KernelTable:
         if netns not in self._tables:
-            self._tables[netns] = RouteTable(netns)
+            self._tables[netns] = KernelTable(netns)
         return self._tables[netns]
 
     # --- customer routers ------------------------------------------------------------------
     def _router_context(self, customer: str) -> RouterContext:
         return RouterContext(store=self.store, workdir=self.dir / "routers" / customer,
                              hold_time=self.wiring.scenario.hold_time, hub=self.hub,
-                             bridge_command=bridge_command(self.sock),
                              ensure_speaker=self.speakers.ensure, listen=self._listen)
 
     def _listen(self, speaker: str, listener: SpeakerListener) -> Callable[[], None]:
@@ -264,7 +226,8 @@ class LabDaemon:
         # not answer `all_down` for links whose sessions never went down.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ctrl.replayed.wait(), timeout=5.0)
-        app = make_app(self.ctrl, self.info["token"], extra_routes=LabApi(self).routes)
+        app = make_app(self.ctrl.api, self.info["token"],
+                       [PartnerApi(self.ctrl.api), EventsApi(self.ctrl.bus), LabApi(self)])
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         port = int(self.info.get("port") or 0)

@@ -1,4 +1,4 @@
-"""The lab's side of the controller's ``Wiring``: where links and VPCs live, and building
+"""The lab's side of the controller's ``Wiring`` port: where links and VPCs live, and building
 or removing their plumbing as links are provisioned and VPCs change.
 
 The effective scenario (the file plus what the API added) is the single source of truth: it
@@ -10,23 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
 
-from controller.core.inventory import Inventory
 from controller.core.model import Link, Vpc
 from controller.drivers.store import Store
-from controller.service.controller import LinkPlacement
+from controller.service.ports import LinkPlacement
 from lab.dataplane import netns
+from lab.routers import registry
 from lab.scenario import world
 from lab.scenario.addressing import build_topology
 from lab.scenario.dump import scenario_to_dict
-from lab.scenario.model import Scenario, ScenarioError
+from lab.scenario.model import (
+    FORBIDDEN_PREFIXES,
+    TRANSIT_V4,
+    TRANSIT_V6,
+    Scenario,
+    ScenarioError,
+)
 from lab.scenario.parse import parse_scenario
 from lab.scenario.topology import Topology
 
 log = logging.getLogger("lab.daemon.wiring")
 OnChange = Callable[[Topology, dict[str, str]], Awaitable[None]]
+
+# What no private network may overlap (the controller's ``reserved``): the host's networks
+# and the transit networks between Scaleway and VPC routers, with room to grow (/20, /48).
+RESERVED_PREFIXES = (*FORBIDDEN_PREFIXES, TRANSIT_V4.supernet(new_prefix=20),
+                     TRANSIT_V6.supernet(new_prefix=48))
 
 
 class LabWiring:
@@ -41,9 +51,9 @@ class LabWiring:
         self.lock = asyncio.Lock()
         self.on_change: OnChange | None = None  # the daemon follows customers and renames
 
-    # --- lookups (Wiring protocol) --------------------------------------------------------
-    def placement(self, link: Link) -> LinkPlacement | None:
-        name = self.link_names.get(link.id)
+    # --- lookups (Wiring port) ------------------------------------------------------------
+    def placement(self, link_id: str) -> LinkPlacement | None:
+        name = self.link_names.get(link_id)
         if name is None:
             return None
         try:
@@ -54,8 +64,8 @@ class LabWiring:
         return LinkPlacement(scw_netns=w.scw_netns,
                              transit_address={f: a for f, a in transit.items() if a})
 
-    def vpc_netns(self, vpc: Vpc) -> str | None:
-        name = self.vpc_names.get(vpc.id)
+    def vpc_netns(self, vpc_id: str) -> str | None:
+        name = self.vpc_names.get(vpc_id)
         if name is None:
             return None
         try:
@@ -99,7 +109,9 @@ class LabWiring:
             if link.id in self.link_names:
                 return  # already wired (a restart during provisioning)
             vpc_name = self.vpc_names.get(link.vpc_id or "")
-            scenario, name, customer = world.with_link(self.scenario, link, vpc_name)
+            scenario, name, customer = world.with_link(
+                self.scenario, link, vpc_name,
+                lambda kind: registry.get(kind).per_link_sessions)
             if customer not in {c.name for c in self.scenario.customers}:
                 self.auto_customers[link.id] = customer
             self.link_names[link.id] = name
@@ -110,25 +122,25 @@ class LabWiring:
                 self.auto_customers.pop(link.id, None)
                 raise
 
-    async def unprovision(self, link: Link) -> None:
+    async def unprovision(self, link_id: str) -> None:
         async with self.lock:
-            name = self.link_names.get(link.id)
+            name = self.link_names.get(link_id)
             if name is None:
                 return
             scenario = world.without_link(self.scenario, name,
-                                          self.auto_customers.get(link.id))
+                                          self.auto_customers.get(link_id))
             await self._apply(scenario)
-            self.link_names.pop(link.id, None)
-            self.auto_customers.pop(link.id, None)
+            self.link_names.pop(link_id, None)
+            self.auto_customers.pop(link_id, None)
             self._save()
 
-    async def refresh(self, inv: Inventory) -> None:
+    async def refresh(self, vpcs: Mapping[str, Vpc],
+                      link_vpcs: Mapping[str, str | None]) -> None:
         """VPCs, private networks or attachments changed: plumb routers to match."""
         async with self.lock:
-            link_vpcs = {self.link_names[lk.id]: lk.vpc_id for lk in inv.links.values()
-                         if lk.id in self.link_names}
-            scenario, names = world.with_vpcs(self.scenario, inv.vpcs, self.vpc_names,
-                                              link_vpcs)
+            by_name = {self.link_names[lid]: vid for lid, vid in link_vpcs.items()
+                       if lid in self.link_names}
+            scenario, names = world.with_vpcs(self.scenario, vpcs, self.vpc_names, by_name)
             if scenario == self.scenario and names == self.vpc_names:
                 return
             previous = self.vpc_names
@@ -141,9 +153,3 @@ class LabWiring:
                 self.vpc_names = previous
                 log.error("cannot plumb the VPC change: %s", exc)
 
-
-def names_for_seed(links: dict[str, Any], vpcs: dict[str, Any]) -> tuple[dict[str, str],
-                                                                           dict[str, str]]:
-    """(link id -> scenario name, vpc id -> scenario name) for resources seeded by name."""
-    return ({obj.id: name for name, obj in links.items()},
-            {obj.id: name for name, obj in vpcs.items()})

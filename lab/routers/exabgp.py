@@ -18,7 +18,7 @@ from typing import Any
 from controller.core.events import Announced, Event, ReplayDone, RouteUpdate, SessionState
 from controller.core.model import SCW_ASN
 from controller.core.prefixes import family_of
-from controller.drivers.exabgp_config import NeighborConfig, render_config
+from controller.drivers.exabgp_config import NeighborConfig
 from controller.drivers.kernel import KernelRoute, RouteTable
 from controller.drivers.speaker import exabgp_executable
 from lab.routers.announcements import AnnouncementBook, split_base
@@ -53,18 +53,17 @@ class ExabgpRouter:
         self._unlisten: Callable[[], None] | None = None
 
     # --- configuration -------------------------------------------------------------------
-    def config_text(self) -> str:
+    def neighbors(self) -> list[NeighborConfig]:
         v4 = next((s.local_address for s in self.sessions if s.family == "ipv4"), None)
         router_id = v4 or "198.51.100.1"
-        neighbors = [NeighborConfig(
+        return [NeighborConfig(
             peer_address=s.peer_address, local_address=s.local_address, router_id=router_id,
             local_as=self.asn, peer_as=SCW_ASN, family=s.family, hold_time=self.ctx.hold_time,
             md5_password=self.md5_password) for s in self.sessions]
-        return render_config(neighbors, self.ctx.bridge_command(self.speaker))
 
     async def _ensure_speaker(self) -> None:
         await asyncio.to_thread(self.ctx.ensure_speaker, self.speaker, self.netns,
-                                self.config_text())
+                                self.neighbors())
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:

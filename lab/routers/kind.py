@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.core.events import Event
+from controller.drivers.exabgp_config import NeighborConfig
 from controller.drivers.speaker import SpeakerHub
 from controller.drivers.store import Store
 from lab.scenario.topology import CustomerSession, CustomerWiring
@@ -38,9 +39,9 @@ class RouterContext:
     workdir: Path  # the router's own directory (created by the router when it needs one)
     hold_time: int  # the scenario's BGP hold time
     hub: SpeakerHub  # the bridges of the lab's ExaBGP speakers
-    bridge_command: Callable[[str], list[str]]  # speaker name -> its bridge's command line
-    # Start the named ExaBGP speaker in a netns, or reload it if its config changed (blocking).
-    ensure_speaker: Callable[[str, str, str], None]
+    # Start the named ExaBGP speaker in a netns with these neighbors, or reload it if its
+    # configuration changed (blocking); the speakers adapter renders the file.
+    ensure_speaker: Callable[[str, str, Sequence[NeighborConfig]], None]
     # Route the hub events of a speaker to a listener; returns the call that stops it.
     listen: Callable[[str, SpeakerListener], Callable[[], None]]
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from controller.core.model import Link, Vpc
 from lab.scenario.model import (
+    DEFAULT_ROUTER,
     AnnounceSpec,
     CustomerSpec,
     LinkSpec,
@@ -34,7 +35,8 @@ def api_customer_lan(index: int) -> tuple[str, str]:
     return str(v4), str(v6)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A name part made of ``text``: lowercase letters, digits and dashes, at most 20."""
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:20] or "x"
 
 
@@ -42,17 +44,19 @@ def _peering(cidr: str) -> str | None:
     return str(ipaddress.ip_interface(cidr).network) if cidr else None
 
 
-def with_link(scn: Scenario, link: Link, vpc_name: str | None) -> tuple[Scenario, str, str]:
+def with_link(scn: Scenario, link: Link, vpc_name: str | None,
+              per_link: Callable[[str], bool]) -> tuple[Scenario, str, str]:
     """Add an API-created link; returns (scenario, link spec name, customer name).
 
-    The customer router is the scenario's own when one has the link's peer ASN and is an
-    ExaBGP router (its config is regenerated with the new sessions); otherwise the lab creates
-    one configured from ``peer_bgp_config``, announcing a LAN of its own.
+    The customer router is the scenario's own when one has the link's peer ASN and its kind
+    holds per-link sessions (``per_link(kind)``: its config is regenerated with the new
+    sessions); otherwise the lab creates one of the default kind configured from
+    ``peer_bgp_config``, announcing a LAN of its own.
     """
     index = scn.next_link_index()
-    name = f"{_slug(link.name)}-{index}"
+    name = f"{slug(link.name)}-{index}"
     customer = next((c for c in scn.customers
-                     if c.asn == link.peer_bgp_config.asn and c.router == "exabgp"), None)
+                     if c.asn == link.peer_bgp_config.asn and per_link(c.router)), None)
     customers = scn.customers
     if customer is None:
         used = {c.name for c in scn.customers}
@@ -61,7 +65,7 @@ def with_link(scn: Scenario, link: Link, vpc_name: str | None) -> tuple[Scenario
             n += 1
         lan_v4, lan_v6 = api_customer_lan(n)
         customer = CustomerSpec(
-            name=f"c{n}", asn=link.peer_bgp_config.asn, router="exabgp", lan_v4=lan_v4,
+            name=f"c{n}", asn=link.peer_bgp_config.asn, router=DEFAULT_ROUTER, lan_v4=lan_v4,
             lan_v6=lan_v6, announce=(AnnounceSpec(lan_v4), AnnounceSpec(lan_v6)))
         customers = (*customers, customer)
     spec = LinkSpec(
@@ -99,7 +103,7 @@ def with_vpcs(scn: Scenario, vpcs: Mapping[str, Vpc], vpc_names: Mapping[str, st
     for vid, vpc in vpcs.items():
         name = names.get(vid)
         if name is None:
-            name = f"{_slug(vpc.name)}-{next_index}"
+            name = f"{slug(vpc.name)}-{next_index}"
             names[vid] = name
             index = next_index
             next_index += 1
@@ -107,8 +111,8 @@ def with_vpcs(scn: Scenario, vpcs: Mapping[str, Vpc], vpc_names: Mapping[str, st
             index = specs[name].index if name in specs else next_index
         pn_names: list[str] = []
         for i, pn in enumerate(vpc.private_networks):
-            slug = _slug(pn.name)
-            pn_names.append(slug if slug not in pn_names else f"{slug}-{i + 1}")
+            pn_name = slug(pn.name)
+            pn_names.append(pn_name if pn_name not in pn_names else f"{pn_name}-{i + 1}")
         pns = tuple(PrivateNetworkSpec(name=n, subnets=tuple(pn.subnets))
                     for n, pn in zip(pn_names, vpc.private_networks, strict=True))
         out.append(VpcSpec(name=name, private_networks=pns, index=index))

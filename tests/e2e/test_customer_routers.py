@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,14 +132,13 @@ def make(kind: str, lab: Lab, store: Store, hub: SpeakerHub, password: str | Non
          sub: str = "r") -> DaemonRouter:
     """The router the lab daemon would build (the kind's factory); this module tests the
     kinds that run their own daemons, the others are skipped."""
-    def no_speaker(name: str, netns: str, config: str) -> None:
+    def no_speaker(name: str, netns: str, neighbors: Sequence[NeighborConfig]) -> None:
         raise AssertionError("a daemon router needs no ExaBGP speaker")
 
     def listen(speaker: str, listener: SpeakerListener) -> Callable[[], None]:
         raise AssertionError("a daemon router listens to no speaker")
 
     ctx = RouterContext(store=store, workdir=lab.dir / sub, hold_time=9, hub=hub,
-                        bridge_command=functools.partial(bridge_command, lab.sock),
                         ensure_speaker=no_speaker, listen=listen)
     router = registry.get(kind).factory(customer(lab, password), ctx)
     if not isinstance(router, DaemonRouter):

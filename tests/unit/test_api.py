@@ -1,18 +1,32 @@
-"""controller.api.http against a fake controller backed by the real Inventory (real errors)."""
+"""controller.api.http against a fake controller backed by the real Inventory (real errors),
+with the lab's partner and event routes mounted as the lab daemon mounts them."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from fakes import CONN_DC3, CONN_TH2, DC3, LINKT, PA3, TH2, TOKEN, ApiServer, FakeController, H
+from fakes import (
+    CONN_DC3,
+    CONN_TH2,
+    DC3,
+    LINKT,
+    PA3,
+    TH2,
+    TOKEN,
+    ApiServer,
+    FakeController,
+    H,
+    Json,
+    lab_routes,
+)
 
-from controller.api.http import make_app
+from controller.api.http import ApiExtension, make_app
 from lab.control.polling import wait_for_async
 
 P = "/interlink/v1beta1/regions/fr-par"
@@ -21,10 +35,10 @@ P = "/interlink/v1beta1/regions/fr-par"
 Scenario = Callable[[TestClient[web.Request, web.Application], FakeController], Awaitable[None]]
 
 
-def run(scenario: Scenario, extra: Callable[[web.Application], None] | None = None) -> None:
+def run(scenario: Scenario, extra: Sequence[ApiExtension] = ()) -> None:
     async def main() -> None:
         ctrl = FakeController()
-        app = make_app(ctrl, TOKEN, extra)
+        app = make_app(ctrl, TOKEN, [*lab_routes(ctrl), *extra])
         async with TestClient(TestServer(app)) as client:
             await scenario(client, ctrl)
     asyncio.run(main())
@@ -274,15 +288,19 @@ def test_extra_routes_share_auth_and_errors() -> None:
             raise ArgumentError.one("node", "constraint", "unknown node")
         return web.json_response({"nodes": []})
 
-    def extra(app: web.Application) -> None:
-        app.router.add_get("/lab/v1/nodes", nodes)
+    class Extra:
+        def routes(self, app: web.Application) -> None:
+            app.router.add_get("/lab/v1/nodes", nodes)
+
+        def openapi(self) -> Json:
+            return {}
 
     async def s(client: Any, ctrl: FakeController) -> None:
         assert await call(client, "GET", "/lab/v1/nodes") == {"nodes": []}
         await call(client, "GET", "/lab/v1/nodes", headers={}, status=401)
         err = await call(client, "GET", "/lab/v1/nodes?fail=1", status=400)
         assert err["details"][0]["argument_name"] == "node"
-    run(s, extra)
+    run(s, [Extra()])
 
 
 def test_make_app_needs_token() -> None:

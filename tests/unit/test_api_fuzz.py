@@ -32,13 +32,14 @@ from fakes import (
     TOKEN,
     ApiServer,
     FakeController,
+    lab_routes,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.api.http import openapi
 
-DOC = openapi.document()
+DOC = openapi.document(*(ext.openapi() for ext in lab_routes(FakeController())))
 SKIP = {("get", "/lab/v1/events"), ("get", "/openapi.json")}  # a stream; static
 OPS = sorted((m, t) for t, item in DOC["paths"].items() for m in item if (m, t) not in SKIP)
 EXAMPLES = int(os.environ.get("ILAB_FUZZ_EXAMPLES", "400"))

@@ -16,16 +16,18 @@ from controller.core.model import (
     TransientState,
     Vpc,
 )
+from lab.daemon.wiring import RESERVED_PREFIXES
 
 
 @pytest.fixture
 def inv():
-    inv = Inventory()
+    inv = Inventory(reserved=RESERVED_PREFIXES)  # as the lab builds it
     inv.vpcs["vpc1"] = Vpc(id="vpc1", name="vpc")
     inv.vpcs["vpc-ams"] = Vpc(id="vpc-ams", name="vpc", region="nl-ams")
-    inv.add_link(Link(id="l1", name="link", pop_id="p", bandwidth_mbps=100, vlan=2451,
-                      scw_bgp_config=BgpConfig(12876, "169.254.0.16/31", "2001:db8:fc60::/127"),
-                      peer_bgp_config=BgpConfig(64512, "169.254.0.17/31", "2001:db8:fc60::1/127")))
+    inv.links["l1"] = Link(
+        id="l1", name="link", pop_id="p", bandwidth_mbps=100, vlan=2451,
+        scw_bgp_config=BgpConfig(12876, "169.254.0.16/31", "2001:db8:fc60::/127"),
+        peer_bgp_config=BgpConfig(64512, "169.254.0.17/31", "2001:db8:fc60::1/127"))
     return inv
 
 

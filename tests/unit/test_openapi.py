@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from fakes import CONN_TH2, LINKT, TH2, TOKEN, FakeController, H
+from fakes import CONN_TH2, LINKT, TH2, TOKEN, FakeController, H, lab_routes
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -20,7 +20,7 @@ from controller.api.http import make_app, openapi
 P = "/interlink/v1beta1/regions/fr-par"
 V = "/vpc/v2/regions/fr-par"
 URI = "urn:interlink-lab:openapi"
-DOC = openapi.document()
+DOC = openapi.document(*(ext.openapi() for ext in lab_routes(FakeController())))
 REGISTRY: Registry = Registry().with_resource(
     URI, Resource.from_contents(DOC, default_specification=DRAFT202012))
 jsonschema.Draft202012Validator.check_schema(
@@ -53,7 +53,8 @@ def operation(method: str, path: str) -> tuple[str, str]:
 
 
 def test_every_route_documented_and_vice_versa() -> None:
-    app = make_app(FakeController(), TOKEN)
+    ctrl = FakeController()
+    app = make_app(ctrl, TOKEN, lab_routes(ctrl))
     routes = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
               if r.resource is not None and r.method != "HEAD"}
     documented = set(OPS)
@@ -102,7 +103,8 @@ class Recorder:
 
 def test_scripted_session_matches_the_document() -> None:
     async def main() -> set[tuple[str, str, str]]:
-        async with TestClient(TestServer(make_app(FakeController(), TOKEN))) as client:
+        ctrl = FakeController()
+        async with TestClient(TestServer(make_app(ctrl, TOKEN, lab_routes(ctrl)))) as client:
             c = Recorder(client)
             await c("GET", "/openapi.json", headers={})
             await c("GET", f"{P}/links", status=401, headers={})
@@ -185,6 +187,6 @@ def test_transient_state_answer_matches_the_document() -> None:
     async def main() -> None:
         ctrl = FakeController()
         ctrl.inv.links["link-0"].lifecycle = "deprovisioning"
-        async with TestClient(TestServer(make_app(ctrl, TOKEN))) as client:
+        async with TestClient(TestServer(make_app(ctrl, TOKEN, lab_routes(ctrl)))) as client:
             await Recorder(client)("DELETE", f"{P}/links/link-0", status=409)
     asyncio.run(main())

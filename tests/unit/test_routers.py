@@ -61,8 +61,7 @@ def context(store: Store, tmp_path: Path) -> RouterContext:
 
     return RouterContext(store=store, workdir=tmp_path / "r", hold_time=9,
                          hub=SpeakerHub(tmp_path / "hub.sock", lambda s, e: None),
-                         bridge_command=lambda speaker: ["/bin/bridge", speaker],
-                         ensure_speaker=lambda name, netns, config: None, listen=listen)
+                         ensure_speaker=lambda name, netns, neighbors: None, listen=listen)
 
 
 CUSTOMER = CustomerWiring(

@@ -1,0 +1,93 @@
+"""The app's responses: sorted-key JSON, Scaleway's error shapes for the controller's
+exceptions (exact shapes of interlink.md), and the token check."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from controller.core.model import ArgumentError, NotFound, PreconditionFailed, TransientState
+
+log = logging.getLogger(__name__)
+Json = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# --- responses -------------------------------------------------------------------------------
+def dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=dumps)
+
+
+def error_body(exc: Exception) -> tuple[int, Json]:
+    """Scaleway's JSON error shape for a controller exception (exact shapes of interlink.md)."""
+    if isinstance(exc, ArgumentError):
+        return 400, {"type": "invalid_arguments", "message": "invalid argument(s)",
+                     "details": exc.details}
+    if isinstance(exc, NotFound):
+        return 404, {"type": "not_found", "message": "resource is not found",
+                     "resource": exc.resource, "resource_id": exc.resource_id}
+    if isinstance(exc, PreconditionFailed):
+        return 412, {"type": "precondition_failed", "precondition": exc.precondition,
+                     "help_message": exc.help_message}
+    if isinstance(exc, TransientState):
+        return 409, {"type": "transient_state", "message": str(exc),
+                     "resource": exc.resource, "resource_id": exc.resource_id,
+                     "current_state": exc.current_state}
+    return 500, {"type": "internal_error", "message": "internal error (see the controller log)"}
+
+
+DENIED = {"type": "denied_authentication", "method": "api_key", "reason": "not_found"}
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (ArgumentError, NotFound, PreconditionFailed, TransientState) as exc:
+        status, body = error_body(exc)
+        return json_response(body, status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 404:
+            return json_response({"type": "not_found", "message": "no such endpoint",
+                                  "resource": "endpoint", "resource_id": request.path}, 404)
+        if exc.status == 405:
+            return json_response({"type": "method_not_allowed",
+                                  "message": f"{request.method} is not allowed on "
+                                             f"{request.path}"}, 405)
+        return json_response({"type": "http_error", "message": exc.reason}, exc.status)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        status, body = error_body(RuntimeError())
+        return json_response(body, status)
+
+
+def auth_middleware(token: str, public_paths: frozenset[str]) -> Middleware:
+    """Every request needs the token, except a GET of ``public_paths``."""
+    expected = token.encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in public_paths and request.method == "GET":
+            return await handler(request)
+        given = request.headers.get("X-Auth-Token", "").encode()
+        # Constant time: the token is the only thing protecting the lab's control plane.
+        if not hmac.compare_digest(given, expected):
+            return json_response(DENIED, 401)
+        return await handler(request)
+
+    return check

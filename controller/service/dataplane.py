@@ -1,0 +1,407 @@
+"""The controller's data-plane state: BGP sessions, learned routes, and what is applied.
+
+Reconciliation (``controller.core.reconcile``, pure) turns the inventory and the learned
+routes into the desired kernel tables and announcements; this module applies the difference
+to the tables and the speakers, and keeps what it applied. BGP events are queued and drained
+in batches under the controller's lock, so that 10,000 routes cost a few reconciliations, not
+10,000. Replay gating: after a (re)start, or when a bridge reconnects, nothing is applied until
+the speakers' snapshots are in, so that a restarted controller does not blink the VPC table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from controller.core import reconcile, status
+from controller.core.events import (
+    Announced,
+    EndOfRib,
+    Event,
+    ReplayDone,
+    Route,
+    RouteUpdate,
+    SessionState,
+)
+from controller.core.inventory import Inventory
+from controller.core.model import SCW_ASN, Link
+from controller.drivers.exabgp_config import NeighborConfig
+from controller.service.bus import EventBus, Statuses
+from controller.service.ports import (
+    Diagnose,
+    Hub,
+    LinkPlacement,
+    Speakers,
+    Tables,
+    Wiring,
+    speaker_name,
+)
+from controller.service.records import Records, link_key
+
+log = logging.getLogger("controller")
+FAMILIES = reconcile.FAMILIES
+Applied = dict[str, dict[str, tuple[str, ...]]]  # netns -> prefix -> gateways
+
+
+class DataPlane:
+    def __init__(self, inv: Inventory, lock: asyncio.Lock, records: Records, bus: EventBus,
+                 hub: Hub, speakers: Speakers, table_for: Callable[[str], Tables],
+                 wiring: Wiring, diagnose: Diagnose | None = None):
+        self.inv, self.lock, self.records, self.bus = inv, lock, records, bus
+        self.hub, self.speakers, self.wiring = hub, speakers, wiring
+        self._table_for, self._diagnose = table_for, diagnose
+        self.sessions: dict[tuple[str, str], bool] = {}  # (link id, family) -> up
+        self.down_reason: dict[tuple[str, str], str] = {}  # what BGP said when it went down
+        self.rib: dict[str, dict[str, dict[str, Route]]] = {}  # link -> family -> prefix
+        self.applied_tables: Applied = {}
+        self.applied_announce: dict[tuple[str, str], frozenset[str]] = {}
+        self.desired = reconcile.Desired()
+        self.rejected: dict[str, dict[str, str]] = {}  # link id -> prefix -> why
+        self._events: asyncio.Queue[tuple[str, Event | None]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._speaker_link: dict[str, str] = {}  # speaker name -> link id
+        self._configs: dict[str, tuple[NeighborConfig, ...]] = {}  # speaker -> its sessions
+        self._replaying: set[str] = set()  # speakers whose snapshot is not in yet
+        self._pending: set[str] = set()  # prefixes touched while replaying
+        self._full_pending = False
+        self.replayed = asyncio.Event()  # set once every speaker's snapshot is in
+
+    # --- start / stop -----------------------------------------------------------------------------
+    async def start(self, replay_deadline: float) -> None:
+        """Adopt what the kernel holds, (re)start speakers, then reconcile once they replayed.
+
+        Until every speaker's bridge has replayed its snapshot (or ``replay_deadline`` passed)
+        nothing is removed from the kernel: a restarted controller must not blink the VPC table.
+        """
+        loop = asyncio.get_running_loop()
+        for netns in self._all_netns():
+            self.applied_tables[netns] = await loop.run_in_executor(
+                None, self._table_for(netns).routes)
+        self._replaying = {speaker_name(lk.id) for lk in self.inv.links.values()
+                           if lk.lifecycle == "provisioned"}
+        for link in self.inv.links.values():
+            self.bus.know(link.id, self.statuses(link))
+        async with self.lock:
+            await self.reconcile_all()
+        if not self._replaying:
+            self.replayed.set()
+        self._worker = asyncio.create_task(self._drain_events())
+        loop.call_later(replay_deadline, self._replay_deadline)
+
+    def _replay_deadline(self) -> None:
+        if self._replaying:
+            log.warning("no snapshot from %s in time: reconciling without it",
+                        ", ".join(sorted(self._replaying)))
+            self._replaying.clear()
+            self._events.put_nowait(("", None))  # wakes the worker for a full reconcile
+
+    async def close(self, stop_speakers: bool) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        if stop_speakers:
+            for name in list(self._configs):
+                self.speakers.stop(name)
+
+    def rename_netns(self, renamed: dict[str, str]) -> None:
+        for old, new in renamed.items():
+            if old in self.applied_tables:
+                self.applied_tables[new] = self.applied_tables.pop(old)
+
+    async def stop_speaker(self, link_id: str) -> None:
+        name = speaker_name(link_id)
+        await asyncio.get_running_loop().run_in_executor(None, self.speakers.stop, name)
+        self._configs.pop(name, None)
+
+    def forget(self, link_id: str) -> None:
+        """The link is gone: so is what its sessions taught us."""
+        self.rib.pop(link_id, None)
+        for fam in FAMILIES:
+            self.sessions.pop((link_id, fam), None)
+            self.applied_announce.pop((link_id, fam), None)
+        self.bus.forget(link_id)
+
+    # --- where things live ------------------------------------------------------------------------
+    def _placements(self) -> dict[str, LinkPlacement]:
+        """Link id -> placement, for the links that have a data plane."""
+        return {lid: p for lid in self.inv.links
+                if (p := self.wiring.placement(lid)) is not None}
+
+    def _vpc_netns(self) -> dict[str, str]:
+        return {vid: ns for vid in self.inv.vpcs if (ns := self.wiring.vpc_netns(vid)) is not None}
+
+    def _all_netns(self) -> set[str]:
+        return ({p.scw_netns for p in self._placements().values()}
+                | set(self._vpc_netns().values()))
+
+    # --- status -----------------------------------------------------------------------------------
+    def statuses(self, link: Link) -> Statuses:
+        v4 = status.bgp_status(link.routing_policy_v4_id is not None,
+                               self.sessions.get((link.id, "ipv4"), False))
+        v6 = status.bgp_status(link.routing_policy_v6_id is not None,
+                               self.sessions.get((link.id, "ipv6"), False))
+        return status.link_status(link.lifecycle, (v4, v6)), v4, v6
+
+    def link_json(self, link: Link) -> dict[str, Any]:
+        return link.to_api(*self.statuses(link))
+
+    def publish_status_changes(self) -> None:
+        for link in self.inv.links.values():
+            self.bus.status(link.id, link.name, self.statuses(link))
+
+    def stats(self, link: Link) -> dict[str, Any]:
+        """Route counters per family: learned, filtered, advertised, installed."""
+        placement = self.wiring.placement(link.id)
+        vpc_netns = (self.wiring.vpc_netns(link.vpc_id)
+                     if link.vpc_id is not None and link.vpc_id in self.inv.vpcs else None)
+        # What the kernel holds (the applied table), not the last full computation.
+        vpc_table = self.applied_tables.get(vpc_netns or "", {})
+        out: dict[str, Any] = {"link_id": link.id}
+        for fam in FAMILIES:
+            learned = self.rib.get(link.id, {}).get(fam, {})
+            rejected = {p: why for p, why in self.rejected.get(link.id, {}).items()
+                        if p in learned}
+            reasons: dict[str, int] = {}
+            for why in rejected.values():
+                reasons[why] = reasons.get(why, 0) + 1
+            gw = (placement.transit_address.get(fam),) if placement else None
+            out[fam] = {
+                "session": "up" if self.sessions.get((link.id, fam)) else "down",
+                "received": len(learned),
+                "accepted": len(learned) - len(rejected),
+                "rejected": len(rejected),
+                "rejected_reasons": reasons,
+                "advertised": len(self.applied_announce.get((link.id, fam), ())),
+                "installed": sum(1 for p in learned if vpc_table.get(p) == gw),
+            }
+            if not self.sessions.get((link.id, fam)) and link.policy_id(fam):
+                diagnosis = self._diagnose(speaker_name(link.id), fam) if self._diagnose else None
+                reason = diagnosis or self.down_reason.get((link.id, fam))
+                if reason:
+                    out[fam]["reason"] = reason
+        return out
+
+    # --- reconciliation ---------------------------------------------------------------------------
+    def _views(self) -> tuple[list[reconcile.LinkView], dict[str, list[str]]]:
+        transit = {lid: p.transit_address for lid, p in self._placements().items()}
+        views = reconcile.link_views(self.inv.links.values(), self.inv.policies, transit,
+                                     self._vpc_netns())
+        return views, {v.id: v.subnets() for v in self.inv.vpcs.values()}
+
+    def _desired_by_netns(self, desired: reconcile.Desired) -> Applied:
+        vpc_ns = self._vpc_netns()
+        link_ns = {lid: p.scw_netns for lid, p in self._placements().items()}
+        out: Applied = {ns: {} for ns in self._all_netns()}
+        for vpc_id, table in desired.vpc_tables.items():
+            if vpc_id in vpc_ns:
+                out[vpc_ns[vpc_id]].update(table)
+        for link_id, table in desired.scw_tables.items():
+            if link_id in link_ns:
+                out[link_ns[link_id]].update(table)
+        return out
+
+    async def reconcile_all(self) -> None:
+        """Make speakers, tables and announcements match the inventory (under the lock)."""
+        await self._ensure_speakers()
+        if self._replaying:
+            self._full_pending = True  # done when the last replay ends
+            return
+        views, subnets = self._views()
+        self.desired = reconcile.compute(views, subnets, self.rib)
+        self.rejected = self.desired.rejected
+        await self._apply_tables(self._desired_by_netns(self.desired), scope=None)
+        await self._apply_announcements()
+        self.publish_status_changes()
+
+    async def _reconcile_prefixes(self, prefixes: set[str]) -> None:
+        views, subnets = self._views()
+        partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes)
+        for link_id in list(self.rejected):
+            for p in prefixes & self.rejected[link_id].keys():
+                del self.rejected[link_id][p]
+        for link_id, why in partial.rejected.items():
+            self.rejected.setdefault(link_id, {}).update(why)
+        await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
+        self.publish_status_changes()
+
+    async def _apply_tables(self, desired: Applied, scope: set[str] | None) -> None:
+        loop = asyncio.get_running_loop()
+        jobs = []
+        for netns, want in desired.items():
+            have = self.applied_tables.setdefault(netns, {})
+            add, remove = reconcile.diff(have, want, scope)
+            if not add and not remove:
+                continue
+            jobs.append(loop.run_in_executor(None, self._table_for(netns).apply, add, remove))
+            for p in remove:
+                have.pop(p, None)
+            have.update(add)
+        for failures in await asyncio.gather(*jobs):
+            if failures:
+                log.warning("kernel refused %d routes, first: %s", len(failures), failures[0])
+
+    async def _apply_announcements(self) -> None:
+        for link in self.inv.links.values():
+            speaker = speaker_name(link.id)
+            if not self.hub.connected(speaker):
+                continue  # its bridge replays what ExaBGP announces when it connects
+            for fam in FAMILIES:
+                want = self.desired.announce.get((link.id, fam), frozenset())
+                have = self.applied_announce.get((link.id, fam), frozenset())
+                neighbor = link.peer_bgp_config.address(fam)
+                if have - want:
+                    await self.hub.withdraw(speaker, neighbor, sorted(have - want))
+                if want - have:
+                    await self.hub.announce(speaker, neighbor, sorted(want - have))
+                self.applied_announce[(link.id, fam)] = want
+
+    @staticmethod
+    def _neighbors(link: Link) -> tuple[NeighborConfig, ...]:
+        """The link's BGP sessions as its speaker must hold them: one per family with a
+        routing policy (without one the session does not exist)."""
+        out = []
+        for fam in FAMILIES:
+            if link.policy_id(fam) is None:
+                continue
+            n = NeighborConfig(
+                peer_address=link.peer_bgp_config.address(fam),
+                local_address=link.scw_bgp_config.address(fam),
+                router_id=link.scw_bgp_config.address("ipv4"), local_as=SCW_ASN,
+                peer_as=link.peer_bgp_config.asn, family=fam, hold_time=link.hold_time,
+                md5_password=link.md5_password)
+            n.validate()  # an invalid session fails the change here, not in the speaker
+            out.append(n)
+        return tuple(out)
+
+    async def _ensure_speakers(self) -> None:
+        loop = asyncio.get_running_loop()
+        placements = self._placements()
+        for link in self.inv.links.values():
+            name = speaker_name(link.id)
+            self._speaker_link[name] = link.id
+            if link.lifecycle not in ("provisioned", "ready") or link.id not in placements:
+                continue
+            neighbors = self._neighbors(link)
+            if self._configs.get(name) == neighbors:
+                continue
+            self._configs[name] = neighbors
+            netns = placements[link.id].scw_netns
+            if neighbors:
+                await loop.run_in_executor(None, self.speakers.ensure, name, netns, neighbors)
+            else:  # no session at all: ExaBGP will not run without a neighbor
+                await loop.run_in_executor(None, self.speakers.stop, name)
+            # A session removed from the config no longer exists: forget what it taught us.
+            for fam in FAMILIES:
+                if link.policy_id(fam) is None:
+                    self._session_down(link.id, fam)
+                    self.applied_announce.pop((link.id, fam), None)
+
+    # --- BGP events -------------------------------------------------------------------------------
+    def on_event(self, speaker: str, event: Event) -> None:
+        """Called by the hub for every event of a Scaleway-side speaker, in order."""
+        self._events.put_nowait((speaker, event))
+
+    def on_connect(self, speaker: str) -> None:
+        """A bridge (re)connected: its snapshot replay follows and is the complete state."""
+        self._events.put_nowait((speaker, None))
+
+    def _session_down(self, link_id: str, family: str) -> set[str]:
+        self.sessions[(link_id, family)] = False
+        learned = self.rib.get(link_id, {}).pop(family, {})
+        return set(learned)
+
+    def _link_family(self, speaker: str, peer: str) -> tuple[Link, str] | None:
+        link = self.inv.links.get(self._speaker_link.get(speaker, ""))
+        if link is None:
+            return None
+        for fam in FAMILIES:
+            if link.peer_bgp_config.address(fam) == peer:
+                return link, fam
+        return None
+
+    async def _drain_events(self, coalesce: float = 0.01) -> None:
+        while True:
+            batch = [await self._events.get()]
+            if self._events.empty() and isinstance(batch[0][1], RouteUpdate):
+                # Routes come in bursts of small UPDATEs: a few ms of patience turns hundreds
+                # of reconciliations into a handful, leaving the CPU to the speakers.
+                await asyncio.sleep(coalesce)
+            while not self._events.empty():
+                batch.append(self._events.get_nowait())
+            try:
+                async with self.lock:
+                    await self._handle_batch(batch)
+            except Exception:
+                log.exception("failed to handle %d BGP events", len(batch))
+
+    async def _handle_batch(self, batch: list[tuple[str, Event | None]]) -> None:
+        touched: set[str] = set()
+        full = False
+        for speaker, ev in batch:
+            if ev is None and not speaker:
+                full = True  # the replay deadline passed
+                continue
+            if ev is None:
+                # Forget what this speaker taught us (its replay is the complete state) and
+                # apply nothing until the replay is done, so a restart does not blink routes.
+                self._replaying.add(speaker)
+                link_id = self._speaker_link.get(speaker)
+                for fam in FAMILIES if link_id else ():
+                    touched |= set(self.rib.get(link_id or "", {}).pop(fam, {}))
+                    self.applied_announce.pop((link_id or "", fam), None)
+                continue
+            if isinstance(ev, ReplayDone):
+                self._replaying.discard(speaker)
+                link = self.inv.links.get(self._speaker_link.get(speaker, ""))
+                for fam in FAMILIES if link else ():
+                    assert link is not None
+                    if link.peer_bgp_config.address(fam) not in ev.peers:
+                        touched |= self._session_down(link.id, fam)  # unknown to ExaBGP
+                full = True
+                continue
+            if isinstance(ev, EndOfRib):
+                continue
+            peer = getattr(ev, "peer", None)
+            found = self._link_family(speaker, peer) if peer else None
+            if found is None:
+                continue
+            link, fam = found
+            if isinstance(ev, SessionState):
+                if ev.state == "up" and not self.sessions.get((link.id, fam)):
+                    self.sessions[(link.id, fam)] = True
+                    full = True  # a fresh session needs our announcements
+                    if link.lifecycle == "ready":  # self-hosted: BGP up = provisioned
+                        self.inv.mark_provisioned(link.id)
+                        self.records.save(link_key(link))
+                    self.applied_announce.pop((link.id, fam), None)
+                elif ev.state == "down":
+                    if ev.reason:
+                        self.down_reason[(link.id, fam)] = ev.reason
+                    if self.sessions.get((link.id, fam)):
+                        touched |= self._session_down(link.id, fam)
+            elif isinstance(ev, RouteUpdate):
+                table = self.rib.setdefault(link.id, {}).setdefault(fam, {})
+                for route in ev.announced:
+                    table[route.prefix] = route
+                    touched.add(route.prefix)
+                for _family, prefix in ev.withdrawn:
+                    if table.pop(prefix, None) is not None:
+                        touched.add(prefix)
+            elif isinstance(ev, Announced):
+                self.applied_announce[(link.id, fam)] = frozenset(
+                    p for p, _communities in ev.prefixes)
+                full = True
+        self._pending |= touched
+        if self._replaying:
+            return
+        touched, self._pending = self._pending, set()
+        self.replayed.set()
+        if full or self._full_pending:
+            self._full_pending = False
+            await self.reconcile_all()
+        elif touched:
+            await self._reconcile_prefixes(touched)

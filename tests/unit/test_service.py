@@ -1,0 +1,235 @@
+"""controller.service.Controller over fake ports: lifecycle, BGP events to kernel tables,
+rollback of a failed write, and replay gating after a restart (no root, no processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.core.events import ReplayDone, Route, RouteUpdate, SessionState
+from controller.core.model import Link, Vpc
+from controller.drivers.exabgp_config import NeighborConfig
+from controller.drivers.store import Store
+from controller.service.controller import Controller
+from controller.service.ports import LinkPlacement, speaker_name
+
+TH2 = "95b2e92f-b7ae-4298-a581-b6c14cdae035"
+LINKT = "664aa3ae-f198-41f8-9e71-682ad3b296bc"
+TRANSIT = {"ipv4": "198.18.0.0", "ipv6": "2001:db8:ffff::"}
+
+
+class FakeTable:
+    def __init__(self) -> None:
+        self.held: dict[str, tuple[str, ...]] = {}
+
+    def routes(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.held)
+
+    def apply(self, add: Mapping[str, tuple[str, ...]],
+              remove: Iterable[str]) -> list[tuple[str, str]]:
+        for p in remove:
+            self.held.pop(p, None)
+        self.held.update(add)
+        return []
+
+
+class FakeHub:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str, list[str]]] = []
+
+    def connected(self, speaker: str) -> bool:
+        return True
+
+    async def announce(self, speaker: str, neighbor: str, prefixes: Sequence[str],
+                       communities: Sequence[str] = ()) -> None:
+        self.sent.append(("announce", speaker, neighbor, list(prefixes)))
+
+    async def withdraw(self, speaker: str, neighbor: str, prefixes: Sequence[str]) -> None:
+        self.sent.append(("withdraw", speaker, neighbor, list(prefixes)))
+
+
+class FakeSpeakers:
+    def __init__(self) -> None:
+        self.running: dict[str, tuple[str, tuple[NeighborConfig, ...]]] = {}
+
+    def ensure(self, name: str, netns: str, neighbors: Sequence[NeighborConfig]) -> None:
+        self.running[name] = (netns, tuple(neighbors))
+
+    def stop(self, name: str) -> None:
+        self.running.pop(name, None)
+
+
+class FakeWiring:
+    """Every provisioned link in namespace ``scw``, every VPC router in ``vpc-<name>``."""
+
+    def __init__(self) -> None:
+        self.placed: dict[str, LinkPlacement] = {}
+        self.vpcs: dict[str, str] = {}
+        self.refreshed: list[dict[str, str | None]] = []
+
+    def placement(self, link_id: str) -> LinkPlacement | None:
+        return self.placed.get(link_id)
+
+    def vpc_netns(self, vpc_id: str) -> str | None:
+        return self.vpcs.get(vpc_id)
+
+    async def provision(self, link: Link) -> None:
+        self.placed[link.id] = LinkPlacement("scw", TRANSIT)
+
+    async def unprovision(self, link_id: str) -> None:
+        self.placed.pop(link_id, None)
+
+    async def refresh(self, vpcs: Mapping[str, Vpc],
+                      link_vpcs: Mapping[str, str | None]) -> None:
+        self.vpcs = {vid: f"vpc-{v.name}" for vid, v in vpcs.items()}
+        self.refreshed.append(dict(link_vpcs))
+
+
+class FlakyStore(Store):
+    fail = False
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        if self.fail:
+            raise OSError("disk full")
+        with super().transaction() as tx:
+            yield tx
+
+
+class Lab:
+    def __init__(self, path: Path) -> None:
+        self.store = FlakyStore(path)
+        self.tables: dict[str, FakeTable] = {}
+        self.hub, self.speakers, self.wiring = FakeHub(), FakeSpeakers(), FakeWiring()
+
+    def table(self, netns: str) -> FakeTable:
+        return self.tables.setdefault(netns, FakeTable())
+
+    def controller(self) -> Controller:
+        ctrl = Controller(self.store, self.hub, self.speakers, self.table, self.wiring)
+        ctrl.load()
+        return ctrl
+
+
+async def until(check: Callable[[], Any], timeout: float = 2.0) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+def route(prefix: str, peer: str) -> RouteUpdate:
+    return RouteUpdate(peer=peer, announced=(Route(prefix, peer, (64512,), (), "ipv4"),),
+                       withdrawn=())
+
+
+async def hosted_link(ctrl: Controller) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A provisioned hosted link with a v4 policy, attached to a VPC with propagation on."""
+    api = ctrl.api
+    vpc = await api.create_vpc({"name": "prod"}, "fr-par")
+    await api.create_private_network({"vpc_id": vpc["id"], "subnets": ["10.9.0.0/24"]},
+                                     "fr-par")
+    policy = await api.create_policy({"name": "p", "prefix_filter_in": ["10.0.0.0/8"],
+                                      "prefix_filter_out": ["10.9.0.0/24"]}, "fr-par")
+    link = await api.create_link({"name": "l", "pop_id": TH2, "partner_id": LINKT,
+                                  "bandwidth_mbps": 50, "routing_policy_v4_id": policy["id"]},
+                                 "fr-par")
+    await api.attach_vpc(link["id"], {"vpc_id": vpc["id"]})
+    await api.enable_route_propagation(link["id"])
+    await api.approve_link(link["partner"]["pairing_key"])
+    await until(lambda: ctrl.links()[0].lifecycle == "provisioned")
+    return link, vpc
+
+
+def test_link_lifecycle_events_and_tables(tmp_path: Path) -> None:
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        link, vpc = await hosted_link(ctrl)
+        assert lab.wiring.refreshed[-1] == {link["id"]: vpc["id"]}
+        name = speaker_name(link["id"])
+        netns, neighbors = lab.speakers.running[name]
+        assert netns == "scw" and [n.family for n in neighbors] == ["ipv4"]
+        peer = neighbors[0].peer_address
+        assert (await ctrl.api.get_link(link["id"]))["status"] == "all_down"
+
+        events = await ctrl.bus.subscribe()
+        ctrl.on_event(name, SessionState(peer=peer, local=neighbors[0].local_address,
+                                         state="up"))
+        ctrl.on_event(name, route("10.1.0.0/24", peer))
+        ctrl.on_event(name, route("192.168.0.0/24", peer))  # outside the policy
+        await until(lambda: "10.1.0.0/24" in lab.table("vpc-prod").held)
+        assert lab.table("vpc-prod").held == {"10.1.0.0/24": (TRANSIT["ipv4"],)}
+        assert ("announce", name, peer, ["10.9.0.0/24"]) in lab.hub.sent
+        assert (await ctrl.api.get_link(link["id"]))["status"] == "active"
+        stats = await ctrl.api.link_stats(link["id"])
+        assert stats["ipv4"] | {"rejected_reasons": None} == {
+            "session": "up", "received": 2, "accepted": 1, "rejected": 1, "installed": 1,
+            "advertised": 1, "rejected_reasons": None}
+        changed = [events.get_nowait() for _ in range(events.qsize())]
+        assert {(e["field"], e["new"]) for e in changed} >= {("status", "active"),
+                                                            ("bgp_v4_status", "up")}
+
+        gone = await ctrl.api.delete_link(link["id"])
+        assert gone["status"] == "deprovisioning"
+        await until(lambda: not ctrl.links())
+        assert name not in lab.speakers.running and not lab.table("vpc-prod").held
+        assert lab.store.get("link", link["id"]) is None
+        await ctrl.close()
+    asyncio.run(main())
+
+
+def test_failed_write_restores_only_what_the_change_touched(tmp_path: Path) -> None:
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        api = ctrl.api
+        p = await api.create_policy({"name": "a", "prefix_filter_in": ["10.0.0.0/8"]}, "fr-par")
+        other = await api.create_policy({"name": "b"}, "fr-par")
+        lab.store.fail = True
+        with pytest.raises(OSError):
+            await api.update_policy(p["id"], {"name": "renamed"})
+        with pytest.raises(OSError):
+            await api.delete_policy(other["id"])
+        with pytest.raises(OSError):
+            await api.create_vpc({"name": "v"}, "fr-par")
+        lab.store.fail = False
+        assert (await api.get_policy(p["id"]))["name"] == "a"
+        assert (await api.get_policy(other["id"]))["name"] == "b"
+        assert await api.list_vpcs() == []
+        await ctrl.close()
+    asyncio.run(main())
+
+
+def test_restart_waits_for_the_replay_before_removing_routes(tmp_path: Path) -> None:
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        link, _vpc = await hosted_link(ctrl)
+        name = speaker_name(link["id"])
+        peer = lab.speakers.running[name][1][0].peer_address
+        ctrl.on_event(name, SessionState(peer=peer, local="", state="up"))
+        ctrl.on_event(name, route("10.1.0.0/24", peer))
+        await until(lambda: "10.1.0.0/24" in lab.table("vpc-prod").held)
+        await ctrl.close(stop_speakers=False)
+
+        again = lab.controller()  # a restarted controller: same store, same kernel
+        await again.start(replay_deadline=30)
+        assert not again.replayed.is_set()
+        assert "10.1.0.0/24" in lab.table("vpc-prod").held  # no blink while replaying
+        again.on_connect(name)
+        again.on_event(name, SessionState(peer=peer, local="", state="up"))
+        again.on_event(name, ReplayDone(peers=(peer,)))  # the route is gone meanwhile
+        await until(again.replayed.is_set)
+        assert lab.table("vpc-prod").held == {}
+        await again.close()
+    asyncio.run(main())
