@@ -25,9 +25,10 @@ from typing import Any
 
 from controller.drivers.procs import stop_process
 from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
-from lab.dataplane import netns
 from lab.dataplane.addressing import build_topology
+from lab.dataplane.build import build
 from lab.dataplane.probes import ping_fast
+from lab.dataplane.teardown import existing_namespaces, teardown
 from lab.dataplane.topology import Topology
 from lab.scenario.model import SCENARIO_DIR, Scenario, ScenarioError
 from lab.scenario.parse import load_scenario
@@ -60,7 +61,7 @@ def is_up(lab: str) -> bool:
                 return True
         except ValueError:
             pass
-    return bool(netns.existing_namespaces(lab))
+    return bool(existing_namespaces(lab))
 
 
 @dataclass
@@ -155,7 +156,7 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     os.chmod(d, 0o711)
     try:
         progress(f"building {len(topo.nodes)} namespaces")
-        netns.build(topo)
+        build(topo)
         timings["namespaces"] = time.monotonic() - t0
         write_json(d / "lab.json", {
             "lab": lab, "scenario": scenario.name, "scenario_path": _scenario_path(scenario_ref),
@@ -293,10 +294,10 @@ def down(lab: str = "ilab") -> DownResult:
             continue
         if stop_process(pid):
             killed.append(pid)
-    names: set[str] = set(netns.existing_namespaces(lab))
+    names: set[str] = set(existing_namespaces(lab))
     with contextlib.suppress(OSError, ValueError):
         names |= set(read_json(d / "lab.json").get("namespaces", []))
-    report = netns.teardown(lab, sorted(names))
+    report = teardown(lab, sorted(names))
     shutil.rmtree(d, ignore_errors=True)
     removed = list(getattr(report, "removed", sorted(names)))
     return DownResult(lab=lab, removed_namespaces=removed, killed=killed)
