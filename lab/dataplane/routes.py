@@ -11,7 +11,7 @@ class RouteEntry(TypedDict):
     prefix: str  # always with a length: "0.0.0.0/0", "10.0.0.1/32", "2001:db8::/48"
     via: str | None  # the (first) gateway; None for a connected route
     dev: str | None
-    proto: str  # "bgp", "bird", "kernel", "static", ... ("" if ip did not say)
+    proto: str  # "bgp", "bird", "kernel", "static", ...; "" for boot (ip leaves it out)
 
 
 def parse_ip_routes(output: str | bytes, family: int) -> list[RouteEntry]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from lab.dataplane import faults, probes
+from lab.dataplane import faults, iproute, probes
 from lab.dataplane.addressing import build_topology
 from lab.dataplane.build import LabBuildError, build
 from lab.dataplane.nodes import runtime
@@ -96,6 +96,19 @@ def test_scapy_ping_onprem_to_vpc(topo: Topology, dst: str) -> None:
     r = probes.ping("tdp-onprem-host", dst, count=3, timeout=2.0)
     assert (r.sent, r.received, r.family) == (3, 3, 6 if ":" in dst else 4), r
     assert len(r.rtt_ms) == 3 and all(0 < x < 1000 for x in r.rtt_ms)
+
+
+def test_kernel_routes_read_back(topo: Topology) -> None:
+    w = topo.links[0]
+    got = {r["prefix"]: r for r in iproute.routes(w.customer_netns)}
+    assert got["203.0.113.0/24"] == {"prefix": "203.0.113.0/24", "via": str(w.scw_v4),
+                                     "dev": w.customer_ifname, "proto": ""}  # boot
+    assert got["2001:db8:200::/64"]["via"] == str(w.scw_v6)
+    assert "169.254.0.16/31" not in got and not any(p.startswith("fe80") for p in got)
+    assert iproute.routes(w.customer_netns, proto="bgp") == []
+    assert iproute.routes("tdp-onprem-host", proto="static") == []  # they are proto boot
+    assert [r["prefix"] for r in iproute.routes("tdp-onprem-host")
+            if r["via"]] == ["0.0.0.0/0", "::/0"]
 
 
 def test_udp_crosses_without_nat(topo: Topology) -> None:
