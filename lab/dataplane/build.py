@@ -46,8 +46,8 @@ def provision(topology: Topology, live: dict[str, LiveState]) -> tuple[str, ...]
     """Create what `topology` has and `live` lacks. `live` holds what exists now in the
     topology's namespaces that exist; the others are created. Returns the nodes created.
 
-    On failure the nodes this call created are removed and LabBuildError is raised; calling
-    it again with the live state of then completes the job.
+    On failure the nodes this call created are removed and LabBuildError is raised; what
+    existed before is left as the failure found it (a later sync completes the job).
     """
     nodes = runtime()
     names = list(topology.netns_names)
