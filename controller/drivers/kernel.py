@@ -18,30 +18,20 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pyroute2 import netns as _pr_netns
+from controller.drivers import netlink as nl
+from controller.drivers.nsenter import socket_in_netns
 
 __all__ = ["BGP_PROTO", "ApplyResult", "KernelRoute", "RouteTable"]
 
 BGP_PROTO = 186  # RTPROT_BGP: `ip route` shows "proto bgp"
 
-# linux/netlink.h, linux/rtnetlink.h
-_NLMSG_ERROR = 2
-_NLMSG_DONE = 3
+# linux/rtnetlink.h
 _RTM_NEWROUTE = 24
 _RTM_DELROUTE = 25
 _RTM_GETROUTE = 26
-_NLM_F_REQUEST = 0x1
-_NLM_F_MULTI = 0x2
-_NLM_F_ACK = 0x4
-_NLM_F_DUMP = 0x300
-_NLM_F_REPLACE = 0x100
-_NLM_F_CREATE = 0x400
-_NLM_F_CAPPED = 0x100  # in NLMSG_ERROR replies: only the request header is echoed
-_NLM_F_ACK_TLVS = 0x200  # in NLMSG_ERROR replies: extended-ack attributes follow
-_NLMSGERR_ATTR_MSG = 1
 _RTA_DST = 1
 _RTA_GATEWAY = 5
 _RTA_MULTIPATH = 9
@@ -49,19 +39,11 @@ _RTA_TABLE = 15
 _RTN_UNICAST = 1
 _RT_SCOPE_UNIVERSE = 0
 _RT_SCOPE_NOWHERE = 255  # in a delete request: "any scope"
-_SOL_NETLINK = 270
-_NETLINK_CAP_ACK = 10
-_NETLINK_EXT_ACK = 11
-_NETLINK_GET_STRICT_CHK = 12
 _SO_RCVBUFFORCE = 33
 _SO_SNDBUFFORCE = 32
 
-_HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 _RTM = struct.Struct("=BBBBBBBBI")  # rtmsg: family, dst_len, src_len, tos, table, proto, ...
-_RTA = struct.Struct("=HH")  # rtattr: len, type
-_RTA_U32 = struct.Struct("=HHI")
 _RTNH = struct.Struct("=HBBi")  # rtnexthop: len, flags, hops, ifindex
-_I32 = struct.Struct("=i")
 
 _ADDR_LEN: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 16}
 _MAX_PLEN: dict[int, int] = {socket.AF_INET: 32, socket.AF_INET6: 128}
@@ -122,27 +104,6 @@ def _key(family: int, plen: int, packed: bytes) -> str:
     return f"{socket.inet_ntop(family, packed)}/{plen}"
 
 
-def _iter_attrs(data: bytes | memoryview, start: int, end: int) -> Iterable[tuple[int, int, int]]:
-    """Yield (type, payload start, payload end) for the rtattrs in data[start:end]."""
-    while start + 4 <= end:
-        alen, atype = _RTA.unpack_from(data, start)
-        if alen < 4:
-            break
-        yield atype & 0x3FFF, start + 4, start + alen  # strip NLA_F_NESTED/NET_BYTEORDER
-        start += (alen + 3) & ~3
-
-
-def _iter_msgs(data: bytes) -> Iterator[tuple[int, int, int, int, int]]:
-    """(offset, length, type, flags, seq) of each netlink message in one datagram."""
-    off, end = 0, len(data)
-    while off + 16 <= end:
-        mlen, mtype, mflags, seq, _pid = _HDR.unpack_from(data, off)
-        if mlen < 16:
-            return
-        yield off, mlen, mtype, mflags, seq
-        off += (mlen + 3) & ~3
-
-
 @dataclass
 class _Acks:
     """The acks awaited for one chunk of requests: ``seqs`` maps a request's sequence number
@@ -156,41 +117,14 @@ class _Acks:
 
     def record(self, data: bytes) -> None:
         """Record the acks in one datagram."""
-        for off, mlen, mtype, mflags, seq in _iter_msgs(data):
+        for off, mlen, mtype, mflags, seq in nl.iter_msgs(data):
             idx = self.seqs.get(seq)  # None: stale reply from an interrupted earlier call
-            if mtype == _NLMSG_ERROR and idx is not None and idx not in self.outcome:
-                err = -_I32.unpack_from(data, off + 16)[0]
+            if mtype == nl.NLMSG_ERROR and idx is not None and idx not in self.outcome:
+                err = nl.error_code(data, off)
                 self.outcome[idx] = err
                 if err and err != self.ignore:
                     self.failures.append(
-                        (self.items[idx][0], _error_text(data, off, mlen, mflags, err)))
-
-
-def _open_socket(netns: str) -> socket.socket:
-    """Create a NETLINK_ROUTE socket inside ``netns``.
-
-    setns() only moves the calling thread, so a throwaway thread enters the namespace and
-    creates the socket, which stays bound to that namespace; no fork (pyroute2's
-    ``netns.create_socket`` forks, which is unwelcome in a threaded asyncio daemon), and the
-    caller's own namespace is never touched.
-    """
-    out: list[socket.socket] = []
-    err: list[BaseException] = []
-
-    def enter() -> None:
-        try:
-            # flags=0: never create the namespace by accident
-            _pr_netns.setns(netns, flags=0, fork=False)
-            out.append(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE))
-        except BaseException as exc:
-            err.append(exc)
-
-    t = threading.Thread(target=enter, name=f"netns-socket-{netns}")
-    t.start()
-    t.join()
-    if err:
-        raise err[0]
-    return out[0]
+                        (self.items[idx][0], nl.error_text(data, off, mlen, mflags, err)))
 
 
 def _setsockopt_best_effort(sock: socket.socket, level: int, opt: int, value: int) -> bool:
@@ -212,7 +146,9 @@ class RouteTable:
         self.proto = proto
         self._lock = threading.Lock()
         self._seq = 0
-        self._sock: socket.socket | None = _open_socket(netns)
+        # A socket created inside the namespace stays there (see controller.drivers.nsenter).
+        self._sock: socket.socket | None = socket_in_netns(
+            netns, socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         sock = self._sock
         try:
             sock.bind((0, 0))
@@ -221,10 +157,10 @@ class RouteTable:
                     plain = socket.SO_RCVBUF if opt == _SO_RCVBUFFORCE else socket.SO_SNDBUF
                     _setsockopt_best_effort(sock, socket.SOL_SOCKET, plain, _BUF_SIZE)
             # Errors echo only the request header, plus the kernel's reason text if any.
-            _setsockopt_best_effort(sock, _SOL_NETLINK, _NETLINK_CAP_ACK, 1)
-            _setsockopt_best_effort(sock, _SOL_NETLINK, _NETLINK_EXT_ACK, 1)
+            _setsockopt_best_effort(sock, nl.SOL_NETLINK, nl.NETLINK_CAP_ACK, 1)
+            _setsockopt_best_effort(sock, nl.SOL_NETLINK, nl.NETLINK_EXT_ACK, 1)
             # Lets the kernel filter dumps by table and protocol (kernel >= 4.20).
-            _setsockopt_best_effort(sock, _SOL_NETLINK, _NETLINK_GET_STRICT_CHK, 1)
+            _setsockopt_best_effort(sock, nl.SOL_NETLINK, nl.NETLINK_GET_STRICT_CHK, 1)
             sock.settimeout(_ACK_TIMEOUT)
             rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         except BaseException:
@@ -234,7 +170,7 @@ class RouteTable:
         # within half the buffer so they can never overflow it (ENOBUFS drops replies).
         self._chunk = max(16, min(1024, rcvbuf // 2048))
         self._rtm_table = table if table < 256 else 0  # see _rtm_head
-        self._table_attr = _RTA_U32.pack(8, _RTA_TABLE, table)
+        self._table_attr = nl.ATTR_U32.pack(8, _RTA_TABLE, table)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -282,11 +218,11 @@ class RouteTable:
 
         with self._lock:
             sock = self._socket()
-            flags = _NLM_F_REQUEST | _NLM_F_CREATE | _NLM_F_REPLACE
+            flags = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
             ok, errs = self._run(sock, _RTM_NEWROUTE, flags, list(adds.values()))
             result.added = ok
             result.failures.extend(errs)
-            ok, errs = self._run(sock, _RTM_DELROUTE, _NLM_F_REQUEST, list(dels.values()))
+            ok, errs = self._run(sock, _RTM_DELROUTE, nl.NLM_F_REQUEST, list(dels.values()))
             result.removed = ok
             result.failures.extend(errs)
         return result
@@ -358,7 +294,7 @@ class RouteTable:
                 seq = self._next_seq()
                 acks.seqs[seq] = idx
                 body = items[idx][1]
-                parts.append(_HDR.pack(16 + len(body), msg_type, flags | _NLM_F_ACK, seq, 0))
+                parts.append(nl.HDR.pack(16 + len(body), msg_type, flags | nl.NLM_F_ACK, seq, 0))
                 parts.append(body)
             try:
                 sock.sendto(b"".join(parts), (0, 0))
@@ -413,20 +349,17 @@ class RouteTable:
         # With NETLINK_GET_STRICT_CHK the kernel filters by table and protocol; the checks
         # below still apply in case it did not.
         body = _RTM.pack(family, 0, 0, 0, self._rtm_table, self.proto, 0, 0, 0) + self._table_attr
-        sock.sendto(
-            _HDR.pack(16 + len(body), _RTM_GETROUTE, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0) + body,
-            (0, 0),
-        )
+        sock.sendto(nl.message(_RTM_GETROUTE, nl.NLM_F_REQUEST | nl.NLM_F_DUMP, seq, body), (0, 0))
         alen = _ADDR_LEN[family]
         while True:
             data = sock.recv(_RECV_SIZE)
-            for off, mlen, mtype, _flags, mseq in _iter_msgs(data):
+            for off, mlen, mtype, _flags, mseq in nl.iter_msgs(data):
                 if mseq != seq:  # a stale reply from an interrupted earlier request
                     continue
-                if mtype == _NLMSG_DONE:
+                if mtype == nl.NLMSG_DONE:
                     return
-                if mtype == _NLMSG_ERROR:
-                    err = -_I32.unpack_from(data, off + 16)[0]
+                if mtype == nl.NLMSG_ERROR:
+                    err = nl.error_code(data, off)
                     raise OSError(err, f"route dump failed: {os.strerror(err)}")
                 if mtype == _RTM_NEWROUTE:
                     route = self._parse_route(data, off, mlen, family, alen)
@@ -444,7 +377,7 @@ class RouteTable:
         table = rtable
         dst = bytes(alen)
         gateways: list[str] = []
-        for atype, start, stop in _iter_attrs(data, off + 16 + _RTM.size, off + mlen):
+        for atype, start, stop in nl.iter_attrs(data, off + 16 + _RTM.size, off + mlen):
             if atype == _RTA_TABLE:
                 table = struct.unpack_from("=I", data, start)[0]
             elif atype == _RTA_DST:
@@ -457,27 +390,13 @@ class RouteTable:
                     nhlen = _RTNH.unpack_from(data, pos)[0]
                     if nhlen < _RTNH.size:
                         break
-                    for ntype, nstart, nstop in _iter_attrs(data, pos + _RTNH.size, pos + nhlen):
+                    for ntype, nstart, nstop in nl.iter_attrs(data, pos + _RTNH.size, pos + nhlen):
                         if ntype == _RTA_GATEWAY:
                             gateways.append(socket.inet_ntop(family, data[nstart:nstop]))
                     pos += (nhlen + 3) & ~3
         if table != self.table:
             return None
         return KernelRoute(_key(family, plen, dst), tuple(gateways))
-
-
-def _error_text(data: bytes, off: int, mlen: int, mflags: int, err: int) -> str:
-    text = os.strerror(err)
-    if not mflags & _NLM_F_ACK_TLVS:
-        return text
-    # The echoed request: its header only when NLM_F_CAPPED, else the whole message.
-    echoed = 16 if mflags & _NLM_F_CAPPED else _HDR.unpack_from(data, off + 20)[0]
-    for atype, start, stop in _iter_attrs(data, off + 20 + ((echoed + 3) & ~3), off + mlen):
-        if atype == _NLMSGERR_ATTR_MSG:
-            msg = bytes(data[start:stop]).rstrip(b"\0").decode(errors="replace")
-            if msg:
-                return f"{text}: {msg}"
-    return text
 
 
 def _rtm_head(msg_type: int, family: int, plen: int, table: int, proto: int) -> bytes:
@@ -490,7 +409,7 @@ def _rtm_head(msg_type: int, family: int, plen: int, table: int, proto: int) -> 
         scope, rtype = _RT_SCOPE_NOWHERE, 0
     # rtm_table is 8 bits; larger ids go only in RTA_TABLE (as iproute2 does).
     rtm = _RTM.pack(family, plen, 0, 0, table if table < 256 else 0, proto, scope, rtype, 0)
-    return rtm + _RTA_U32.pack(8, _RTA_TABLE, table)
+    return rtm + nl.ATTR_U32.pack(8, _RTA_TABLE, table)
 
 
 def _encode(
@@ -508,11 +427,12 @@ def _encode(
     body += _dst_attr(packed)
     if msg_type == _RTM_NEWROUTE:
         body += _gateway_attr(family, gateways)
-    return _HDR.pack(16 + len(body), msg_type, flags, seq, 0) + body
+    return nl.message(msg_type, flags, seq, body)
 
 
 def _dst_attr(packed: bytes) -> bytes:
-    return _RTA.pack(4 + len(packed), _RTA_DST) + packed
+    # 4 or 16 bytes of address: already a multiple of 4, no padding (hot path: no nl.attr)
+    return nl.ATTR.pack(4 + len(packed), _RTA_DST) + packed
 
 
 def _gateway_attr(family: int, gateways: tuple[str, ...]) -> bytes:
@@ -529,9 +449,9 @@ def _gateway_attr(family: int, gateways: tuple[str, ...]) -> bytes:
             kind = "IPv6" if family == socket.AF_INET6 else "IPv4"
             raise ValueError(f"gateway {gw!r} is not an {kind} address") from None
     if len(packed) == 1:
-        return _RTA.pack(4 + len(packed[0]), _RTA_GATEWAY) + packed[0]
+        return nl.ATTR.pack(4 + len(packed[0]), _RTA_GATEWAY) + packed[0]
     nexthops = b"".join(
-        _RTNH.pack(_RTNH.size + 4 + len(p), 0, 0, 0) + _RTA.pack(4 + len(p), _RTA_GATEWAY) + p
+        _RTNH.pack(_RTNH.size + 4 + len(p), 0, 0, 0) + nl.ATTR.pack(4 + len(p), _RTA_GATEWAY) + p
         for p in packed
     )
-    return _RTA.pack(4 + len(nexthops), _RTA_MULTIPATH) + nexthops
+    return nl.ATTR.pack(4 + len(nexthops), _RTA_MULTIPATH) + nexthops

@@ -1,26 +1,15 @@
-"""`interlink-lab exec NODE -- CMD...`: run a command inside a node's network namespace."""
+"""`interlink-lab exec NODE -- CMD...`: run a command inside a node of the lab."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-from pathlib import Path
 
 import click
 
 from lab.cli.common import lab_name
 from lab.control.labdir import LabError
-
-NETNS_DIR = Path("/run/netns")
-
-
-def lab_nodes(lab: str) -> list[str]:
-    prefix = f"{lab}-"
-    try:
-        return sorted(p.name[len(prefix):] for p in NETNS_DIR.iterdir()
-                      if p.name.startswith(prefix))
-    except FileNotFoundError:
-        return []
+from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes.base import NodeError
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True,
@@ -31,19 +20,21 @@ def lab_nodes(lab: str) -> list[str]:
 def exec_(ctx: click.Context, node: str, command: tuple[str, ...]) -> None:
     """Run COMMAND (default: a shell) in NODE's namespace; its exit code is passed through."""
     lab = lab_name(ctx)
-    netns = f"{lab}-{node}"
-    if not (NETNS_DIR / netns).exists():
-        nodes = lab_nodes(lab)
-        known = ", ".join(nodes) if nodes else f"none: is lab {lab} up?"
+    nodes = runtime()
+    handle = nodes.handle(lab, node)
+    if not nodes.exists(handle):
+        prefix = nodes.handle(lab, "")
+        names = [h[len(prefix):] for h in nodes.lab_nodes(lab)]
+        known = ", ".join(names) if names else f"none: is lab {lab} up?"
         raise LabError(f"no node {node!r} in lab {lab} (nodes: {known})")
     argv = list(command)
     if argv[:1] == ["--"]:  # click keeps "--" once it stopped parsing options at NODE
         argv = argv[1:]
     argv = argv or [os.environ.get("SHELL", "/bin/sh")]
     try:
-        rc = subprocess.run(["ip", "netns", "exec", netns, *argv], check=False).returncode
-    except FileNotFoundError:
-        raise LabError("`ip` (iproute2) is not installed") from None
+        rc = nodes.attach(handle, argv)
+    except NodeError as e:
+        raise LabError(str(e)) from None
     except KeyboardInterrupt:
         rc = 130
     # A command killed by signal N exits 128+N, as in a shell.

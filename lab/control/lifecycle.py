@@ -27,8 +27,9 @@ from controller.drivers.procs import stop_process
 from controller.drivers.speaker import exabgp_executable
 from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
 from lab.control.polling import WaitTimeout, wait_for
-from lab.dataplane import netns
+from lab.dataplane.build import build
 from lab.dataplane.probes import ping_fast
+from lab.dataplane.teardown import existing_namespaces, teardown
 from lab.routers import registry
 from lab.scenario.addressing import build_topology
 from lab.scenario.model import SCENARIO_DIR, Scenario, ScenarioError
@@ -62,7 +63,7 @@ def is_up(lab: str) -> bool:
                 return True
         except ValueError:
             pass
-    return bool(netns.existing_namespaces(lab))
+    return bool(existing_namespaces(lab))
 
 
 @dataclass
@@ -166,7 +167,7 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     os.chmod(d, 0o711)
     try:
         progress(f"building {len(topo.nodes)} namespaces")
-        netns.build(topo)
+        build(topo)
         timings["namespaces"] = time.monotonic() - t0
         write_json(d / "lab.json", {
             "lab": lab, "scenario": scenario.name, "scenario_path": _scenario_path(scenario_ref),
@@ -304,10 +305,10 @@ def down(lab: str = "ilab") -> DownResult:
             continue
         if stop_process(pid):
             killed.append(pid)
-    names: set[str] = set(netns.existing_namespaces(lab))
+    names: set[str] = set(existing_namespaces(lab))
     with contextlib.suppress(OSError, ValueError):
         names |= set(read_json(d / "lab.json").get("namespaces", []))
-    report = netns.teardown(lab, sorted(names))
+    report = teardown(lab, sorted(names))
     shutil.rmtree(d, ignore_errors=True)
     removed = list(getattr(report, "removed", sorted(names)))
     return DownResult(lab=lab, removed_namespaces=removed, killed=killed)

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from controller.core.model import Link, Vpc
 from controller.drivers.store import Store
 from controller.service.ports import LinkPlacement
-from lab.dataplane import netns
+from lab.dataplane.build import LabBuildError
+from lab.dataplane.sync import sync
 from lab.routers import registry
 from lab.scenario import world
 from lab.scenario.addressing import build_topology
@@ -91,12 +92,12 @@ class LabWiring:
     async def resync(self) -> None:
         """After a controller restart: re-create whatever the data plane is missing."""
         async with self.lock:
-            await asyncio.get_running_loop().run_in_executor(None, netns.sync, None, self.topo)
+            await asyncio.get_running_loop().run_in_executor(None, sync, None, self.topo)
 
     async def _apply(self, scenario: Scenario) -> None:
         topo = build_topology(scenario, self.lab)
         report = await asyncio.get_running_loop().run_in_executor(
-            None, netns.sync, self.topo, topo)
+            None, sync, self.topo, topo)
         self.scenario, self.topo = scenario, topo
         self._save()
         log.info("data plane synced: +%s -%s renamed %s (%.2fs)", list(report.added_nodes),
@@ -147,7 +148,7 @@ class LabWiring:
             self.vpc_names = names
             try:
                 await self._apply(scenario)
-            except (ScenarioError, netns.LabBuildError) as exc:
+            except (ScenarioError, LabBuildError) as exc:
                 # The resource change stands (it is valid for Scaleway); the lab says why
                 # it could not plumb it instead of failing the API call.
                 self.vpc_names = previous

@@ -10,14 +10,12 @@ The rules carry the comment `ilab-cut:<peer>` so `restore` removes exactly them.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
-import os
 import re
 import shutil
-import subprocess
 
-from lab.dataplane.netns import NETNS_DIR, run_in_netns
+from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes.base import NodeError
 
 COMMENT_PREFIX = "ilab-cut:"
 _COMMENT_RE = re.compile(r'--comment "?' + re.escape(COMMENT_PREFIX) + r'([0-9A-Fa-f:.]+)"?')
@@ -43,11 +41,14 @@ def _tool(version: int, suffix: str = "") -> str:
 
 
 def _in(netns: str, cmd: list[str], stdin: str | None = None) -> str:
-    if not os.path.exists(os.path.join(NETNS_DIR, netns)):
+    nodes = runtime()
+    if not nodes.exists(netns):
         raise FaultError(f"network namespace {netns!r} does not exist")
-    # Spawned from a thread that joined the namespace: cheaper than `ip netns exec`.
-    p = run_in_netns(netns, functools.partial(subprocess.run, cmd, input=stdin,
-                                              capture_output=True, text=True, check=False))
+    try:
+        # The host's iptables on the node's netfilter tables: works whatever the node runs.
+        p = nodes.run_tool(netns, cmd, input=stdin, timeout=None)
+    except NodeError as e:
+        raise FaultError(str(e)) from None
     if p.returncode:
         raise FaultError(f"{' '.join(cmd)} in {netns}: {(p.stderr or p.stdout).strip()}")
     return str(p.stdout)

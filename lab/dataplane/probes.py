@@ -1,9 +1,10 @@
 """Traffic probes run inside a lab namespace (I/O).
 
 `ping` crafts ICMP / ICMPv6 echoes with scapy in a child process started inside the source
-namespace (`ip netns exec NS python -m lab.dataplane.probes ping ...`): importing scapy
-costs ~0.8 s, so the parent never imports it. `udp_probe` uses plain sockets created in the
-two namespaces (no child at all), `ping_fast` the iputils `ping` for quick reachability checks.
+node's namespace (`python -m lab.dataplane.probes ping ...`): importing scapy costs ~0.8 s,
+so the parent never imports it. `udp_probe` uses plain sockets created in the two namespaces
+(no child at all), `ping_fast` the iputils `ping` for quick reachability checks. All of them
+are host programs run in a node's network namespace (``NodeRuntime.run_tool``/``socket``).
 
 Command line (the child): python -m lab.dataplane.probes ping DST [--count N] [--timeout T] [--json]
 """
@@ -11,19 +12,18 @@ Command line (the child): python -m lab.dataplane.probes ping DST [--count N] [-
 from __future__ import annotations
 
 import argparse
-import functools
 import ipaddress
 import json
 import os
 import secrets
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lab.dataplane.netns import NETNS_DIR, run_in_netns
+from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes.base import NodeError
 
 
 class ProbeError(RuntimeError):
@@ -61,7 +61,7 @@ def _family(addr: str) -> int:
 
 
 def _check_netns(netns: str) -> None:
-    if not os.path.exists(os.path.join(NETNS_DIR, netns)):
+    if not runtime().exists(netns):
         raise ProbeError(f"network namespace {netns!r} does not exist")
 
 
@@ -72,14 +72,12 @@ def ping(src_netns: str, dst: str, count: int = 3, timeout: float = 2.0) -> Prob
     """ICMP(v6) echo from `src_netns` to `dst`, crafted and matched by scapy."""
     family = _family(dst)
     _check_netns(src_netns)
-    cmd = ["ip", "netns", "exec", src_netns, sys.executable, "-m", "lab.dataplane.probes",
-           "ping", dst,
+    cmd = [sys.executable, "-m", "lab.dataplane.probes", "ping", dst,
            "--count", str(count), "--timeout", str(timeout), "--json"]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                           timeout=30 + count * timeout)
-    except subprocess.TimeoutExpired as e:
-        raise ProbeError(f"scapy ping {dst} from {src_netns} hung") from e
+        p = runtime().run_tool(src_netns, cmd, timeout=30 + count * timeout)
+    except NodeError as e:
+        raise ProbeError(f"scapy ping {dst} from {src_netns}: {e}") from e
     lines = p.stdout.strip().splitlines()
     if p.returncode or not lines:
         raise ProbeError(f"scapy ping {dst} from {src_netns} failed (rc {p.returncode}): "
@@ -93,17 +91,12 @@ def ping_fast(src_netns: str, dst: str, timeout: float = 1.0) -> bool:
     family = _family(dst)
     _check_netns(src_netns)
     cmd = ["ping", f"-{family}", "-n", "-q", "-c", "1", "-W", f"{timeout:g}", dst]
-    # Spawned from a thread inside the namespace: saves `ip netns exec`'s mount work.
-    p = run_in_netns(src_netns, functools.partial(
-        subprocess.run, cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
-        timeout=timeout + 5))
-    return p.returncode == 0
+    return runtime().run_tool(src_netns, cmd, timeout=timeout + 5).returncode == 0
 
 
 def _socket_in(netns: str, family: int) -> socket.socket:
     af = socket.AF_INET if family == 4 else socket.AF_INET6
-    # A socket belongs to the namespace it was created in, whoever uses it later.
-    return run_in_netns(netns, functools.partial(socket.socket, af, socket.SOCK_DGRAM))
+    return runtime().socket(netns, af, socket.SOCK_DGRAM)
 
 
 def udp_probe(src_netns: str, dst_netns: str, dst_addr: str, port: int = 40000,

@@ -9,7 +9,7 @@ several (`scw-interlink-<link index>`, `partner-<partner>`, `vpc-router-<vpc ind
 
 Everything that a running lab could get more of (links, VPCs) is keyed by a stable `index`
 rather than by position, so that adding one keeps the interface names and addresses of the
-others: `netns.sync` can then add it without touching their traffic. Every node also has a
+others: `dataplane.sync` can then add it without touching their traffic. Every node also has a
 `key` (its identity independent of the naming form) so that `sync` can rename a namespace when
 a name gains its suffix (`scw-interlink` -> `scw-interlink-1`) instead of rebuilding it.
 """

@@ -21,11 +21,13 @@ failed half-way) whatever still runs in the two namespaces is killed and both ar
 from __future__ import annotations
 
 import contextlib
-import subprocess
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from lab.dataplane import netns
+from lab.dataplane.build import write_sysctls
+from lab.dataplane.iproute import batches
+from lab.dataplane.nodes import runtime
 
 __all__ = ["Link", "linked_namespaces"]
 
@@ -39,10 +41,6 @@ class Link:
     b: tuple[str, ...] = ()
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(("ip", *args), check=True, capture_output=True, text=True)
-
-
 @contextlib.contextmanager
 def linked_namespaces(prefix: str, links: Iterable[Link], sides: tuple[str, str] = ("a", "b"),
                       replace: bool = False) -> Iterator[tuple[str, str]]:
@@ -54,25 +52,28 @@ def linked_namespaces(prefix: str, links: Iterable[Link], sides: tuple[str, str]
     every address is usable at once. `lo` is up. `replace=True` first removes namespaces of
     the same names (the leftovers of an interrupted run of a test with fixed names); without
     it, existing namespaces are an error."""
-    names = (f"{prefix}-{sides[0]}", f"{prefix}-{sides[1]}")
+    links = list(links)
+    nodes = runtime()
+    names = (nodes.handle(prefix, sides[0]), nodes.handle(prefix, sides[1]))
     if replace:
-        netns.teardown(prefix, names)
+        nodes.remove(names)
     created: list[str] = []  # never delete a namespace someone else made
     try:
         for ns in names:
-            _ip("netns", "add", ns)
+            nodes.create([ns])
             created.append(ns)
-            for conf in ("all", "default"):
-                _ip("netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0")
-            _ip("-n", ns, "link", "set", "lo", "up")
+            nodes.enter(ns, functools.partial(write_sysctls, {
+                "net/ipv6/conf/all/accept_dad": "0", "net/ipv6/conf/default/accept_dad": "0"}))
         ns_a, ns_b = names
+        # From inside ns_a, each peer placed straight into ns_b.
+        batches({ns_a: [f"link add {link.dev} type veth peer name {link.dev} netns {ns_b}"
+                        for link in links]}, "linking")
+        config: dict[str, list[str]] = {ns: ["link set lo up"] for ns in names}
         for link in links:
-            _ip("-n", ns_a, "link", "add", link.dev, "type", "veth",
-                "peer", "name", link.dev, "netns", ns_b)
             for ns, addrs in ((ns_a, link.a), (ns_b, link.b)):
-                _ip("-n", ns, "link", "set", link.dev, "up")
-                for cidr in addrs:
-                    _ip("-n", ns, "addr", "add", cidr, "dev", link.dev)
+                config[ns].append(f"link set {link.dev} up")
+                config[ns] += [f"addr add {cidr} dev {link.dev}" for cidr in addrs]
+        batches(config, "configuring")
         yield names
     finally:
-        netns.teardown(prefix, created)
+        nodes.remove(created)

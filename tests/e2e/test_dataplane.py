@@ -1,7 +1,7 @@
 """The lab's data plane on a real kernel, no BGP: the routes a BGP controller would install are
 added by hand. Default lab (`tdp`): scapy proves on-prem <-> VPC traffic (v4 + v6), tcpdump the
 802.1Q tag on the partner's ports, a cut blocks tcp/179 but not ICMP. Two tenants (`tdt`):
-per-tenant traffic flows, cross-tenant traffic and cross-VLAN frames do not. `netns.sync` adds
+per-tenant traffic flows, cross-tenant traffic and cross-VLAN frames do not. `sync` adds
 and removes links (and renames namespaces) under a running ping without losing a packet.
 Redundant (`tdr`): both paths of one customer to one VPC carry traffic. Teardown leaves
 nothing behind."""
@@ -23,8 +23,11 @@ from typing import Any
 
 import pytest
 
-from lab.dataplane import faults, netns, probes
-from lab.dataplane.netns import run_in_netns
+from lab.dataplane import faults, iproute, probes
+from lab.dataplane.build import LabBuildError, build
+from lab.dataplane.nodes import runtime
+from lab.dataplane.sync import sync
+from lab.dataplane.teardown import existing_namespaces, teardown
 from lab.scenario.addressing import build_topology
 from lab.scenario.model import LinkSpec, Scenario
 from lab.scenario.parse import load_scenario
@@ -40,7 +43,7 @@ def ip(netns_name: str, *args: str) -> str:
 
 
 def _clean() -> None:
-    netns.teardown(LAB, netns.existing_namespaces(LAB))
+    teardown(LAB, existing_namespaces(LAB))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,7 @@ def topo() -> Iterator[Topology]:
     t = build_topology(load_scenario("basic"), lab=LAB)
     _clean()  # leftovers of an interrupted run
     try:
-        netns.build(t)
+        build(t)
         w = t.links[0]
         lan4, lan6 = "198.51.100.0/24", "2001:db8:100::/64"
         # What the BGP side would install.
@@ -61,11 +64,11 @@ def topo() -> Iterator[Topology]:
         yield t
     finally:
         _clean()
-        assert netns.existing_namespaces(LAB) == []
+        assert existing_namespaces(LAB) == []
 
 
 def test_namespaces_and_addresses(topo: Topology) -> None:
-    assert netns.existing_namespaces(LAB) == sorted(topo.netns_names)
+    assert existing_namespaces(LAB) == sorted(topo.netns_names)
     for node in topo.nodes:
         out = ip(node.netns, "-br", "addr")
         for cidr in topo.node_addresses(node):
@@ -73,9 +76,9 @@ def test_namespaces_and_addresses(topo: Topology) -> None:
     assert "2001:db8:fc60::1/127" in ip("tdp-customer-router", "-br", "addr", "show", "il0.2451")
     ports = ip("tdp-partner", "-o", "link", "show", "master", "br0")
     assert "cust0@" in ports and "scw0@" in ports and ports.count("state UP") == 2
-    with pytest.raises(netns.LabBuildError, match="already exist"):
-        netns.build(topo)  # refuses, and does not touch the running lab
-    assert netns.existing_namespaces(LAB) == sorted(topo.netns_names)
+    with pytest.raises(LabBuildError, match="already exist"):
+        build(topo)  # refuses, and does not touch the running lab
+    assert existing_namespaces(LAB) == sorted(topo.netns_names)
 
 
 @pytest.mark.parametrize("dst", ["2001:db8:200::10", "203.0.113.10"])  # v6 first: fresh ND
@@ -86,6 +89,19 @@ def test_scapy_ping_onprem_to_vpc(topo: Topology, dst: str) -> None:
     r = probes.ping("tdp-onprem-host", dst, count=3, timeout=2.0)
     assert (r.sent, r.received, r.family) == (3, 3, 6 if ":" in dst else 4), r
     assert len(r.rtt_ms) == 3 and all(0 < x < 1000 for x in r.rtt_ms)
+
+
+def test_kernel_routes_read_back(topo: Topology) -> None:
+    w = topo.links[0]
+    got = {r["prefix"]: r for r in iproute.routes(w.customer_netns)}
+    assert got["203.0.113.0/24"] == {"prefix": "203.0.113.0/24", "via": str(w.scw_v4),
+                                     "dev": w.customer_ifname, "proto": ""}  # boot
+    assert got["2001:db8:200::/64"]["via"] == str(w.scw_v6)
+    assert "169.254.0.16/31" not in got and not any(p.startswith("fe80") for p in got)
+    assert iproute.routes(w.customer_netns, proto="bgp") == []
+    assert iproute.routes("tdp-onprem-host", proto="static") == []  # they are proto boot
+    assert [r["prefix"] for r in iproute.routes("tdp-onprem-host")
+            if r["via"]] == ["0.0.0.0/0", "::/0"]
 
 
 def test_udp_crosses_without_nat(topo: Topology) -> None:
@@ -145,8 +161,8 @@ def test_vlan_isolation(topo: Topology) -> None:
 
 def _tcp_connects(src_ns: str, dst_ns: str, addr: str, timeout: float = 0.5) -> bool:
     af = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    srv = run_in_netns(dst_ns, lambda: socket.socket(af, socket.SOCK_STREAM))
-    cli = run_in_netns(src_ns, lambda: socket.socket(af, socket.SOCK_STREAM))
+    srv = runtime().enter(dst_ns, lambda: socket.socket(af, socket.SOCK_STREAM))
+    cli = runtime().enter(src_ns, lambda: socket.socket(af, socket.SOCK_STREAM))
     try:
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         srv.bind((addr, 179))
@@ -196,16 +212,16 @@ def test_build_failure_cleans_up() -> None:
     bad = replace(t, routes=(*t.routes, Route("vpc-instance", "tdpf-vpc-instance",
                                               "10.99.0.0/16", "10.98.0.1")))
     try:
-        with pytest.raises(netns.LabBuildError, match="tdpf-vpc-instance"):
-            netns.build(bad)
-        assert netns.existing_namespaces("tdpf") == []
+        with pytest.raises(LabBuildError, match="tdpf-vpc-instance"):
+            build(bad)
+        assert existing_namespaces("tdpf") == []
     finally:
-        netns.teardown("tdpf")
+        teardown("tdpf")
 
 
 def test_teardown_kills_processes() -> None:
     t = build_topology(load_scenario("basic"), lab="tdpk")
-    netns.build(t)
+    build(t)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(subprocess.Popen(["ip", "netns", "exec", "tdpk-partner", "sleep", "300"]))
@@ -214,21 +230,21 @@ def test_teardown_kills_processes() -> None:
                                        "trap '' TERM; sleep 300; true"]))
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            found = netns.pids_in_namespaces(["tdpk-partner", "tdpk-vpc-router"])
+            found = runtime().pids(["tdpk-partner", "tdpk-vpc-router"])
             if len(found["tdpk-partner"]) >= 1 and len(found["tdpk-vpc-router"]) >= 2:
                 break
             time.sleep(0.02)
         pids = {p.pid for p in procs}
-        r = netns.teardown("tdpk", grace=0.3)
+        r = teardown("tdpk", grace=0.3)
         assert pids <= set(r.terminated)
         assert procs[1].pid in r.killed and procs[0].pid not in r.killed
         assert sorted(r.removed) == sorted(t.netns_names) and r.missing == ()
         for p in procs:
             assert p.wait(timeout=5) in (-signal.SIGTERM, -signal.SIGKILL)
-        assert netns.existing_namespaces("tdpk") == []
-        assert netns.teardown("tdpk", t.netns_names).missing == t.netns_names  # idempotent
+        assert existing_namespaces("tdpk") == []
+        assert teardown("tdpk", t.netns_names).missing == t.netns_names  # idempotent
     finally:
-        netns.teardown("tdpk")
+        teardown("tdpk")
         for p in procs:
             if p.poll() is None:
                 p.kill()
@@ -237,7 +253,7 @@ def test_teardown_kills_processes() -> None:
 
 def test_teardown_refuses_foreign_namespaces() -> None:
     with pytest.raises(ValueError, match="outside lab"):
-        netns.teardown(LAB, ["tsp-a"])
+        teardown(LAB, ["tsp-a"])
 
 
 def test_no_root_namespace_changes(topo: Topology) -> None:
@@ -266,15 +282,15 @@ def _routes_by_hand(t: Topology, w: LinkWiring) -> None:
 
 def _lab_fixture(path: Path, lab: str) -> Iterator[Topology]:
     t = build_topology(load_scenario(str(path)), lab=lab)
-    netns.teardown(lab)  # leftovers of an interrupted run
+    teardown(lab)  # leftovers of an interrupted run
     try:
-        netns.build(t)
+        build(t)
         for w in t.links:
             _routes_by_hand(t, w)
         yield t
     finally:
-        netns.teardown(lab)
-        assert netns.existing_namespaces(lab) == []
+        teardown(lab)
+        assert existing_namespaces(lab) == []
 
 
 def _instance(t: Topology, vpc: str, family: int) -> str:
@@ -324,7 +340,7 @@ def tenants() -> Iterator[Topology]:
 
 
 def test_tenant_names(tenants: Topology) -> None:
-    assert netns.existing_namespaces("tdt") == sorted(tenants.netns_names)
+    assert existing_namespaces("tdt") == sorted(tenants.netns_names)
     assert [n.name for n in tenants.nodes] == [
         "onprem-host-acme", "customer-router-acme", "onprem-host-globex",
         "customer-router-globex", "partner", "scw-interlink-1", "scw-interlink-2",
@@ -371,7 +387,7 @@ def _raw(ns: str, ifname: str) -> socket.socket:
         s.bind((ifname, 0))  # resolved in the socket's namespace
         s.setblocking(False)
         return s
-    return run_in_netns(ns, make)
+    return runtime().enter(ns, make)
 
 
 def _tagged_frame(vid: int, tag: bytes) -> bytes:
@@ -438,27 +454,27 @@ def test_sync_adds_and_removes_a_link_under_traffic() -> None:
                      customer="customer", index=2, partner="pop-b")
     t1 = build_topology(base, lab)
     t2 = build_topology(_with_link(base, extra), lab)
-    netns.teardown(lab)
+    teardown(lab)
     pings: list[_Ping] = []
     sleeper: subprocess.Popen[bytes] | None = None
     try:
-        netns.build(t1)
+        build(t1)
         _routes_by_hand(t1, t1.links[0])
         sleeper = subprocess.Popen(["ip", "netns", "exec", f"{lab}-scw-interlink", "sleep",
                                     "300"])
         pings = [_Ping(f"{lab}-onprem-host", "203.0.113.10"),
                  _Ping(f"{lab}-onprem-host", "2001:db8:200::10")]
 
-        r = netns.sync(t1, t2)
+        r = sync(t1, t2)
         assert all(p.running() for p in pings), "the sync outlasted the pings"
         assert set(r.added_nodes) == {f"{lab}-scw-interlink-2", f"{lab}-partner-pop-b"}
         assert r.removed_nodes == ()
         assert set(r.renamed_nodes) == {(f"{lab}-scw-interlink", f"{lab}-scw-interlink-1"),
                                         (f"{lab}-partner", f"{lab}-partner-partner")}
-        assert netns.existing_namespaces(lab) == sorted(t2.netns_names)
+        assert existing_namespaces(lab) == sorted(t2.netns_names)
         # The process in the renamed namespace lives on, in it.
         assert sleeper.poll() is None
-        assert sleeper.pid in netns.pids_in_namespaces([f"{lab}-scw-interlink-1"])[
+        assert sleeper.pid in runtime().pids([f"{lab}-scw-interlink-1"])[
             f"{lab}-scw-interlink-1"]
         # The new link: its VLAN, peering and transit work; then traffic moves to it.
         w2 = t2.link("link-b")
@@ -468,7 +484,7 @@ def test_sync_adds_and_removes_a_link_under_traffic() -> None:
         assert probes.ping_fast(w2.scw_netns, str(w2.vpc_router_transit_v4))
         for p in pings:
             assert p.result() == (150, 150)
-        r_again = netns.sync(None, t2)  # a restarting controller: nothing to do
+        r_again = sync(None, t2)  # a restarting controller: nothing to do
         assert (r_again.added_nodes, r_again.removed_nodes) == ((), ())
         _routes_by_hand(t2, w2)
         assert probes.ping_fast(f"{lab}-onprem-host", "203.0.113.10")
@@ -477,13 +493,13 @@ def test_sync_adds_and_removes_a_link_under_traffic() -> None:
         # Back to link-a only, ping running on it.
         _routes_by_hand(t2, t2.link("link-lab"))
         pings = [_Ping(f"{lab}-onprem-host", "203.0.113.10")]
-        r = netns.sync(t2, t1)
+        r = sync(t2, t1)
         assert pings[0].running(), "the sync outlasted the ping"
         assert set(r.removed_nodes) == {f"{lab}-scw-interlink-2", f"{lab}-partner-pop-b"}
         assert set(r.renamed_nodes) == {(f"{lab}-scw-interlink-1", f"{lab}-scw-interlink"),
                                         (f"{lab}-partner-partner", f"{lab}-partner")}
         assert pings[0].result() == (150, 150)
-        assert netns.existing_namespaces(lab) == sorted(t1.netns_names)
+        assert existing_namespaces(lab) == sorted(t1.netns_names)
         assert sleeper.poll() is None
         for node in t1.nodes:  # exactly the default lab's interfaces and addresses again
             links = {x["ifname"] for x in _ip_json(node.netns, "link")} - {"lo"}
@@ -498,10 +514,10 @@ def test_sync_adds_and_removes_a_link_under_traffic() -> None:
     finally:
         for p in pings:
             _kill(p)
-        netns.teardown(lab)
+        teardown(lab)
         if sleeper is not None:
             assert sleeper.wait(timeout=5) is not None
-        assert netns.existing_namespaces(lab) == []
+        assert existing_namespaces(lab) == []
 
 
 def _ip_json(ns: str, what: str) -> list[dict[str, Any]]:
@@ -512,8 +528,8 @@ def _ip_json(ns: str, what: str) -> list[dict[str, Any]]:
 def test_sync_refuses_another_lab() -> None:
     t = build_topology(load_scenario("basic"), "tdx")
     with pytest.raises(ValueError, match="cannot sync lab"):
-        netns.sync(t, build_topology(load_scenario("basic"), "tdy"))
-    assert netns.existing_namespaces("tdy") == []
+        sync(t, build_topology(load_scenario("basic"), "tdy"))
+    assert existing_namespaces("tdy") == []
 
 
 # --------------------------------------------------------------------------- redundant

@@ -187,31 +187,40 @@ def test_events_count(fake: FakeClient, monkeypatch: pytest.MonkeyPatch) -> None
     assert res.exit_code == 1 and "got 3 of 5 events" in res.output
 
 
-def test_exec_unknown_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "ilab-partner").touch()
-    (tmp_path / "other-x").touch()
-    monkeypatch.setattr(exec_mod, "NETNS_DIR", tmp_path)
+class _Nodes:
+    """The lab's nodes as `exec` sees them (handles `<lab>-<node>`)."""
+
+    def __init__(self, *handles: str) -> None:
+        self.handles = handles
+        self.attached: list[list[str]] = []
+
+    def handle(self, lab: str, node: str) -> str:
+        return f"{lab}-{node}"
+
+    def lab_nodes(self, lab: str) -> list[str]:
+        return sorted(h for h in self.handles if h.startswith(f"{lab}-"))
+
+    def exists(self, handle: str) -> bool:
+        return handle in self.handles
+
+    def attach(self, handle: str, argv: list[str]) -> int:
+        self.attached.append([handle, *argv])
+        return 3
+
+
+def test_exec_unknown_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exec_mod, "runtime", lambda: _Nodes("ilab-partner", "other-x"))
     res = CliRunner().invoke(cli, ["exec", "nope", "--", "true"])
     assert res.exit_code == 1
     assert "no node 'nope' in lab ilab (nodes: partner)" in res.output
 
 
-def test_exec_passes_exit_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "ilab-partner").touch()
-    monkeypatch.setattr(exec_mod, "NETNS_DIR", tmp_path)
-    seen: list[list[str]] = []
-
-    class Done:
-        returncode = 3
-
-    def run(argv: list[str], check: bool) -> Done:
-        seen.append(argv)
-        return Done()
-
-    monkeypatch.setattr(exec_mod.subprocess, "run", run)
+def test_exec_passes_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    nodes = _Nodes("ilab-partner")
+    monkeypatch.setattr(exec_mod, "runtime", lambda: nodes)
     res = CliRunner().invoke(cli, ["exec", "partner", "--", "ip", "-br", "addr"])
     assert res.exit_code == 3
-    assert seen == [["ip", "netns", "exec", "ilab-partner", "ip", "-br", "addr"]]
+    assert nodes.attached == [["ilab-partner", "ip", "-br", "addr"]]
 
 
 def test_table_alignment() -> None:

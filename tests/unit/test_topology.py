@@ -382,7 +382,7 @@ def test_no_links(basic_data: dict[str, Any]) -> None:
 
 
 def test_adding_a_link_keeps_keys_and_interfaces(basic_data: dict[str, Any]) -> None:
-    """What netns.sync relies on: the existing link keeps its node key, interface names and
+    """What dataplane.sync relies on: the existing link keeps its node key, interface names and
     addresses when a second one comes (only node names gain their suffix)."""
     s1 = parse_scenario(basic_data)
     extra = LinkSpec(name="link-b", vlan=2452, bandwidth_mbps=1000,

@@ -1,0 +1,177 @@
+"""What the lab does to a node, whatever the node is: the ``NodeRuntime`` interface.
+
+A node is named by its *handle*, the name of its network namespace as ``ip netns`` lists it
+(``<lab>-<node>`` for the netns runtime): every runtime exposes that namespace as a file
+under /run/netns, so ``ip -n HANDLE``, ``enter``, ``socket`` and ``run_tool`` work the same
+for all of them and are implemented here once. The rest is the runtime's:
+
+- life cycle: ``create``, ``exists``, ``remove`` (kill what runs inside, then delete),
+  ``rename`` (same node, new handle: its processes and state live on), ``lab_nodes``;
+- the node's own programs: ``run`` (short, captured), ``start`` (long-running, returns its
+  PID), ``start_daemon`` (self-daemonising programs such as FRR's and BIRD's, which fork and
+  write a pid file), ``attach`` (interactive), ``stop``, ``pids``.
+
+Writing another runtime (the Docker one planned next) means one module subclassing
+``NodeRuntime`` plus its line in ``lab.dataplane.nodes.RUNTIMES``; nothing else changes. What
+such a runtime has to provide, and how the parameters are meant:
+
+- ``create``: e.g. a container with ``network_mode: none`` whose netns is bound at
+  ``/var/run/netns/clab-<lab>-<node>`` (``handle`` returns that name), so that the lab wires
+  veths into it like into any namespace. Per-node options (image, binds of the lab's state
+  directory) are the runtime's own configuration.
+- paths (``argv``, ``log_path``, ``cwd``) and ``env`` are read *inside the node*: the netns
+  runtime shares the host's filesystem, a container runtime binds the host paths the lab
+  uses (its state directory) at the same place in the container, so one path means the same
+  file on both sides. ``env`` holds only what the program needs on top of the node's own
+  environment (the lab process's for netns, the image's for a container).
+- ``mounts``: host directories the program needs at a given place (FRR's /var/tmp crash
+  logs go to the instance's directory). The netns runtime binds them in the program's
+  private mount namespace (``ip netns exec`` gives it one); a container runtime binds them
+  when it creates the container or refuses what it cannot bind.
+- ``log_path``: the program's stdout and stderr are appended there (by the runtime, on the
+  host side, e.g. from ``docker exec``'s output).
+- PIDs are host PIDs (what /proc on the host shows), so ``stop`` and ``pids`` can act on
+  them whatever started them; ``start`` returns the program's own PID, not a wrapper's.
+- ``run`` runs the node's program (``vtysh``, ``birdc``), ``run_tool`` a host program (the
+  lab's tooling: iptables, ping, scapy) with only its network namespace switched to the
+  node's; for the netns runtime the two are the same thing.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+from controller.drivers.nsenter import netns_path, run_in_netns, socket_in_netns
+
+T = TypeVar("T")
+
+
+class NodeError(RuntimeError):
+    """A node could not be created or removed, or a program in it could not be run."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory bound at ``target`` for a program started in a node."""
+
+    source: Path
+    target: str
+
+
+@dataclass(frozen=True)
+class RemoveReport:
+    removed: tuple[str, ...]  # nodes deleted
+    missing: tuple[str, ...]  # asked for but already gone
+    terminated: tuple[int, ...]  # PIDs that got SIGTERM
+    killed: tuple[int, ...]  # PIDs that also needed SIGKILL
+    seconds: float
+
+
+class NodeRuntime(ABC):
+    """How nodes of one kind are created, entered, run programs, and removed."""
+
+    name: ClassVar[str]  # its key in lab.dataplane.nodes.RUNTIMES
+
+    # -- naming -------------------------------------------------------------------------
+
+    @abstractmethod
+    def handle(self, lab: str, node: str) -> str:
+        """The handle of node ``node`` of lab ``lab`` (its netns name)."""
+
+    @abstractmethod
+    def lab_nodes(self, lab: str) -> list[str]:
+        """Handles of the lab's nodes that exist now, sorted."""
+
+    def netns_path(self, handle: str) -> str:
+        """The node's network namespace file, for setns() and ``ip -n``."""
+        return netns_path(handle)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    @abstractmethod
+    def exists(self, handle: str) -> bool: ...
+
+    @abstractmethod
+    def create(self, handles: Sequence[str]) -> None:
+        """Create these nodes (none may exist), with loopback down and nothing else: the lab
+        configures their network. NodeError naming every one that failed; the others were
+        created (``exists`` tells which)."""
+
+    @abstractmethod
+    def remove(self, handles: Iterable[str], grace: float = 1.0) -> RemoveReport:
+        """SIGTERM everything running in these nodes, SIGKILL what is left after ``grace``
+        seconds, delete the nodes (their veths go with them). Missing ones are reported, not
+        an error."""
+
+    @abstractmethod
+    def rename(self, old: str, new: str) -> None:
+        """Give node ``old`` the handle ``new``; its interfaces, routes and processes stay."""
+
+    @abstractmethod
+    def pids(self, handles: Iterable[str]) -> dict[str, list[int]]:
+        """Host PIDs of the processes living in each existing node."""
+
+    # -- entering (the same for every runtime: through the netns file) --------------------
+
+    def enter(self, handle: str, fn: Callable[[], T]) -> T:
+        """``fn()`` run by a thread that joined the node's network namespace (the caller
+        stays where it is); what it creates (sockets, child processes) stays in the node."""
+        return run_in_netns(self.netns_path(handle), fn)
+
+    def socket(self, handle: str, family: int, kind: int, proto: int = 0) -> socket.socket:
+        """A socket of the node's network namespace."""
+        return socket_in_netns(self.netns_path(handle), family, kind, proto)
+
+    def run_tool(self, handle: str, argv: Sequence[str], *, input: str | None = None,
+                 timeout: float | None = 10.0) -> subprocess.CompletedProcess[str]:
+        """A short host program run in the node's network namespace, output captured (text).
+        Any exit code is returned; NodeError if it cannot be run or outlives ``timeout``."""
+        try:
+            return self.enter(handle, lambda: subprocess.run(
+                list(argv), input=input, capture_output=True, text=True, check=False,
+                timeout=timeout))
+        except FileNotFoundError as e:
+            what = argv[0] if e.filename == argv[0] else f"node {handle!r}"
+            raise NodeError(f"{what} not found") from None
+        except subprocess.TimeoutExpired:
+            raise NodeError(f"{argv[0]} in {handle} did not finish within {timeout}s") from None
+        except OSError as e:
+            raise NodeError(f"{argv[0]} in {handle}: {e}") from None
+
+    # -- the node's own programs ------------------------------------------------------------
+
+    @abstractmethod
+    def run(self, handle: str, argv: Sequence[str], *, input: str | None = None,
+            timeout: float | None = 10.0) -> subprocess.CompletedProcess[str]:
+        """A short program of the node, output captured (text); as ``run_tool``."""
+
+    @abstractmethod
+    def start(self, handle: str, argv: Sequence[str], *, log_path: Path,
+              env: Mapping[str, str] | None = None, cwd: Path | None = None,
+              mounts: Sequence[Mount] = ()) -> int:
+        """Start a long-running program that stays in the foreground, in its own session,
+        stdin closed, output appended to ``log_path``; returns its PID at once."""
+
+    @abstractmethod
+    def start_daemon(self, handle: str, argv: Sequence[str], *, log_path: Path,
+                     env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                     mounts: Sequence[Mount] = (), timeout: float = 10.0) -> None:
+        """Run a self-daemonising program and wait for its foreground part to exit (it does
+        once the daemon is set up); its PID is in its own pid file. NodeError, with the end
+        of the log, if it exits non-zero or takes longer than ``timeout``."""
+
+    @abstractmethod
+    def attach(self, handle: str, argv: Sequence[str]) -> int:
+        """Run a program interactively (the caller's terminal); its exit status, negative
+        for a signal as with subprocess."""
+
+    @abstractmethod
+    def stop(self, handle: str, pid: int, timeout: float = 1.0) -> bool:
+        """SIGTERM, SIGKILL after ``timeout``; True if the process was running."""
+
