@@ -19,7 +19,6 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -100,28 +99,13 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-# Our own children: reaped here so that a dead speaker does not linger as a zombie that
-# kill(pid, 0) still reports alive.
-_children: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def _alive(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        if child.poll() is not None:
-            del _children[pid]
-            return False
-        return True
-    return process_alive(pid)
-
-
 def speaker_pid(spec: SpeakerSpec) -> int | None:
     """PID of the running speaker, or None (no pid file, dead, or PID reused by another)."""
     try:
         pid = int(spec.pid_path.read_text().strip())
     except (OSError, ValueError):
         return None
-    if not _alive(pid):
+    if not process_alive(pid):
         return None
     try:  # guard against PID reuse: the process must be exabgp on our config
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -132,38 +116,21 @@ def speaker_pid(spec: SpeakerSpec) -> int | None:
     return pid
 
 
-def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path) -> int:
-    """Write the config and start ExaBGP in ``spec.netns``; returns (and records) its PID.
-
-    ``bridge_socket`` is also exported as ILAB_BRIDGE_SOCKET for the bridge.
-    """
+def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
+                  launch: Callable[..., int]) -> int:
     if speaker_pid(spec) is not None:
         raise RuntimeError(f"speaker {spec.name} is already running")
     spec.workdir.mkdir(parents=True, exist_ok=True)
     bridge_socket.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(spec.config_path, config_text)
-    env = dict(os.environ)
-    env.update(speaker_env())
+    env = dict(speaker_env())
     env["ILAB_BRIDGE_SOCKET"] = str(bridge_socket)
-    # the bridge imports `controller`: make it importable whatever ExaBGP's cwd is
     root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    with open(spec.log_path, "ab") as logf:
-        # `ip netns exec` execs the command: the PID we get is ExaBGP's own
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", spec.netns, exabgp_executable(), "server",
-             str(spec.config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=str(spec.workdir),
-            start_new_session=True,
-            close_fds=True,
-        )
-    _children[proc.pid] = proc
-    _write_atomic(spec.pid_path, f"{proc.pid}\n")
-    return proc.pid
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    pid = launch(spec.netns, [exabgp_executable(), "server", str(spec.config_path)],
+                 log_path=spec.log_path, env=env, cwd=spec.workdir)
+    _write_atomic(spec.pid_path, f"{pid}\n")
+    return pid
 
 
 def _catches(pid: int, sig: int) -> bool:
@@ -197,7 +164,7 @@ def reload_speaker(spec: SpeakerSpec, config_text: str, timeout: float = 3.0) ->
     deadline = time.monotonic() + timeout
     # A SIGUSR1 before ExaBGP installed its handler kills it: wait for the handler first.
     while not _catches(pid, signal.SIGUSR1):
-        if not _alive(pid) or time.monotonic() > deadline:
+        if not process_alive(pid) or time.monotonic() > deadline:
             raise ProcessLookupError(f"speaker {spec.name} is not ready for a reload")
         time.sleep(0.005)
     os.kill(pid, signal.SIGUSR1)
@@ -217,7 +184,7 @@ def reload_speaker(spec: SpeakerSpec, config_text: str, timeout: float = 3.0) ->
         if _RELOAD_BUSY in new:
             offset += len(new.encode())
             os.kill(pid, signal.SIGUSR1)
-        if not _alive(pid):
+        if not process_alive(pid):
             raise ProcessLookupError(f"speaker {spec.name} died during reload")
     log.error("speaker %s did not confirm the reload within %.1fs", spec.name, timeout)
     return False
@@ -230,13 +197,13 @@ def stop_speaker(spec: SpeakerSpec, timeout: float = 2.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
-        if _alive(pid):
+        if process_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + 2.0
-            while _alive(pid) and time.monotonic() < deadline:
+            while process_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.01)
     with contextlib.suppress(FileNotFoundError):
         spec.pid_path.unlink()

@@ -1,5 +1,7 @@
 """The controller's data-plane state: BGP sessions, learned routes, and what is applied.
 
+Just over 400 lines: the event batching and the applying share the applied state.
+
 Reconciliation (``controller.core.reconcile``, pure) turns the inventory and the learned
 routes into the desired kernel tables and announcements; this module applies the difference
 to the tables and the speakers, and keeps what it applied. BGP events are queued and drained

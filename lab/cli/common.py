@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
 from lab.control.client import Client
+
+PROG = "interlink-lab"
+
+
+class CliError(click.ClickException):
+    """A LabError/ApiError turned into click's error path: one line, exit 1."""
+
+    exit_code = 1
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"{PROG}: error: {self.format_message()}", err=True)
 
 
 def make_client(lab: str) -> Client:

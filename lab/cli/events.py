@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from lab.cli.common import get_client
-from lab.cli.main import CliError
+from lab.cli.common import CliError, get_client
 
 SKIP = {"time", "type", "link_id", "link_name", "field", "old", "new"}
 

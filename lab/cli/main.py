@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from typing import Any
 
 import click
 
+from lab.cli.common import PROG, CliError
 from lab.control.client import ApiError
 from lab.control.labdir import DEFAULT_LAB, LabError, check_lab_name
-
-PROG = "interlink-lab"
-
-
-class CliError(click.ClickException):
-    """A LabError/ApiError turned into click's error path: one line, exit 1."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"{PROG}: error: {self.format_message()}", err=True)
 
 
 class LabGroup(click.Group):

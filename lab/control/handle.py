@@ -6,9 +6,7 @@ lab.testing.plugin builds its fixtures on ``RunningLab.up``.
 
 from __future__ import annotations
 
-import json
 import secrets
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -16,6 +14,8 @@ from typing import Any, TypeVar
 from lab.control import lifecycle
 from lab.control.client import Client
 from lab.control.polling import wait_for
+from lab.dataplane import iproute
+from lab.dataplane.probes import ping_fast
 from lab.scenario.addressing import build_topology
 from lab.scenario.parse import load_scenario
 from lab.scenario.topology import Topology
@@ -94,27 +94,11 @@ class RunningLab:
 
     def routes(self, node: str, proto: str | None = "bgp") -> dict[str, str | None]:
         """prefix -> gateway of the node's main table (v4 + v6), by default BGP routes only."""
-        out: dict[str, str | None] = {}
-        for fam in ("-4", "-6"):
-            cmd = ["ip", "-n", self.netns(node), "-j", fam, "route", "show"]
-            if proto:
-                cmd += ["proto", proto]
-            for r in json.loads(subprocess.check_output(cmd) or b"[]"):
-                dst = r["dst"]
-                if dst == "default":
-                    dst = "0.0.0.0/0" if fam == "-4" else "::/0"
-                elif "/" not in dst:
-                    dst += "/32" if fam == "-4" else "/128"
-                out[dst] = r.get("gateway")
-        return out
+        return {r["prefix"]: r["via"] for r in iproute.routes(self.netns(node), proto)}
 
     def ping(self, src: str, dst: str, family: int, timeout: float = 1.0) -> bool:
         """One ICMP echo with iputils ping (fast); see ``probe`` for scapy."""
-        r = subprocess.run(
-            ["ip", "netns", "exec", self.netns(src), "ping", "-n", "-q", "-c1",
-             f"-W{timeout:g}", self.address(dst, family)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return r.returncode == 0
+        return ping_fast(self.netns(src), self.address(dst, family), timeout=timeout)
 
     def probe(self, src: str, dst: str, family: int, count: int = 3) -> Any:
         """A scapy ICMP probe run inside ``src``'s namespace."""

@@ -8,7 +8,6 @@ the partner's side and the event stream are ``partner_api`` and ``events_api``.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,7 @@ from aiohttp import web
 
 from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
 from controller.service.ports import speaker_name
-from lab.dataplane import faults
+from lab.dataplane import faults, iproute
 from lab.routers import registry
 from lab.routers.kind import CustomerRouter
 
@@ -197,20 +196,4 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 async def _kernel_routes(netns: str) -> list[dict[str, Any]]:
-    out = []
-    for fam in ("-4", "-6"):
-        proc = await asyncio.create_subprocess_exec(
-            "ip", "-n", netns, "-j", fam, "route", "show", stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL)
-        stdout, _ = await proc.communicate()
-        for r in json.loads(stdout or b"[]"):
-            dst = r.get("dst", "")
-            if dst == "default":
-                dst = "0.0.0.0/0" if fam == "-4" else "::/0"
-            elif "/" not in dst:
-                dst += "/32" if fam == "-4" else "/128"
-            if ipaddress.ip_network(dst).is_link_local:
-                continue
-            out.append({"prefix": dst, "via": r.get("gateway"), "dev": r.get("dev"),
-                        "proto": r.get("protocol", "")})
-    return out
+    return [dict(r) for r in await asyncio.to_thread(iproute.routes, netns)]

@@ -20,6 +20,7 @@ from controller.drivers.speaker import (
     start_speaker,
     stop_speaker,
 )
+from lab.dataplane.nodes import runtime
 
 
 class ProcessSpeakers:
@@ -38,7 +39,7 @@ class ProcessSpeakers:
                                                        workdir=self.workdir))
         conf = self.workdir / f"{name}.conf"
         if speaker_pid(spec) is None:
-            start_speaker(spec, config_text, self.socket_path)
+            start_speaker(spec, config_text, self.socket_path, runtime().start)
         elif not conf.exists() or conf.read_text() != config_text:
             reload_speaker(spec, config_text)
 

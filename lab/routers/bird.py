@@ -176,7 +176,7 @@ class BirdRouter(DaemonRouter):
 
     # --- birdc -----------------------------------------------------------------------------
     def birdc(self, *args: str, timeout: float = 30.0) -> str:
-        return run([BIRDC, "-s", str(self.socket_path), *args], timeout=timeout)
+        return run(self.netns, [BIRDC, "-s", str(self.socket_path), *args], timeout=timeout)
 
     def _reconfigure(self, text: str) -> None:
         old = self.announce_path.read_text() if self.announce_path.exists() else None

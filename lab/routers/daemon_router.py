@@ -13,10 +13,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
-import json
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +22,9 @@ from typing import Any
 from controller.core.prefixes import family_of
 from controller.drivers.procs import process_alive
 from controller.drivers.store import Store
+from lab.dataplane import iproute
+from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes.base import Mount, NodeError
 from lab.routers.announcements import AnnouncementBook, normalise_base
 from lab.routers.kind import RouterContext
 from lab.scenario.topology import CustomerSession, CustomerWiring
@@ -52,12 +52,12 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> float:
 # --- processes -----------------------------------------------------------------------------
 
 
-def run(argv: Sequence[str], timeout: float = 10.0, check: bool = True) -> str:
-    """Run a short command; its stdout. DaemonError (with stderr) when it fails."""
+def run(netns: str, argv: Sequence[str], timeout: float = 10.0, check: bool = True) -> str:
+    """A short command of node ``netns``: its stdout; DaemonError (with stderr) if it fails."""
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DaemonError(f"{argv[0]}: {exc}") from None
+        proc = runtime().run(netns, argv, timeout=timeout)
+    except NodeError as exc:
+        raise DaemonError(str(exc)) from None
     if check and proc.returncode != 0:
         msg = (proc.stderr.strip() or proc.stdout.strip())[-500:]
         raise DaemonError(f"{' '.join(argv[:4])}... failed ({proc.returncode}): {msg}")
@@ -65,7 +65,7 @@ def run(argv: Sequence[str], timeout: float = 10.0, check: bool = True) -> str:
 
 
 def netns_exists(netns: str) -> bool:
-    return Path("/run/netns", netns).exists()
+    return runtime().exists(netns)
 
 
 def pid_from_file(pid_file: Path, marker: str) -> int | None:
@@ -86,55 +86,18 @@ def pid_from_file(pid_file: Path, marker: str) -> int | None:
 
 def spawn_daemon(netns: str, argv: Sequence[str], *, log_path: Path,
                  private_var_tmp: Path | None = None, timeout: float = 10.0) -> None:
-    """Run a self-daemonising program (``-d``, or BIRD's default) inside ``netns`` and wait
-    for its foreground part to exit (it does once the daemon is set up).
-
-    ``ip netns exec`` gives the program its own mount namespace; with ``private_var_tmp`` a
-    directory is bind-mounted on /var/tmp in it, so that FRR's crash-log folders
-    (/var/tmp/frr/<daemon>.<pid>) land in the instance's directory, not in the host's.
-    """
-    if not netns_exists(netns):
-        raise DaemonError(f"network namespace {netns!r} does not exist")
-    cmd = ["ip", "netns", "exec", netns]
-    if private_var_tmp is not None:
-        cmd += ["sh", "-c", 'mount --bind "$0" /var/tmp && exec "$@"', str(private_var_tmp)]
-    cmd += list(argv)
-    with open(log_path, "ab") as logf:
-        try:
-            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                  stderr=subprocess.STDOUT, timeout=timeout,
-                                  start_new_session=True, close_fds=True)
-        except subprocess.TimeoutExpired:
-            raise DaemonError(f"{argv[0]} did not daemonise within {timeout}s") from None
-        except OSError as exc:
-            raise DaemonError(f"cannot run {argv[0]}: {exc}") from None
-    if proc.returncode != 0:
-        tail = ""
-        with contextlib.suppress(OSError):
-            tail = log_path.read_text(errors="replace")[-800:]
-        raise DaemonError(f"{Path(argv[0]).name} failed to start (exit {proc.returncode}) "
-                          f"in {netns}; log {log_path}:\n{tail}")
+    mounts = [Mount(private_var_tmp, "/var/tmp")] if private_var_tmp is not None else []
+    try:
+        runtime().start_daemon(netns, argv, log_path=log_path, mounts=mounts, timeout=timeout)
+    except NodeError as exc:
+        raise DaemonError(str(exc)) from None
 
 
 # --- kernel view ---------------------------------------------------------------------------
 
 
 def read_kernel_routes(netns: str, proto: str) -> list[dict[str, Any]]:
-    """Routes of protocol ``proto`` (``bgp`` for zebra, ``bird``) in the netns main table,
-    as ``{"prefix", "via"}`` (``via``: first gateway), both families, sorted."""
-    out: list[dict[str, Any]] = []
-    for fam in ("-4", "-6"):
-        text = run(["ip", "-n", netns, "-j", fam, "route", "show", "proto", proto])
-        for r in json.loads(text or "[]"):
-            dst = r.get("dst", "")
-            if dst == "default":
-                dst = "0.0.0.0/0" if fam == "-4" else "::/0"
-            elif "/" not in dst:
-                dst += "/32" if fam == "-4" else "/128"
-            via = r.get("gateway")
-            if via is None and r.get("nexthops"):
-                via = r["nexthops"][0].get("gateway")
-            out.append({"prefix": dst, "via": via})
+    out = [{"prefix": r["prefix"], "via": r["via"]} for r in iproute.routes(netns, proto)]
     return sorted(out, key=lambda d: (family_of(d["prefix"]), d["prefix"]))
 
 

@@ -199,7 +199,7 @@ class FrrRouter(DaemonRouter):
         argv = ["vtysh", "--vty_socket", str(self.dir)]
         for c in commands:
             argv += ["-c", c]
-        out = run(argv, timeout=timeout)
+        out = run(self.netns, argv, timeout=timeout)
         errors = [ln for ln in out.splitlines() if ln.startswith("%")]
         if errors:
             raise DaemonError(f"vtysh refused a command: {'; '.join(errors[:5])}")

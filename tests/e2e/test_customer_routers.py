@@ -32,6 +32,7 @@ from controller.drivers.speaker import (
     stop_speaker,
 )
 from controller.drivers.store import Store
+from lab.dataplane.nodes import runtime
 from lab.routers import registry
 from lab.routers.daemon_router import DaemonRouter
 from lab.routers.kind import RouterContext, SpeakerListener
@@ -172,7 +173,7 @@ async def _scenario(kind: str, lab: Lab) -> None:
         store.close()
         raise
     try:
-        start_speaker(spec, scw_config(lab.sock, PASSWORD), lab.sock)
+        start_speaker(spec, scw_config(lab.sock, PASSWORD), lab.sock, runtime().start)
         await until(lambda: hub.connected("scw"), "the ExaBGP bridge")
         for prefix, peer in SCW_ROUTES.items():
             await hub.announce("scw", {S4: C4, S6: C6}[peer], [prefix])

@@ -38,6 +38,7 @@ from controller.drivers.speaker import (
     stop_speaker,
 )
 from lab.control.polling import assert_stays_async, wait_for_async
+from lab.dataplane.nodes import runtime
 from lab.testing.namespaces import Link, linked_namespaces
 
 NS_A, NS_B = "tsp-a", "tsp-b"
@@ -144,8 +145,8 @@ async def _scenario(a: SpeakerSpec, b: SpeakerSpec, sock: Path) -> None:
     try:
         # --- start: both sessions of both speakers reach Established
         t0 = time.monotonic()
-        start_speaker(a, _config_a(sock), sock)
-        start_speaker(b, _config_b(sock), sock)
+        start_speaker(a, _config_a(sock), sock, runtime().start)
+        start_speaker(b, _config_b(sock), sock, runtime().start)
         await rec.wait(lambda: _all_up(rec), "v4 and v6 sessions up on both speakers")
         print(f"start -> 4 sessions up: {time.monotonic() - t0:.3f}s")
         await rec.wait(lambda: hub.connected("a") and hub.connected("b"), "bridges")

@@ -18,9 +18,23 @@ LAYERS: dict[str, tuple[str, ...]] = {
 PEERS = {("daemon", "runner"), ("cli", "testing")}
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node but those under ``if TYPE_CHECKING:`` (imports for annotations only)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            todo += node.orelse
+            continue
+        out.append(node)
+        todo += list(ast.iter_child_nodes(node))
+    return out
+
+
 def _imports(path: Path) -> set[str]:
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -67,3 +81,33 @@ def test_every_package_is_in_a_layer() -> None:
         packages = {p.name for p in (ROOT / top).iterdir()
                     if p.is_dir() and (p / "__init__.py").exists()}
         assert packages == set(layers), f"{top}: packages and layers differ"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for top in LAYERS:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def test_no_import_cycles() -> None:
+    modules = _modules()
+    graph = {m: {i for i in _imports(p) if i in modules and i != m} for m, p in modules.items()}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    cycles: list[list[str]] = []
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                cycles.append([*path[path.index(n):], n])
+            elif n not in state:
+                visit(n, [*path, n])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
