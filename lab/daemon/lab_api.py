@@ -8,11 +8,12 @@ the partner's side and the event stream are ``partner_api`` and ``events_api``.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from controller.api.http import json_body
+from controller.api.middleware import json_response
 from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
 from controller.service.ports import speaker_name
 from lab.dataplane import faults, iproute
@@ -44,7 +45,7 @@ class LabApi:
     async def h_nodes(self, request: web.Request) -> web.Response:
         nodes = [{"name": n.name, "netns": n.netns, "role": n.role,
                   "addresses": self.d.topo.node_addresses(n)} for n in self.d.topo.nodes]
-        return _json({"lab": self.d.lab, "nodes": nodes})
+        return json_response({"lab": self.d.lab, "nodes": nodes})
 
     async def h_routes(self, request: web.Request) -> web.Response:
         wanted = request.query.get("node")
@@ -55,7 +56,7 @@ class LabApi:
         for n in self.d.topo.nodes:
             if wanted in (None, n.name):
                 out[n.name] = await _kernel_routes(n.netns)
-        return _json({"routes": out})
+        return json_response({"routes": out})
 
     def _customer(self, body: dict[str, Any]) -> CustomerRouter:
         name = body.get("customer")
@@ -70,15 +71,6 @@ class LabApi:
         return self.d.customers[name]
 
     # --- events --------------------------------------------------------------------------
-    async def _body(self, request: web.Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ArgumentError.one("body", "format", "body must be a JSON object") from None
-        if not isinstance(body, dict):
-            raise ArgumentError.one("body", "format", "body must be a JSON object")
-        return body
-
     def _link_arg(self, router: CustomerRouter, body: dict[str, Any]) -> dict[str, Any]:
         link = body.get("link")
         if link is None:
@@ -94,17 +86,17 @@ class LabApi:
         return {"link": link}
 
     async def h_announce(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await json_body(request)
         router = self._customer(body)
         n = await router.announce(_list(body, "prefixes"), _list(body, "communities"),
                                   **self._link_arg(router, body))
-        return _json({"announced": n})
+        return json_response({"announced": n})
 
     async def h_withdraw(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await json_body(request)
         router = self._customer(body)
         n = await router.withdraw(_list(body, "prefixes"), **self._link_arg(router, body))
-        return _json({"withdrawn": n})
+        return json_response({"withdrawn": n})
 
     async def h_customer_routes(self, request: web.Request) -> web.Response:
         router = self._customer(dict(request.query))
@@ -115,7 +107,7 @@ class LabApi:
         out = {"announced": router.announced(), "learned": learned, "sessions": sessions}
         if details is not None:
             out["session_details"] = details
-        return _json(out)
+        return json_response(out)
 
     def _fault_link(self, body: dict[str, Any]) -> Link:
         link_ref = body.get("link_id")
@@ -141,7 +133,7 @@ class LabApi:
     async def h_cut(self, request: web.Request) -> web.Response:
         """``mode: bgp`` (default) drops the session's BGP packets only; ``mode: link`` drops
         everything on the link's interface (a silent circuit failure)."""
-        body = await self._body(request)
+        body = await json_body(request)
         targets = self._fault_target(body)
         mode = body.get("mode", "bgp")
         if mode not in ("bgp", "link"):
@@ -152,24 +144,24 @@ class LabApi:
             ifname = self.d.topo.link(name).scw_ifname
         for netns, peer, _fam in targets:
             faults.cut(netns, peer, ifname)
-        return _json({"cut": [f for _, _, f in targets], "mode": mode})
+        return json_response({"cut": [f for _, _, f in targets], "mode": mode})
 
     async def h_restore(self, request: web.Request) -> web.Response:
-        targets = self._fault_target(await self._body(request))
+        targets = self._fault_target(await json_body(request))
         for netns, peer, _fam in targets:
             faults.restore(netns, peer)
-        return _json({"restored": [f for _, _, f in targets]})
+        return json_response({"restored": [f for _, _, f in targets]})
 
     async def h_reset(self, request: web.Request) -> web.Response:
         """A loud failure: the session is closed with a NOTIFICATION and kept down (cut)."""
-        body = await self._body(request)
+        body = await json_body(request)
         targets = self._fault_target(body)
         link = self._fault_link(body)
         for netns, peer, _fam in targets:
             faults.cut(netns, peer)
             if self.d.hub.connected(speaker_name(link.id)):
                 await self.d.hub.teardown(speaker_name(link.id), peer)
-        return _json({"reset": [f for _, _, f in targets]})
+        return json_response({"reset": [f for _, _, f in targets]})
 
     async def h_faults(self, request: web.Request) -> web.Response:
         out = []
@@ -181,7 +173,7 @@ class LabApi:
                 fam = "ipv6" if ":" in peer else "ipv4"
                 out.append({"link_id": link.id, "link_name": link.name, "family": fam,
                             "peer": peer})
-        return _json({"faults": out})
+        return json_response({"faults": out})
 
 
 def _list(body: dict[str, Any], key: str) -> list[Any]:
@@ -189,10 +181,6 @@ def _list(body: dict[str, Any], key: str) -> list[Any]:
     if not isinstance(value, list):
         raise ArgumentError.one(key, "format", "must be a list")
     return value
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, sort_keys=True))
 
 
 async def _kernel_routes(netns: str) -> list[dict[str, Any]]:

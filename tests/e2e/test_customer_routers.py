@@ -32,6 +32,7 @@ from controller.drivers.speaker import (
     stop_speaker,
 )
 from controller.drivers.store import Store
+from lab.control.polling import assert_stays_async, wait_for_async
 from lab.dataplane.nodes import runtime
 from lab.routers import registry
 from lab.routers.daemon_router import DaemonRouter
@@ -111,15 +112,6 @@ class Scw:
                 if SCW not in r.as_path}
 
 
-async def until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> float:
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - t0
-
-
 def customer(lab: Lab, password: str | None) -> CustomerWiring:
     return CustomerWiring(
         name="customer", router="?", asn=CUST, netns=lab.ns_c, lan_host_netns="",
@@ -174,7 +166,7 @@ async def _scenario(kind: str, lab: Lab) -> None:
         raise
     try:
         start_speaker(spec, scw_config(lab.sock, PASSWORD), lab.sock, runtime().start)
-        await until(lambda: hub.connected("scw"), "the ExaBGP bridge")
+        await wait_for_async(lambda: hub.connected("scw"), "the ExaBGP bridge")
         for prefix, peer in SCW_ROUTES.items():
             await hub.announce("scw", {S4: C4, S6: C6}[peer], [prefix])
 
@@ -183,10 +175,11 @@ async def _scenario(kind: str, lab: Lab) -> None:
         await router.start()
         t_started = time.monotonic() - t0
         assert not router.adopted
-        await until(lambda: router.sessions_state() == {S4: "up", S6: "up"},
-                    f"{kind} sessions up")
+        await wait_for_async(lambda: router.sessions_state() == {S4: "up", S6: "up"},
+                             f"{kind} sessions up")
         t_up = time.monotonic() - t0
-        await until(lambda: scw.states.get(C4) == scw.states.get(C6) == "up", "ExaBGP side up")
+        await wait_for_async(
+            lambda: scw.states.get(C4) == scw.states.get(C6) == "up", "ExaBGP side up")
         print(f"\n{kind}: start() {t_started:.3f}s, start -> both Established {t_up:.3f}s")
         details = router.session_details()
         assert all(d["reason"] is None and d["bgp_state"].lower() == "established"
@@ -194,11 +187,11 @@ async def _scenario(kind: str, lab: Lab) -> None:
 
         # --- the router installed what Scaleway announces, via the global peer addresses
         want = [{"prefix": p, "via": via} for p, via in SCW_ROUTES.items()]
-        await until(lambda: router.learned() == want, f"learned routes {want}")
+        await wait_for_async(lambda: router.learned() == want, f"learned routes {want}")
 
         # --- base announcements arrive, communities and next hops right
-        await until(lambda: {"198.51.100.0/24", "2001:db8:100::/48"} <= set(scw.routes()),
-                    "base announcements at ExaBGP")
+        await wait_for_async(lambda: {"198.51.100.0/24", "2001:db8:100::/48"} <= set(scw.routes()),
+                             "base announcements at ExaBGP")
         r4, r6 = scw.routes()["198.51.100.0/24"], scw.routes()["2001:db8:100::/48"]
         assert (r4.next_hop, r4.communities, r4.as_path) == (C4, (), (CUST,))
         assert (r6.next_hop, r6.communities, r6.as_path) == (C6, ((12876, 42200),), (CUST,))
@@ -208,21 +201,24 @@ async def _scenario(kind: str, lab: Lab) -> None:
         t0 = time.monotonic()
         assert await router.announce(["198.51.100.128/25", "2001:db8:101::/48"],
                                      ["12876:42100"]) == 2
-        await until(lambda: {"198.51.100.128/25", "2001:db8:101::/48"} <= set(scw.routes()),
-                    "run-time announcements")
+        await wait_for_async(
+            lambda: {"198.51.100.128/25", "2001:db8:101::/48"} <= set(scw.routes()),
+            "run-time announcements")
         print(f"{kind}: announce -> at ExaBGP {time.monotonic() - t0:.3f}s")
         assert scw.routes()["198.51.100.128/25"].communities == ((12876, 42100),)
         assert scw.routes()["2001:db8:101::/48"].next_hop == C6
         await router.announce(["198.51.100.0/24"], ["12876:42200"])
-        await until(lambda: scw.routes()["198.51.100.0/24"].communities == ((12876, 42200),),
-                    "community change")
+        await wait_for_async(
+            lambda: scw.routes()["198.51.100.0/24"].communities == ((12876, 42200),),
+            "community change")
         await router.announce(["2001:db8:100::/48"], [])  # community removed
-        await until(lambda: scw.routes()["2001:db8:100::/48"].communities == (),
-                    "community removal")
+        await wait_for_async(lambda: scw.routes()["2001:db8:100::/48"].communities == (),
+                             "community removal")
         t0 = time.monotonic()
         assert await router.withdraw(["198.51.100.128/25", "2001:db8:100::/48"]) == 2
-        await until(lambda: not {"198.51.100.128/25", "2001:db8:100::/48"} & set(scw.routes()),
-                    "withdrawals")
+        await wait_for_async(
+            lambda: not {"198.51.100.128/25", "2001:db8:100::/48"} & set(scw.routes()),
+            "withdrawals")
         print(f"{kind}: withdraw -> gone at ExaBGP {time.monotonic() - t0:.3f}s")
         expected = [{"prefix": "198.51.100.0/24", "communities": ["12876:42200"],
                      "link": None},
@@ -241,7 +237,8 @@ async def _scenario(kind: str, lab: Lab) -> None:
         assert router.announced() == expected  # from the store
         assert router.sessions_state() == {S4: "up", S6: "up"}
         await router.withdraw(["198.51.100.0/24"])  # the adopted daemons obey
-        await until(lambda: "198.51.100.0/24" not in scw.routes(), "withdraw after adoption")
+        await wait_for_async(
+            lambda: "198.51.100.0/24" not in scw.routes(), "withdraw after adoption")
         assert scw.ups == ups
 
         # --- stop(): no process left, learned routes leave the kernel, ExaBGP sees it
@@ -250,21 +247,23 @@ async def _scenario(kind: str, lab: Lab) -> None:
         assert router.daemon_pids() == []
         assert router.learned() == []
         assert router.sessions_state() == {S4: "down", S6: "down"}
-        await until(lambda: scw.states.get(C4) == scw.states.get(C6) == "down", "down at SCW")
+        await wait_for_async(
+            lambda: scw.states.get(C4) == scw.states.get(C6) == "down", "down at SCW")
 
         # --- MD5 mismatch: sessions stay down, and the router says why
         bad = make(kind, lab, store, hub, "wrong-password", sub="bad")
         router = bad
         await bad.start()
         t0 = time.monotonic()
-        await until(lambda: all("TCP-MD5" in (d["reason"] or "")
-                                for d in bad.session_details().values()),
-                    "an MD5 reason", timeout=8)
+        await wait_for_async(lambda: all("TCP-MD5" in (d["reason"] or "")
+                                         for d in bad.session_details().values()),
+                             "an MD5 reason", timeout=8)
         print(f"{kind}: MD5 mismatch reported after {time.monotonic() - t0:.3f}s: "
               f"{bad.session_details()[S4]['reason']}")
-        await asyncio.sleep(1.0)  # a session wrongly coming up would show by now
-        assert bad.sessions_state() == {S4: "down", S6: "down"}
-        assert scw.states.get(C4) == scw.states.get(C6) == "down"
+        await assert_stays_async(
+            lambda: (bad.sessions_state() == {S4: "down", S6: "down"}
+                     and scw.states.get(C4) == scw.states.get(C6) == "down"),
+            "both sessions down with the wrong password", 1.0)
         bad.stop()
         assert bad.daemon_pids() == []
     finally:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from lab.control.polling import assert_stays, wait_for
 from lab.dataplane import faults, iproute, probes
 from lab.dataplane.build import LabBuildError, build
 from lab.dataplane.nodes import runtime
@@ -228,12 +229,11 @@ def test_teardown_kills_processes() -> None:
         # Ignores SIGTERM (and so does its sleep, the disposition survives exec): needs SIGKILL.
         procs.append(subprocess.Popen(["ip", "netns", "exec", "tdpk-vpc-router", "sh", "-c",
                                        "trap '' TERM; sleep 300; true"]))
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        def started() -> bool:
             found = runtime().pids(["tdpk-partner", "tdpk-vpc-router"])
-            if len(found["tdpk-partner"]) >= 1 and len(found["tdpk-vpc-router"]) >= 2:
-                break
-            time.sleep(0.02)
+            return len(found["tdpk-partner"]) >= 1 and len(found["tdpk-vpc-router"]) >= 2
+
+        wait_for(started, "the sleeps running in both nodes", timeout=5)
         pids = {p.pid for p in procs}
         r = teardown("tdpk", grace=0.3)
         assert pids <= set(r.terminated)
@@ -407,18 +407,17 @@ def test_no_cross_vlan_frames(tenants: Topology) -> None:
         send.send(_tagged_frame(2452, b"foreign"))  # globex's VLAN, from acme's port
         send.send(_tagged_frame(2451, b"own"))
         seen: dict[str, set[bytes]] = {k: set() for k in watch}
-        deadline = time.monotonic() + 3
-        # The own frame was sent after the foreign one: once it arrived, the foreign one had
-        # its chance too; a short last look catches stragglers on the other ports.
-        while b"own" not in seen["scw1"]:
-            assert time.monotonic() < deadline, "acme's own VLAN frame never reached scw1"
+
+        def look() -> dict[str, set[bytes]]:
             for k, sock in watch.items():
                 _drain(sock, seen[k])
-            time.sleep(0.01)
-        time.sleep(0.05)
-        for k, sock in watch.items():
-            _drain(sock, seen[k])
-        assert seen == {"scw1": {b"own"}, "scw2": set(), "globex": set()}
+            return seen
+
+        # The own frame was sent after the foreign one: once it arrived, the foreign one had
+        # its chance too; a short last look catches stragglers on the other ports.
+        wait_for(lambda: b"own" in look()["scw1"], "acme's own VLAN frame at scw1", timeout=3)
+        assert_stays(lambda: look() == {"scw1": {b"own"}, "scw2": set(), "globex": set()},
+                     "the foreign VLAN frame nowhere, the own one only at scw1", 0.05)
     finally:
         send.close()
         for sock in watch.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from controller.drivers.exabgp_config import NeighborConfig
 from controller.drivers.store import Store
 from controller.service.controller import Controller
 from controller.service.ports import LinkPlacement, speaker_name
+from lab.control.polling import wait_for_async
 
 TH2 = "95b2e92f-b7ae-4298-a581-b6c14cdae035"
 LINKT = "664aa3ae-f198-41f8-9e71-682ad3b296bc"
@@ -116,14 +117,6 @@ class Lab:
         return ctrl
 
 
-async def until(check: Callable[[], Any], timeout: float = 2.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
-
-
 def route(prefix: str, peer: str) -> RouteUpdate:
     return RouteUpdate(peer=peer, announced=(Route(prefix, peer, (64512,), (), "ipv4"),),
                        withdrawn=())
@@ -143,7 +136,7 @@ async def hosted_link(ctrl: Controller) -> tuple[dict[str, Any], dict[str, Any]]
     await api.attach_vpc(link["id"], {"vpc_id": vpc["id"]})
     await api.enable_route_propagation(link["id"])
     await api.approve_link(link["partner"]["pairing_key"])
-    await until(lambda: ctrl.links()[0].lifecycle == "provisioned")
+    await wait_for_async(lambda: ctrl.links()[0].lifecycle == "provisioned", "provisioned", 2)
     return link, vpc
 
 
@@ -165,7 +158,7 @@ def test_link_lifecycle_events_and_tables(tmp_path: Path) -> None:
                                          state="up"))
         ctrl.on_event(name, route("10.1.0.0/24", peer))
         ctrl.on_event(name, route("192.168.0.0/24", peer))  # outside the policy
-        await until(lambda: "10.1.0.0/24" in lab.table("vpc-prod").held)
+        await wait_for_async(lambda: "10.1.0.0/24" in lab.table("vpc-prod").held, "the route", 2)
         assert lab.table("vpc-prod").held == {"10.1.0.0/24": (TRANSIT["ipv4"],)}
         assert ("announce", name, peer, ["10.9.0.0/24"]) in lab.hub.sent
         assert (await ctrl.api.get_link(link["id"]))["status"] == "active"
@@ -179,7 +172,7 @@ def test_link_lifecycle_events_and_tables(tmp_path: Path) -> None:
 
         gone = await ctrl.api.delete_link(link["id"])
         assert gone["status"] == "deprovisioning"
-        await until(lambda: not ctrl.links())
+        await wait_for_async(lambda: not ctrl.links(), "the link gone", 2)
         assert name not in lab.speakers.running and not lab.table("vpc-prod").held
         assert lab.store.get("link", link["id"]) is None
         await ctrl.close()
@@ -219,7 +212,7 @@ def test_restart_waits_for_the_replay_before_removing_routes(tmp_path: Path) -> 
         peer = lab.speakers.running[name][1][0].peer_address
         ctrl.on_event(name, SessionState(peer=peer, local="", state="up"))
         ctrl.on_event(name, route("10.1.0.0/24", peer))
-        await until(lambda: "10.1.0.0/24" in lab.table("vpc-prod").held)
+        await wait_for_async(lambda: "10.1.0.0/24" in lab.table("vpc-prod").held, "the route", 2)
         await ctrl.close(stop_speakers=False)
 
         again = lab.controller()  # a restarted controller: same store, same kernel
@@ -229,7 +222,7 @@ def test_restart_waits_for_the_replay_before_removing_routes(tmp_path: Path) -> 
         again.on_connect(name)
         again.on_event(name, SessionState(peer=peer, local="", state="up"))
         again.on_event(name, ReplayDone(peers=(peer,)))  # the route is gone meanwhile
-        await until(again.replayed.is_set)
+        await wait_for_async(again.replayed.is_set, "the replay", 2)
         assert lab.table("vpc-prod").held == {}
         await again.close()
     asyncio.run(main())
