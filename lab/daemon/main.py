@@ -190,14 +190,11 @@ class LabDaemon:
         for old, new in renamed.items():
             if old in self._tables:
                 self._tables[new] = self._tables.pop(old)  # the socket still lives there
-            for router in self.customers.values():
-                if router.netns == old:
-                    router.netns = new
         with contextlib.suppress(OSError, ValueError):
             info = read_json(self.dir / "lab.json")
             info["namespaces"] = list(topo.netns_names)
             write_json(self.dir / "lab.json", info)
-        await self._sync_customers()
+        await self._sync_customers()  # routers follow renamed namespaces in update()
 
     def _on_event(self, speaker: str, event: Event) -> None:
         listener = self._by_speaker.get(speaker)

@@ -64,10 +64,6 @@ def run(netns: str, argv: Sequence[str], timeout: float = 10.0, check: bool = Tr
     return proc.stdout
 
 
-def netns_exists(netns: str) -> bool:
-    return runtime().exists(netns)
-
-
 def pid_from_file(pid_file: Path, marker: str) -> int | None:
     """The PID in ``pid_file`` if that process is alive and its command line holds ``marker``
     (guards against PID reuse: pass something unique to the instance, e.g. its config path)."""

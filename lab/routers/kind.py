@@ -53,7 +53,7 @@ class CustomerRouter(Protocol):
     the BGP sessions up.
     """
 
-    netns: str  # renamed in place when the topology renames namespaces
+    netns: str  # follows a renamed namespace through update()
 
     @property
     def name(self) -> str:
