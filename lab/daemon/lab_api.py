@@ -8,6 +8,9 @@ the partner's side and the event stream are ``partner_api`` and ``events_api``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -15,10 +18,16 @@ from aiohttp import web
 from controller.api.http import json_body
 from controller.api.middleware import json_response
 from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
+from controller.drivers.speaker import SpeakerNotConnected
 from controller.service.ports import speaker_name
 from lab.dataplane import faults, iproute
 from lab.routers import registry
-from lab.routers.kind import CustomerRouter
+from lab.routers.announcements import validate_announcement
+from lab.routers.kind import CustomerRouter, RouterDown
+from lab.scenario.topology import CustomerSession
+
+KILLS = "lab_fault_kill"  # store kind of the daemons killed on purpose: id "<node>/<daemon>"
+SCW_DAEMON = "exabgp"  # what runs on a Scaleway router: one speaker per link
 
 if TYPE_CHECKING:
     from lab.daemon.main import LabDaemon
@@ -37,15 +46,54 @@ class LabApi:
         app.router.add_post("/lab/v1/faults/cut", self.h_cut)
         app.router.add_post("/lab/v1/faults/restore", self.h_restore)
         app.router.add_post("/lab/v1/faults/reset", self.h_reset)
+        app.router.add_post("/lab/v1/faults/kill", self.h_kill)
         app.router.add_get("/lab/v1/faults", self.h_faults)
 
     def openapi(self) -> dict[str, Any]:
         return {}  # not in the document: the lab's CLI and tests are their only clients
 
     async def h_nodes(self, request: web.Request) -> web.Response:
+        daemons = await asyncio.to_thread(self._all_daemons)
         nodes = [{"name": n.name, "netns": n.netns, "role": n.role,
-                  "addresses": self.d.topo.node_addresses(n)} for n in self.d.topo.nodes]
+                  "addresses": self.d.topo.node_addresses(n),
+                  **({"daemons": daemons[n.name]} if n.name in daemons else {})}
+                 for n in self.d.topo.nodes]
         return json_response({"lab": self.d.lab, "nodes": nodes})
+
+    # --- the BGP daemons of the nodes ----------------------------------------------------
+    def _router_of_node(self, node: str) -> CustomerRouter | None:
+        for c in self.d.topo.customers:
+            if node in (c.node, c.netns) and c.name in self.d.customers:
+                return self.d.customers[c.name]
+        return None
+
+    def _scw_speakers(self, netns: str) -> list[tuple[Link, str]]:
+        out = []
+        for link in self.d.ctrl.links():
+            placement = self.d.wiring.placement(link.id)
+            if placement is not None and placement.scw_netns == netns:
+                out.append((link, speaker_name(link.id)))
+        return out
+
+    def _all_daemons(self) -> dict[str, list[dict[str, Any]]]:
+        """Node name -> ``[{"name", "pid", "running"[, "link"]}]`` (blocking: reads /proc)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for n in self.d.topo.nodes:
+            router = self._router_of_node(n.name)
+            if router is not None:
+                out[n.name] = [{"name": d, "pid": pid, "running": pid is not None}
+                               for d, pid in router.daemons().items()]
+                continue
+            speakers = self._scw_speakers(n.netns)
+            if speakers:
+                out[n.name] = [{"name": SCW_DAEMON, "link": link.name,
+                                "pid": (pid := self.d.speakers.pid(sp)),
+                                "running": pid is not None} for link, sp in speakers]
+        return out
+
+    def _node_name(self, router: CustomerRouter) -> str:
+        return next((c.node for c in self.d.topo.customers if c.name == router.name),
+                    router.netns)
 
     async def h_routes(self, request: web.Request) -> web.Response:
         wanted = request.query.get("node")
@@ -81,22 +129,41 @@ class LabApi:
             raise ArgumentError.one("link", "constraint",
                                     f"per-link announcements need a customer router kind with "
                                     f"per-link sessions ({able}); this one is {kind.name}")
-        if not any(s.link == link for s in router.sessions):
-            raise NotFound("customer_link", str(link))
+        names = {s.link for s in router.sessions}
+        if link not in names:  # the current API name or the id: its scenario name
+            api = next((lk for lk in self.d.ctrl.links() if link in (lk.id, lk.name)), None)
+            link = self.d.wiring.link_name(api.id) if api is not None else None
+        if link not in names:
+            raise NotFound("customer_link", str(body.get("link")))
         return {"link": link}
 
     async def h_announce(self, request: web.Request) -> web.Response:
         body = await json_body(request)
         router = self._customer(body)
-        n = await router.announce(_list(body, "prefixes"), _list(body, "communities"),
-                                  **self._link_arg(router, body))
+        try:
+            n = await router.announce(_list(body, "prefixes"), _list(body, "communities"),
+                                      **self._link_arg(router, body))
+        except RouterDown as exc:
+            return self._down(router, exc)
         return json_response({"announced": n})
 
     async def h_withdraw(self, request: web.Request) -> web.Response:
         body = await json_body(request)
         router = self._customer(body)
-        n = await router.withdraw(_list(body, "prefixes"), **self._link_arg(router, body))
-        return json_response({"withdrawn": n})
+        prefixes = _list(body, "prefixes")
+        try:
+            n = await router.withdraw(prefixes, **self._link_arg(router, body))
+        except RouterDown as exc:
+            return self._down(router, exc)
+        asked = len(set(validate_announcement(prefixes, ())[0]))
+        return json_response({"withdrawn": n, "not_announced": asked - n})
+
+    def _down(self, router: CustomerRouter, exc: RouterDown) -> web.Response:
+        """409: the command cannot reach a router whose daemon is dead."""
+        node = self._node_name(router)
+        return json_response({"type": "router_down", "node": node, "daemon": exc.daemon,
+                              "message": f"{exc.daemon} is not running on {node}: "
+                                         "`interlink-lab fault restore` starts it again"}, 409)
 
     async def h_customer_routes(self, request: web.Request) -> web.Response:
         router = self._customer(dict(request.query))
@@ -104,7 +171,12 @@ class LabApi:
         learned = await loop.run_in_executor(None, router.learned)
         sessions = await loop.run_in_executor(None, router.sessions_state)
         details = await loop.run_in_executor(None, router.session_details)
-        out = {"announced": router.announced(), "learned": learned, "sessions": sessions}
+        daemons = await loop.run_in_executor(None, router.daemons)
+        out = {"announced": router.announced(), "learned": learned, "sessions": sessions,
+               "router": {"node": self._node_name(router), "main_daemon": router.main_daemon,
+                          "daemons": [{"name": d, "pid": pid, "running": pid is not None}
+                                      for d, pid in daemons.items()],
+                          "running": all(pid is not None for pid in daemons.values())}}
         if details is not None:
             out["session_details"] = details
         return json_response(out)
@@ -114,7 +186,8 @@ class LabApi:
         links = self.d.ctrl.links()
         if link_ref is None and len(links) == 1:
             return links[0]
-        match = [lk for lk in links if link_ref in (lk.id, lk.name)]
+        match = [lk for lk in links if link_ref in (lk.id, lk.name)] or [
+            lk for lk in links if link_ref == self.d.wiring.link_name(lk.id)]
         if not match:
             raise NotFound("link", str(link_ref))
         return match[0]
@@ -147,10 +220,59 @@ class LabApi:
         return json_response({"cut": [f for _, _, f in targets], "mode": mode})
 
     async def h_restore(self, request: web.Request) -> web.Response:
-        targets = self._fault_target(await json_body(request))
-        for netns, peer, _fam in targets:
-            faults.restore(netns, peer)
-        return json_response({"restored": [f for _, _, f in targets]})
+        """Undo the faults: the cuts of the link (every link without ``link_id`` when the lab
+        has several), then start the customer daemons that are not running (killed on
+        purpose or not). Says only what was restored; sessions retry at once."""
+        body = await json_body(request)
+        links = self.d.ctrl.links()
+        if body.get("link_id") is not None or len(links) == 1:
+            link = self._fault_link(body)
+            chosen = [(link, self._fault_target(body))]
+        else:
+            chosen = [(lk, self._fault_target({"link_id": lk.id, "family": body.get(
+                "family", "both")})) for lk in links if self.d.wiring.placement(lk.id)]
+        restored: list[dict[str, Any]] = []
+        for link, targets in chosen:
+            modes = await asyncio.to_thread(faults.cut_modes, targets[0][0]) if targets else {}
+            done = []
+            for netns, peer, fam in targets:
+                if await asyncio.to_thread(faults.restore, netns, peer):
+                    done.append(fam)
+                    restored.append({"link_id": link.id, "link_name": link.name,
+                                     "family": fam, "mode": modes.get(peer, "bgp")})
+            await self._reconnect(link, done)
+        restarted = []
+        for router in list(self.d.customers.values()):
+            back = await router.restart()
+            if back:
+                restarted.append({"node": self._node_name(router), "customer": router.name,
+                                  "daemons": back})
+        for rec in self.d.store.all(KILLS):
+            self.d.store.delete(KILLS, f"{rec['node']}/{rec['daemon']}")
+        return json_response({"restored": sorted({r["family"] for r in restored}),
+                              "restored_cuts": restored, "restarted": restarted})
+
+    async def _reconnect(self, link: Link, families: list[str]) -> None:
+        """Both sides of each restored session that is down retry now: after a long cut
+        ExaBGP waits up to 60 s between connection attempts."""
+        for fam in families:
+            found = self._customer_session(link, fam)
+            if found is None:
+                continue
+            router, session = found
+            if router.sessions_state().get(session.peer_address) == "up":
+                continue  # a cut shorter than the hold time: nothing to hurry
+            await router.reconnect([session.peer_address])
+            await reconnect_scaleway(self.d, link, fam)
+
+    def _customer_session(self, link: Link, family: str
+                          ) -> tuple[CustomerRouter, CustomerSession] | None:
+        name = self.d.wiring.link_name(link.id)
+        for router in self.d.customers.values():
+            for s in router.sessions:
+                if s.link == name and s.family == family:
+                    return router, s
+        return None
 
     async def h_reset(self, request: web.Request) -> web.Response:
         """A loud failure: the session is closed with a NOTIFICATION and kept down (cut)."""
@@ -163,17 +285,83 @@ class LabApi:
                 await self.d.hub.teardown(speaker_name(link.id), peer)
         return json_response({"reset": [f for _, _, f in targets]})
 
+    async def h_kill(self, request: web.Request) -> web.Response:
+        """Kill a BGP daemon by PID (SIGKILL: a crash). A customer router's stays dead until
+        ``restore``; a Scaleway router's speakers are the controller's to restart."""
+        body = await json_body(request)
+        node = body.get("node")
+        if not isinstance(node, str) or not node:
+            raise ArgumentError.one("node", "required", "name the node whose daemon to kill")
+        daemon = body.get("daemon")
+        if daemon is not None and not isinstance(daemon, str):
+            raise ArgumentError.one("daemon", "format", "must be a daemon name")
+        names = {n.name: n for n in self.d.topo.nodes}
+        n = names.get(node) or next((x for x in names.values() if x.netns == node), None)
+        if n is None:
+            raise NotFound("node", node)
+        router = self._router_of_node(n.name)
+        if router is not None:
+            daemon = daemon or router.main_daemon
+            try:
+                pid = await asyncio.to_thread(router.kill, daemon)
+            except ValueError as exc:
+                raise ArgumentError.one("daemon", "constraint", str(exc)) from None
+            except RouterDown as exc:
+                return self._down(router, exc)
+            self.d.store.put(KILLS, f"{n.name}/{daemon}", {"node": n.name, "daemon": daemon,
+                                                           "customer": router.name})
+            return json_response({"killed": [{"node": n.name, "daemon": daemon, "pid": pid}]})
+        speakers = self._scw_speakers(n.netns)
+        if not speakers:
+            raise ArgumentError.one("node", "constraint",
+                                    f"{n.name} runs no BGP daemon (customer and Scaleway "
+                                    "routers do)")
+        if (daemon or SCW_DAEMON) != SCW_DAEMON:
+            raise ArgumentError.one("daemon", "constraint",
+                                    f"a Scaleway router runs {SCW_DAEMON} only, not {daemon!r}")
+        killed = []
+        for link, sp in speakers:
+            speaker_pid = self.d.speakers.pid(sp)
+            if speaker_pid is None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(speaker_pid, signal.SIGKILL)
+            killed.append({"node": n.name, "daemon": SCW_DAEMON, "pid": speaker_pid,
+                           "link": link.name})
+        if not killed:
+            return json_response({"type": "router_down", "node": n.name, "daemon": SCW_DAEMON,
+                                  "message": f"{SCW_DAEMON} is not running on {n.name}"}, 409)
+        return json_response({"killed": killed})
+
     async def h_faults(self, request: web.Request) -> web.Response:
-        out = []
+        out: list[dict[str, Any]] = []
         for link in self.d.ctrl.links():
             placement = self.d.wiring.placement(link.id)
             if placement is None:
                 continue
-            for peer in faults.active_cuts(placement.scw_netns):
+            modes = await asyncio.to_thread(faults.cut_modes, placement.scw_netns)
+            for peer, mode in modes.items():
                 fam = "ipv6" if ":" in peer else "ipv4"
-                out.append({"link_id": link.id, "link_name": link.name, "family": fam,
-                            "peer": peer})
+                out.append({"kind": "cut", "link_id": link.id, "link_name": link.name,
+                            "family": fam, "mode": mode, "peer": peer})
+        killed = {(r["node"], r["daemon"]) for r in self.d.store.all(KILLS)}
+        for node, daemons in (await asyncio.to_thread(self._all_daemons)).items():
+            if self._router_of_node(node) is None:
+                continue  # Scaleway speakers: the controller restarts them
+            for d in daemons:
+                if not d["running"]:  # killed on purpose, or died: restore brings it back
+                    out.append({"kind": "kill" if (node, d["name"]) in killed else "down",
+                                "node": node, "daemon": d["name"]})
         return json_response({"faults": out})
+
+
+async def reconnect_scaleway(daemon: LabDaemon, link: Link, family: str) -> None:
+    """Make the link's Scaleway speaker retry the session of ``family`` now (its teardown
+    resets ExaBGP's connect backoff)."""
+    name = speaker_name(link.id)
+    if daemon.hub.connected(name):
+        with contextlib.suppress(SpeakerNotConnected):
+            await daemon.hub.teardown(name, link.peer_bgp_config.address(family))
 
 
 def _list(body: dict[str, Any], key: str) -> list[Any]:

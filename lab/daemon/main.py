@@ -160,7 +160,8 @@ class LabDaemon:
     def _router_context(self, customer: str) -> RouterContext:
         return RouterContext(store=self.store, workdir=self.dir / "routers" / customer,
                              hold_time=self.wiring.scenario.hold_time, hub=self.hub,
-                             ensure_speaker=self.speakers.ensure, listen=self._listen)
+                             ensure_speaker=self.speakers.ensure, listen=self._listen,
+                             speaker_pid=self.speakers.pid)
 
     def _listen(self, speaker: str, listener: SpeakerListener) -> Callable[[], None]:
         self._by_speaker[speaker] = listener

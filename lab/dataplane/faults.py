@@ -74,15 +74,29 @@ def _tagged(line: str, tag: str) -> bool:
     return re.search(rf'--comment "?{re.escape(tag)}"?( |$)', line) is not None
 
 
+def parse_cuts(lines: list[str]) -> dict[str, str]:
+    """Pure: ``iptables -S`` lines -> {peer: "bgp"|"link"} of the cuts they hold. A BGP cut's
+    rules match tcp/179; a link cut's match the interface only."""
+    out: dict[str, str] = {}
+    for line in lines:
+        m = _COMMENT_RE.search(line)
+        if m:
+            bgp = re.search(r"(^| )-p tcp( |$)", line) is not None
+            out[m.group(1)] = "bgp" if bgp or out.get(m.group(1)) == "bgp" else "link"
+    return out
+
+
+def cut_modes(netns: str) -> dict[str, str]:
+    """{peer: mode} of the peers (v4 and v6) whose traffic is currently dropped in `netns`."""
+    out: dict[str, str] = {}
+    for version in (4, 6):
+        out.update(parse_cuts(_rules(netns, version)))
+    return dict(sorted(out.items()))
+
+
 def active_cuts(netns: str) -> list[str]:
     """Peers (v4 and v6) whose BGP traffic is currently dropped in `netns`."""
-    peers: set[str] = set()
-    for version in (4, 6):
-        for line in _rules(netns, version):
-            m = _COMMENT_RE.search(line)
-            if m:
-                peers.add(m.group(1))
-    return sorted(peers)
+    return list(cut_modes(netns))
 
 
 def cut(netns: str, peer_address: str, ifname: str | None = None) -> bool:

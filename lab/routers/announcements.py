@@ -88,7 +88,11 @@ class AnnouncementBook:
         return clean
 
     def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> list[str]:
+        """Returns the prefixes that were announced (on ``link``'s sessions), each once; the
+        others are not an error: there was nothing to withdraw."""
         clean, _ = validate_announcement(prefixes, ())
+        before = self.desired(link)
+        done = [p for p in dict.fromkeys(clean) if p in before]
         based = set(self.base) | {p for (lk, p) in self.link_base if link in (None, lk)}
         with self.store.transaction() as tx:
             for p in clean:
@@ -97,7 +101,7 @@ class AnnouncementBook:
                 if p in based:  # a scenario prefix stays withdrawn until re-announced
                     tx.put("customer_withdrawn", key,
                            {"customer": self.name, "prefix": p, "link": link})
-        return clean
+        return done
 
     def as_list(self) -> list[dict[str, Any]]:
         out = [{"prefix": p, "communities": list(c), "link": None}

@@ -14,7 +14,7 @@ import ipaddress
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from controller.core.model import SCW_ASN
@@ -28,6 +28,7 @@ from lab.routers.daemon_router import (
     wait_until,
 )
 from lab.routers.kind import RouterKind
+from lab.scenario.topology import CustomerSession
 
 BIRD = os.environ.get("ILAB_BIRD", "bird")
 BIRDC = os.environ.get("ILAB_BIRDC", "birdc")
@@ -73,6 +74,7 @@ def parse_protocols(text: str) -> dict[str, tuple[str, str, str | None]]:
 class BirdRouter(DaemonRouter):
     NAME = "bird"
     KERNEL_PROTO = "bird"
+    MAIN_DAEMON = "bird"
 
     _pushed: str | None = None  # announce.conf the running bird has loaded
 
@@ -147,9 +149,12 @@ class BirdRouter(DaemonRouter):
     def _running(self) -> bool:
         return self.pid() is not None
 
-    def daemon_pids(self) -> list[int]:
-        pid = self.pid()
-        return [] if pid is None else [pid]
+    def daemons(self) -> dict[str, int | None]:
+        return {"bird": self.pid()}
+
+    def _reconnect(self, sessions: Sequence[CustomerSession]) -> None:
+        for s in sessions:
+            self.birdc("restart", bgp_protocol(s.family), timeout=5.0)
 
     def _start_daemons(self, desired: Mapping[str, tuple[str, ...]]) -> None:
         if not bird_available():

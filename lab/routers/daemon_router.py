@@ -13,7 +13,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -25,11 +29,13 @@ from controller.drivers.store import Store
 from lab.dataplane import iproute
 from lab.dataplane.nodes import runtime
 from lab.dataplane.nodes.base import Mount, NodeError
-from lab.routers.announcements import AnnouncementBook, normalise_base
-from lab.routers.kind import RouterContext
+from lab.routers.announcements import AnnouncementBook, normalise_base, validate_announcement
+from lab.routers.kind import RouterContext, RouterDown
 from lab.scenario.topology import CustomerSession, CustomerWiring
 
 POLL = 0.01  # seconds between two looks at something we wait for
+WATCH = 0.25  # seconds between two looks at the daemons' processes
+log = logging.getLogger("lab.routers.daemon_router")
 
 
 class DaemonError(RuntimeError):
@@ -192,6 +198,7 @@ class DaemonRouter:
 
     NAME = "?"  # the kind's name
     KERNEL_PROTO = "?"  # how the daemon's routes show in ``ip route``
+    MAIN_DAEMON = "?"  # the daemon holding the BGP sessions
 
     def __init__(self, store: Store, netns: str, asn: int, sessions: Sequence[CustomerSession],
                  base_announce: Iterable[Any], hold_time: int, md5_password: str | None,
@@ -209,6 +216,8 @@ class DaemonRouter:
         self.lock = asyncio.Lock()
         self.adopted = False  # start() found the daemons already running
         self._md5_baseline: dict[str, int] = {}
+        self._watch: asyncio.Task[None] | None = None
+        self._dead: set[str] = set()  # daemons seen dead (their routes were flushed)
 
     @classmethod
     def for_customer(cls, customer: CustomerWiring, ctx: RouterContext) -> DaemonRouter:
@@ -235,6 +244,7 @@ class DaemonRouter:
                 await asyncio.to_thread(self._stop_daemons)  # a half-dead leftover
                 await asyncio.to_thread(self._start_daemons, desired)
             await self._apply(desired)
+        self._watch = asyncio.create_task(self._watch_loop())
 
     async def update(self, customer: CustomerWiring) -> None:
         """A renamed namespace; the sessions are fixed for the daemons' life (a customer
@@ -243,6 +253,76 @@ class DaemonRouter:
 
     async def close(self) -> None:
         """Forget the daemons without stopping them: they outlive a controller restart."""
+        if self._watch is not None:
+            self._watch.cancel()
+
+    # --- the daemons' processes ----------------------------------------------------------
+    @property
+    def main_daemon(self) -> str:
+        return self.MAIN_DAEMON
+
+    def dead_daemons(self) -> list[str]:
+        return [d for d, pid in self.daemons().items() if pid is None]
+
+    def _check_alive(self) -> None:
+        dead = self.dead_daemons()
+        if dead:
+            self._died(dead)
+            raise RouterDown(self.netns, dead[0])
+
+    def kill(self, daemon: str) -> int:
+        pids = self.daemons()
+        if daemon not in pids:
+            raise ValueError(f"the {self.NAME} router runs {', '.join(pids)}, not {daemon!r}")
+        pid = pids[daemon]
+        if pid is None:
+            raise RouterDown(self.netns, daemon)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # a crash: no NOTIFICATION, nothing cleaned up
+        with contextlib.suppress(DaemonError):
+            wait_until(lambda: daemon in self.dead_daemons(), 2.0, f"{daemon} to die")
+        self._died([daemon])
+        return pid
+
+    def _died(self, dead: Sequence[str]) -> None:
+        """A killed daemon leaves its kernel routes behind (BIRD, zebra): a dead router
+        forwards nothing it learned, so they go."""
+        new = set(dead) - self._dead
+        if not new:
+            return
+        log.warning("customer %s: %s not running", self.name, ", ".join(sorted(new)))
+        self._dead |= new
+        for fam in ("-4", "-6"):
+            with contextlib.suppress(DaemonError):
+                run(self.netns, ["ip", fam, "route", "flush", "proto", self.KERNEL_PROTO])
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH)
+            dead = await asyncio.to_thread(self.dead_daemons)
+            if dead:
+                await asyncio.to_thread(self._died, dead)
+
+    async def restart(self) -> list[str]:
+        """Start the router again if a daemon is not running (all its daemons: FRR's bgpd
+        needs a fresh zebra and the reverse); returns the daemons that were not running."""
+        async with self.lock:
+            dead = await asyncio.to_thread(self.dead_daemons)
+            if not dead:
+                return []
+            desired = self.book.desired()
+            await asyncio.to_thread(self._stop_daemons)
+            await asyncio.to_thread(self._start_daemons, desired)
+            await self._apply(desired)
+            self._dead.clear()
+            return dead
+
+    async def reconnect(self, peers: Sequence[str]) -> None:
+        if not await asyncio.to_thread(self._running):
+            return
+        sessions = [s for s in self.sessions if s.peer_address in peers]
+        with contextlib.suppress(DaemonError):
+            await asyncio.to_thread(self._reconnect, sessions)
 
     def stop(self) -> None:
         """Stop the daemons by PID (learned routes leave the kernel with them)."""
@@ -252,6 +332,8 @@ class DaemonRouter:
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
                        link: str | None = None) -> int:
         _no_link(link)
+        validate_announcement(prefixes, communities)  # bad input first, then a dead router
+        self._check_alive()  # before the book: a refused command changes nothing
         async with self.lock:
             clean = self.book.announce(prefixes, communities)
             await self._apply(self.book.desired())
@@ -259,6 +341,8 @@ class DaemonRouter:
 
     async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
         _no_link(link)
+        validate_announcement(prefixes, ())
+        self._check_alive()
         async with self.lock:
             clean = self.book.withdraw(prefixes)
             await self._apply(self.book.desired())
@@ -284,9 +368,11 @@ class DaemonRouter:
         dropped in the netns since the sessions were last all up, the MD5 mismatch (BGP
         itself never sees it).
         """
-        if not self._running():
+        dead = self.dead_daemons()
+        if dead:
             return {s.peer_address: {"state": "down", "bgp_state": "not running",
-                                     "reason": f"{self.NAME} is not running"}
+                                     "reason": f"{' and '.join(dead)} "
+                                               f"{'is' if len(dead) == 1 else 'are'} not running"}
                     for s in self.sessions}
         states = self._peer_states()
         out: dict[str, dict[str, Any]] = {}
@@ -327,6 +413,14 @@ class DaemonRouter:
 
     def daemon_pids(self) -> list[int]:
         """PIDs of the router's running daemons."""
+        return [pid for pid in self.daemons().values() if pid is not None]
+
+    def daemons(self) -> dict[str, int | None]:
+        """Each daemon, in start order: its PID, None when it is not running."""
+        raise NotImplementedError
+
+    def _reconnect(self, sessions: Sequence[CustomerSession]) -> None:
+        """Make these sessions try to connect now (blocking)."""
         raise NotImplementedError
 
     def session_for(self, family: str) -> CustomerSession | None:

@@ -10,7 +10,10 @@ started or adopted like Scaleway's; its bridge's events come through ``RouterCon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,13 +23,15 @@ from controller.core.model import SCW_ASN
 from controller.core.prefixes import family_of
 from controller.drivers.exabgp_config import NeighborConfig
 from controller.drivers.kernel import KernelRoute, RouteTable
-from controller.drivers.speaker import exabgp_executable
-from lab.routers.announcements import AnnouncementBook, split_base
-from lab.routers.kind import RouterContext, RouterKind
+from controller.drivers.speaker import SpeakerNotConnected, exabgp_executable
+from lab.routers.announcements import AnnouncementBook, split_base, validate_announcement
+from lab.routers.kind import RouterContext, RouterDown, RouterKind
 from lab.scenario.topology import CustomerWiring
 
 log = logging.getLogger("lab.routers.exabgp")
 SPEAKER = "customer"  # the speaker of the customer named "customer"; others: customer-<name>
+DAEMON = "exabgp"
+WATCH = 0.25  # seconds between two looks at the ExaBGP process
 
 
 def speaker_for(customer: str) -> str:
@@ -51,6 +56,8 @@ class ExabgpRouter:
         self._task: asyncio.Task[None] | None = None
         self._replaying = False
         self._unlisten: Callable[[], None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self.dead = False  # its ExaBGP died: sessions down, learned routes removed
 
     # --- configuration -------------------------------------------------------------------
     def neighbors(self) -> list[NeighborConfig]:
@@ -74,6 +81,7 @@ class ExabgpRouter:
         self.applied_table = {p: tuple(r.gateways) for p, r in routes.items()}
         self._task = asyncio.create_task(self._install_loop(table))
         await self._ensure_speaker()
+        self._watch = asyncio.create_task(self._watch_loop())
 
     async def update(self, customer: CustomerWiring) -> None:
         # The route table keeps its socket: a renamed namespace is still the same one.
@@ -83,20 +91,25 @@ class ExabgpRouter:
     async def close(self) -> None:
         if self._unlisten is not None:
             self._unlisten()
-        if self._task:
-            self._task.cancel()
+        for task in (self._task, self._watch):
+            if task:
+                task.cancel()
         if self.table is not None:
             self.table.close()
 
     # --- announcements ----------------------------------------------------------------------
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
                        link: str | None = None) -> int:
+        validate_announcement(prefixes, communities)  # bad input first, then a dead router
+        self._check_alive()  # before the book: a refused command changes nothing
         async with self.lock:
             clean = self.book.announce(prefixes, communities, link)
             await self._sync_announcements()
         return len(clean)
 
     async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
+        validate_announcement(prefixes, ())
+        self._check_alive()
         async with self.lock:
             clean = self.book.withdraw(prefixes, link)
             await self._sync_announcements()
@@ -123,9 +136,13 @@ class ExabgpRouter:
 
     # --- views ---------------------------------------------------------------------------------
     def learned(self) -> list[dict[str, Any]]:
+        if self.dead:
+            return []
         return [{"prefix": p, "via": gws[0]} for p, gws in sorted(self.applied_table.items())]
 
     def sessions_state(self) -> dict[str, str]:
+        if self.dead:
+            return {s.peer_address: "down" for s in self.sessions}
         return dict(self.state)
 
     def session_details(self) -> None:
@@ -134,9 +151,65 @@ class ExabgpRouter:
     def announced(self) -> list[dict[str, Any]]:
         return self.book.as_list()
 
+    # --- its process ---------------------------------------------------------------------------
+    @property
+    def main_daemon(self) -> str:
+        return DAEMON
+
+    def daemons(self) -> dict[str, int | None]:
+        return {DAEMON: self.ctx.speaker_pid(self.speaker)}
+
+    def kill(self, daemon: str) -> int:
+        if daemon != DAEMON:
+            raise ValueError(f"the exabgp router runs {DAEMON} only, not {daemon!r}")
+        pid = self.ctx.speaker_pid(self.speaker)
+        if pid is None:
+            raise RouterDown(self.netns, DAEMON)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # a crash: no NOTIFICATION, its bridge sees EOF
+        self._died()
+        return pid
+
+    async def restart(self) -> list[str]:
+        if self.ctx.speaker_pid(self.speaker) is not None:
+            return []
+        await self._ensure_speaker()  # its bridge's replay brings the announcements back
+        self.dead = False
+        return [DAEMON]
+
+    async def reconnect(self, peers: Sequence[str]) -> None:
+        """``teardown`` resets ExaBGP's connect backoff (up to 60 s after a long cut)."""
+        for peer in peers:
+            with contextlib.suppress(SpeakerNotConnected):
+                await self.ctx.hub.teardown(self.speaker, peer)
+
+    def _check_alive(self) -> None:
+        if self.dead or self.ctx.speaker_pid(self.speaker) is None:
+            self._died()
+            raise RouterDown(self.netns, DAEMON)
+
+    def _died(self) -> None:
+        """What a dead router holds: no session, no learned route (ExaBGP installed none
+        itself: the lab removes them)."""
+        if not self.dead:
+            log.warning("customer %s: %s is not running", self.name, DAEMON)
+        self.dead = True
+        self.state = {s.peer_address: "down" for s in self.sessions}
+        self.applied.clear()
+        if self._learned:
+            self._learned.clear()
+            self._dirty.set()
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH)
+            if not self.dead and self.ctx.speaker_pid(self.speaker) is None:
+                self._died()
+
     # --- events (SpeakerListener) ----------------------------------------------------------------
     def on_connect(self) -> None:
         """The bridge (re)connected: its replay is the complete state; install after it."""
+        self.dead = False
         self.applied.clear()
         self._learned.clear()
         self.state.clear()
@@ -168,7 +241,8 @@ class ExabgpRouter:
 
     async def _locked_sync(self) -> None:
         async with self.lock:
-            await self._sync_announcements()
+            with contextlib.suppress(SpeakerNotConnected):  # it died meanwhile
+                await self._sync_announcements()
 
     async def _install_loop(self, table: RouteTable) -> None:
         while True:

@@ -36,6 +36,7 @@ from lab.routers.daemon_router import (
     spawn_daemon,
 )
 from lab.routers.kind import RouterKind
+from lab.scenario.topology import CustomerSession
 
 FRR_DIR = Path(os.environ.get("ILAB_FRR_DIR", "/usr/lib/frr"))
 FRR_USER = "frr"
@@ -82,6 +83,7 @@ def _norm(addr: str) -> str:
 class FrrRouter(DaemonRouter):
     NAME = "frr"
     KERNEL_PROTO = "bgp"
+    MAIN_DAEMON = "bgpd"
 
     # what bgpd has (network -> route-map, route-map names); None: ask it
     _applied: tuple[dict[str, str | None], set[str]] | None = None
@@ -138,8 +140,12 @@ class FrrRouter(DaemonRouter):
     def _running(self) -> bool:
         return all(pid is not None for pid in self.pids().values())
 
-    def daemon_pids(self) -> list[int]:
-        return [pid for pid in self.pids().values() if pid is not None]
+    def daemons(self) -> dict[str, int | None]:
+        return self.pids()
+
+    def _reconnect(self, sessions: Sequence[CustomerSession]) -> None:
+        for s in sessions:
+            self.vtysh(f"clear bgp {s.peer_address}", timeout=5.0)
 
     def _prepare_dirs(self) -> tuple[int, int]:
         if not frr_available():

@@ -44,6 +44,17 @@ class RouterContext:
     ensure_speaker: Callable[[str, str, Sequence[NeighborConfig]], None]
     # Route the hub events of a speaker to a listener; returns the call that stops it.
     listen: Callable[[str, SpeakerListener], Callable[[], None]]
+    # The PID of the named ExaBGP speaker, None if it is not running.
+    speaker_pid: Callable[[str], int | None] = lambda _name: None
+
+
+class RouterDown(RuntimeError):
+    """A command went to a router whose daemon is not running (the lab API answers 409)."""
+
+    def __init__(self, node: str, daemon: str):
+        super().__init__(f"{daemon} is not running on {node}: `interlink-lab fault restore` "
+                         "starts it again")
+        self.node, self.daemon = node, daemon
 
 
 class CustomerRouter(Protocol):
@@ -92,6 +103,24 @@ class CustomerRouter(Protocol):
     def session_details(self) -> dict[str, dict[str, Any]] | None:
         """``{peer: {"state", "bgp_state", "reason"}}``, or None if the kind knows no more
         than ``sessions_state``."""
+
+    @property
+    def main_daemon(self) -> str:
+        """The daemon holding the BGP sessions (``exabgp``, ``bgpd``, ``bird``)."""
+
+    def daemons(self) -> dict[str, int | None]:
+        """Each daemon of the router, in start order: its PID, None when it is not running."""
+
+    def kill(self, daemon: str) -> int:
+        """Kill ``daemon`` by PID (SIGKILL, a crash); returns the PID; ValueError if the kind
+        has no such daemon, RouterDown if it is not running."""
+
+    async def restart(self) -> list[str]:
+        """Start the daemons that are not running, announcements included; returns them."""
+
+    async def reconnect(self, peers: Sequence[str]) -> None:
+        """Make the sessions with these peers try to connect now (a restored cut must not
+        wait for a connect backoff)."""
 
 
 RouterFactory = Callable[[CustomerWiring, RouterContext], CustomerRouter]

@@ -316,8 +316,8 @@ class FakeRouter(DaemonRouter):
     def _peer_states(self) -> dict[str, tuple[str, str | None]]:
         return self.states
 
-    def daemon_pids(self) -> list[int]:
-        return [os.getpid()]
+    def daemons(self) -> dict[str, int | None]:
+        return {"fake": os.getpid() if self.alive else None}
 
 
 def test_session_details_and_md5(store: Store, tmp_path: Path,
