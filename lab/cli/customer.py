@@ -26,7 +26,7 @@ def _collect(prefixes: tuple[str, ...], file: str | None) -> list[str]:
 CUSTOMER = click.option("--customer", "customer_name", metavar="NAME",
                         help="Which customer (needed when the lab has several).")
 LINK = click.option("--link", metavar="LINK",
-                    help="Only on this link's sessions (scenario link name; ExaBGP customers).")
+                    help="Only on this link's sessions (link name or id; ExaBGP customers).")
 PREFIX_FILE = click.option("--file", type=click.Path(dir_okay=False, allow_dash=True),
                            help="More prefixes, one per line ('-' = stdin).")
 
@@ -74,7 +74,15 @@ def withdraw(ctx: click.Context, prefixes: tuple[str, ...], file: str | None,
     if as_json:
         echo_json(got)
         return
-    click.echo(f"withdrew {got.get('withdrawn', len(body['prefixes']))} prefix(es)")
+    click.echo(withdraw_message(got))
+
+
+def withdraw_message(got: dict[str, object]) -> str:
+    """How many were withdrawn, and how many had not been announced (nothing to do)."""
+    msg = f"withdrew {got.get('withdrawn', 0)} prefix(es)"
+    if got.get("not_announced"):
+        msg += f"; {got['not_announced']} not announced"
+    return msg
 
 
 @customer.command("routes")
@@ -88,6 +96,11 @@ def routes(ctx: click.Context, customer_name: str | None, as_json: bool) -> None
     if as_json:
         echo_json(got)
         return
+    router = got.get("router") or {}
+    for d in router.get("daemons") or []:
+        if not d.get("running"):
+            click.echo(f"router {router.get('node')}: {d.get('name')} is not running "
+                       "(`interlink-lab fault restore` starts it)")
     for peer, st in sorted((got.get("sessions") or {}).items()):
         click.echo(f"session {peer}: {st}")
     rows = [["announced", r.get("prefix"), None, r.get("communities")]

@@ -1,8 +1,11 @@
-"""`interlink-lab fault cut|reset|restore|list`: break a link's BGP sessions on purpose.
+"""`interlink-lab fault cut|reset|kill|restore|list`: break a link or a router on purpose.
 
 cut --mode bgp (default): BGP packets dropped, the session dies when its hold timer expires;
 cut --mode link: every packet on the link dropped (a silent circuit failure);
-reset: the session is closed at once with a NOTIFICATION and kept down.
+reset: the session is closed at once with a NOTIFICATION and kept down;
+kill NODE [DAEMON]: a BGP daemon crashes (SIGKILL); a customer router's stays dead until
+restore, a Scaleway router's speaker is restarted by the controller;
+restore: undoes the cuts and starts the customer daemons that are not running.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import click
 
 from lab.cli.common import get_client
 from lab.cli.output import echo_json, echo_table, json_option
+from lab.control.client import Client
 
 FAMILY = click.option("--family", type=click.Choice(["ipv4", "ipv6", "both"]), default="both",
                       show_default=True, help="Which session(s).")
@@ -24,7 +28,25 @@ def fault() -> None:
     """Cut / restore BGP sessions (packets dropped on Scaleway's side, hold timer expires)."""
 
 
-PAST = {"cut": "cut", "reset": "reset", "restore": "restored"}
+def cut_message(got: dict[str, Any], family: str, mode: str, link: str) -> str:
+    done = got.get("cut") or [family]
+    what = "link" if got.get("mode", mode) == "link" else "BGP"
+    return f"cut {what} {', '.join(done)} of link {link}"
+
+
+def restore_message(got: dict[str, Any]) -> str:
+    """Only what was restored: the cuts that were active, the daemons that were dead."""
+    lines = []
+    by_link: dict[tuple[str, str], list[str]] = {}
+    for r in got.get("restored_cuts") or []:
+        what = "link" if r.get("mode") == "link" else "BGP"
+        by_link.setdefault((what, str(r.get("link_name") or r.get("link_id"))), []).append(
+            str(r.get("family")))
+    for (what, link), fams in by_link.items():
+        lines.append(f"restored {what} {', '.join(fams)} of link {link}")
+    for r in got.get("restarted") or []:
+        lines.append(f"restarted {', '.join(r.get('daemons') or [])} on {r.get('node')}")
+    return "\n".join(lines) or "nothing to restore (no active cut, no dead daemon)"
 
 
 def _apply(ctx: click.Context, what: str, link_ref: str | None, family: str,
@@ -36,8 +58,11 @@ def _apply(ctx: click.Context, what: str, link_ref: str | None, family: str,
     if as_json:
         echo_json(got)
         return
-    done = got.get(PAST[what]) or [family]
-    click.echo(f"{PAST[what]} BGP {', '.join(done)} of link {link['name']}")
+    if what == "cut":
+        click.echo(cut_message(got, family, extra.get("mode", "bgp"), link["name"]))
+    else:
+        click.echo(f"reset BGP {', '.join(got.get('reset') or [family])} of link "
+                   f"{link['name']}")
 
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -72,21 +97,63 @@ def reset(ctx: click.Context, link_ref: str | None, family: str, as_json: bool) 
     _apply(ctx, "reset", link_ref, family, as_json)
 
 
-@_link_fault("restore")
+@fault.command("restore")
+@click.argument("link_ref", metavar="[LINK]", required=False)
+@FAMILY
+@json_option
+@click.pass_context
 def restore(ctx: click.Context, link_ref: str | None, family: str, as_json: bool) -> None:
-    """Restore the BGP session(s) of LINK (default: the lab's only link)."""
-    _apply(ctx, "restore", link_ref, family, as_json)
+    """Undo the faults: the cuts of LINK (default: of every link) and the customer daemons
+    that are not running (started again, their announcements with them)."""
+    client: Client = get_client(ctx)
+    body: dict[str, Any] = {"family": family}
+    if link_ref:
+        body["link_id"] = client.default_link(link_ref)["id"]
+    got = client.post("/lab/v1/faults/restore", body)
+    if as_json:
+        echo_json(got)
+        return
+    click.echo(restore_message(got))
+
+
+@fault.command("kill")
+@click.argument("node")
+@click.argument("daemon", required=False)
+@json_option
+@click.pass_context
+def kill(ctx: click.Context, node: str, daemon: str | None, as_json: bool) -> None:
+    """Kill DAEMON (exabgp, bgpd, zebra, bird; default: the router's main daemon) of NODE
+    (a customer router, or a Scaleway router: its ExaBGP speakers)."""
+    body = {"node": node, **({"daemon": daemon} if daemon else {})}
+    got = get_client(ctx).post("/lab/v1/faults/kill", body)
+    if as_json:
+        echo_json(got)
+        return
+    for k in got.get("killed") or []:
+        click.echo(f"killed {k.get('daemon')} (pid {k.get('pid')}) on {k.get('node')}"
+                   + (f" (link {k['link']})" if k.get("link") else ""))
+
+
+def fault_rows(faults: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for f in faults:
+        if f.get("kind") in ("kill", "down"):
+            rows.append([f.get("kind"), f.get("node"), "-", "-", f.get("daemon")])
+        else:
+            rows.append([f.get("kind", "cut"), f.get("link_name") or f.get("link_id"),
+                         f.get("family"), f.get("mode", "bgp"), f.get("peer")])
+    return rows
 
 
 @fault.command("list")
 @json_option
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
-    """Active faults."""
+    """Active faults: cuts (with their mode) and customer daemons not running (kill: on
+    purpose; down: died)."""
     got = get_client(ctx).get("/lab/v1/faults")
     if as_json:
         echo_json(got)
         return
-    echo_table(("LINK", "FAMILY", "PEER"),
-               ([f.get("link_name") or f.get("link_id"), f.get("family"), f.get("peer")]
-                for f in got.get("faults") or []), empty="no faults")
+    echo_table(("KIND", "LINK/NODE", "FAMILY", "MODE", "PEER/DAEMON"),
+               fault_rows(got.get("faults") or []), empty="no faults")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from controller.core.model import DEFAULT_PROJECT_ID, DEFAULT_REGION
@@ -17,7 +19,9 @@ def inspect(ctx: click.Context, as_json: bool) -> None:
     client = get_client(ctx)
     got = client.get("/lab/v1/nodes")
     nodes = [{"name": n.get("name"), "netns": n.get("netns"), "role": n.get("role"),
-              "addresses": list(n.get("addresses") or [])} for n in got.get("nodes", [])]
+              "addresses": list(n.get("addresses") or []),
+              **({"daemons": n["daemons"]} if n.get("daemons") else {})}
+             for n in got.get("nodes", [])]
     lab = got.get("lab", lab_name(ctx))
     if as_json:
         echo_json({"lab": lab, "api": {"url": client.url, "token": client.token},
@@ -32,6 +36,12 @@ def inspect(ctx: click.Context, as_json: bool) -> None:
                f"SCW_SECRET_KEY={client.token} SCW_DEFAULT_PROJECT_ID={DEFAULT_PROJECT_ID} "
                f"SCW_DEFAULT_REGION={DEFAULT_REGION}")
     click.echo()
-    echo_table(("NODE", "NETNS", "ROLE", "ADDRESSES"),
-               ([n["name"], n["netns"], n["role"], ", ".join(n["addresses"]) or "-"]
-                for n in nodes), empty="no nodes")
+    echo_table(("NODE", "NETNS", "ROLE", "ADDRESSES", "DAEMONS"),
+               ([n["name"], n["netns"], n["role"], ", ".join(n["addresses"]) or "-",
+                 daemons_cell(n.get("daemons") or [])] for n in nodes), empty="no nodes")
+
+
+def daemons_cell(daemons: list[dict[str, Any]]) -> str:
+    """``bgpd up, zebra DEAD``: the node's BGP daemons, '-' for none."""
+    return ", ".join(f"{d.get('name')} {'up' if d.get('running') else 'DEAD'}"
+                     for d in daemons) or "-"

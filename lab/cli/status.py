@@ -65,5 +65,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
         return
     notes: list[str] = []
     echo_table(HEADERS, link_rows(client, links, notes), empty="no links")
+    notes += daemon_notes(client.get("/lab/v1/nodes").get("nodes") or [])
     for note in notes:
         click.echo(note)
+
+
+def daemon_notes(nodes: list[dict[str, Any]]) -> list[str]:
+    """One line per BGP daemon that is not running (a customer router or a speaker)."""
+    out = []
+    for n in nodes:
+        for d in n.get("daemons") or []:
+            if not d.get("running"):
+                link = f" (link {d['link']})" if d.get("link") else ""
+                out.append(f"{n.get('name')}: {d.get('name')}{link} is not running")
+    return out

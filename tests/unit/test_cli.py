@@ -55,6 +55,7 @@ def base_answers() -> dict[tuple[str, str], Any]:
         ("GET", f"{P}/routing-policies"): {"routing_policies": [POLICY], "total_count": 1},
         ("GET", "/vpc/v2/regions/fr-par/vpcs"): {
             "vpcs": [{"id": "vpc-1", "name": "prod"}], "total_count": 1},
+        ("GET", "/lab/v1/nodes"): {"lab": "ilab", "nodes": []},
     }
 
 
@@ -250,3 +251,87 @@ def test_resolve() -> None:
         c.link("dup")
     with pytest.raises(LabError, match="no link 'zz'"):
         c.link("zz")
+
+
+# --- faults and the customer side: say what happened ------------------------------------------
+
+
+def test_fault_cut_link_mode_says_link(fake: FakeClient) -> None:
+    fake.answers[("POST", "/lab/v1/faults/cut")] = {"cut": ["ipv4", "ipv6"], "mode": "link"}
+    res = invoke("fault", "cut", "--mode", "link")
+    assert res.exit_code == 0 and res.output.strip() == "cut link ipv4, ipv6 of link il1"
+    fake.answers[("POST", "/lab/v1/faults/cut")] = {"cut": ["ipv4"], "mode": "bgp"}
+    assert invoke("fault", "cut", "--family", "ipv4").output.strip() == (
+        "cut BGP ipv4 of link il1")
+
+
+def test_fault_restore_says_only_what_was_restored(fake: FakeClient) -> None:
+    fake.answers[("POST", "/lab/v1/faults/restore")] = {
+        "restored": ["ipv4"], "restarted": [],
+        "restored_cuts": [{"link_id": LINK["id"], "link_name": "il1", "family": "ipv4",
+                           "mode": "bgp"}]}
+    res = invoke("fault", "restore")
+    assert res.exit_code == 0 and res.output.strip() == "restored BGP ipv4 of link il1"
+    assert fake.calls[-1][2] == {"family": "both"}  # no link named: every link
+    fake.answers[("POST", "/lab/v1/faults/restore")] = {
+        "restored": [], "restored_cuts": [],
+        "restarted": [{"node": "customer-router", "customer": "customer",
+                       "daemons": ["zebra", "bgpd"]}]}
+    assert invoke("fault", "restore", "il1").output.strip() == (
+        "restarted zebra, bgpd on customer-router")
+    assert fake.calls[-1][2] == {"family": "both", "link_id": LINK["id"]}
+    fake.answers[("POST", "/lab/v1/faults/restore")] = {"restored": [], "restored_cuts": [],
+                                                         "restarted": []}
+    assert "nothing to restore" in invoke("fault", "restore").output
+
+
+def test_fault_list_shows_kind_and_mode(fake: FakeClient) -> None:
+    fake.answers[("GET", "/lab/v1/faults")] = {"faults": [
+        {"kind": "cut", "link_id": LINK["id"], "link_name": "il1", "family": "ipv4",
+         "mode": "link", "peer": "169.254.0.17"},
+        {"kind": "kill", "node": "customer-router", "daemon": "exabgp"}]}
+    lines = invoke("fault", "list").output.splitlines()
+    assert lines[0].split() == ["KIND", "LINK/NODE", "FAMILY", "MODE", "PEER/DAEMON"]
+    assert lines[1].split() == ["cut", "il1", "ipv4", "link", "169.254.0.17"]
+    assert lines[2].split() == ["kill", "customer-router", "-", "-", "exabgp"]
+
+
+def test_fault_kill(fake: FakeClient) -> None:
+    fake.answers[("POST", "/lab/v1/faults/kill")] = {"killed": [
+        {"node": "customer-router", "daemon": "bgpd", "pid": 42}]}
+    res = invoke("fault", "kill", "customer-router")
+    assert res.exit_code == 0 and res.output.strip() == "killed bgpd (pid 42) on customer-router"
+    assert fake.calls[-1][2] == {"node": "customer-router"}
+    invoke("fault", "kill", "customer-router", "zebra")
+    assert fake.calls[-1][2] == {"node": "customer-router", "daemon": "zebra"}
+    fake.answers[("POST", "/lab/v1/faults/kill")] = ApiError(
+        409, "router_down", "bgpd is not running on customer-router: ...", None)
+    res = CliRunner().invoke(cli, ["fault", "kill", "customer-router"])
+    assert res.exit_code == 1 and "bgpd is not running on customer-router" in res.output
+
+
+def test_customer_withdraw_counts_what_was_announced(fake: FakeClient) -> None:
+    fake.answers[("POST", "/lab/v1/customer/withdraw")] = {"withdrawn": 2,
+                                                          "not_announced": 19998}
+    res = invoke("customer", "withdraw", "10.0.0.0/16")
+    assert res.output.strip() == "withdrew 2 prefix(es); 19998 not announced"
+    fake.answers[("POST", "/lab/v1/customer/withdraw")] = {"withdrawn": 1, "not_announced": 0}
+    assert invoke("customer", "withdraw", "10.0.0.0/16").output.strip() == (
+        "withdrew 1 prefix(es)")
+
+
+def test_dead_router_shown_by_routes_status_and_inspect(fake: FakeClient) -> None:
+    fake.answers[("GET", "/lab/v1/customer/routes")] = {
+        "announced": [], "learned": [], "sessions": {"169.254.0.16": "down"},
+        "router": {"node": "customer-router", "main_daemon": "exabgp", "running": False,
+                   "daemons": [{"name": "exabgp", "pid": None, "running": False}]}}
+    out = invoke("customer", "routes").output
+    assert "router customer-router: exabgp is not running" in out
+    assert "session 169.254.0.16: down" in out
+    nodes = {"lab": "ilab", "nodes": [
+        {"name": "customer-router", "netns": "ilab-customer-router", "role": "customer-router",
+         "addresses": [], "daemons": [{"name": "zebra", "pid": 7, "running": True},
+                                      {"name": "bgpd", "pid": None, "running": False}]}]}
+    fake.answers[("GET", "/lab/v1/nodes")] = nodes
+    assert "customer-router: bgpd is not running" in invoke("status").output
+    assert "zebra up, bgpd DEAD" in invoke("inspect").output

@@ -178,6 +178,16 @@ def test_announce_rejects_bad_input_before_touching_the_daemon(
 # --- the announcement book -------------------------------------------------------------------
 
 
+def test_withdraw_returns_what_was_announced(store: Store) -> None:
+    book = AnnouncementBook(store, "customer", {"198.51.100.0/24": ()})
+    book.announce(["10.0.0.0/16"], [])
+    many = [f"10.{i // 256}.{i % 256}.0/24" for i in range(300)]
+    assert book.withdraw(["10.0.0.0/16", "198.51.100.0/24", *many, "10.0.0.0/16"]) == [
+        "10.0.0.0/16", "198.51.100.0/24"]
+    assert book.desired() == {}
+    assert book.withdraw(["10.0.0.0/16"]) == []  # already gone
+
+
 def test_book_persists_per_customer(store: Store) -> None:
     a = AnnouncementBook(store, "a", {"198.51.100.0/24": ()})
     b = AnnouncementBook(store, "b", {"198.51.100.0/24": ()})
