@@ -81,9 +81,21 @@ class RunningLab:
     def withdraw(self, *prefixes: str) -> None:
         self.client.post("/lab/v1/customer/withdraw", {"prefixes": list(prefixes)})
 
-    def fault(self, action: str, family: str, link: str | None = None) -> None:
-        self.client.post(f"/lab/v1/faults/{action}",
-                         {"link_id": self.link(link)["id"], "family": family})
+    def fault(self, action: str, family: str, link: str | None = None,
+              mode: str | None = None) -> dict[str, Any]:
+        """cut (``mode`` bgp or link), reset or restore; restore without ``link`` in a lab of
+        several links restores every link."""
+        body: dict[str, Any] = {"family": family, **({"mode": mode} if mode else {})}
+        if link is not None or action != "restore" or len(self.links()) == 1:
+            body["link_id"] = self.link(link)["id"]
+        out: dict[str, Any] = self.client.post(f"/lab/v1/faults/{action}", body)
+        return out
+
+    def kill(self, node: str, daemon: str | None = None) -> dict[str, Any]:
+        """Kill a node's BGP daemon (default: its main one); ``fault restore`` undoes it."""
+        out: dict[str, Any] = self.client.post(
+            "/lab/v1/faults/kill", {"node": node, **({"daemon": daemon} if daemon else {})})
+        return out
 
     # --- data plane ------------------------------------------------------------------------
     def netns(self, node: str) -> str:

@@ -23,8 +23,11 @@ class StepRunner:
             return f"{v['method']} {v['path']}"
         if kind == "propagation":
             return f"propagation {'on' if v['enabled'] else 'off'} {v.get('link', '')}".strip()
+        if kind == "fault" and v["action"] == "kill":
+            return f"kill {v['node']} {v.get('daemon', '')}".strip()
         if kind == "fault":
-            return f"{v['action']} {v.get('family', 'both')} {v.get('link', '')}".strip()
+            mode = " link" if v.get("mode") == "link" else ""
+            return f"{v['action']}{mode} {v.get('family', 'both')} {v.get('link', '')}".strip()
         if kind in ("announce", "withdraw"):
             return f"{kind} {' '.join(v['prefixes'])}"
         args = " ".join(str(x) for k, x in v.items() if isinstance(x, str))
@@ -116,6 +119,10 @@ class StepRunner:
         self.client.post("/lab/v1/customer/withdraw", self._customer_body(v))
 
     def _fault(self, v: dict[str, Any]) -> None:
-        self.lab.fault(v["action"], v.get("family", "both"), link=v.get("link"))
+        if v["action"] == "kill":
+            self.lab.kill(v["node"], v.get("daemon"))
+        else:
+            self.lab.fault(v["action"], v.get("family", "both"), link=v.get("link"),
+                           mode=v.get("mode"))
 
 

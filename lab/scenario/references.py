@@ -143,8 +143,12 @@ class References:
             self.placeholders(v.get("path"), (*p, "path"))
             self.placeholders(v.get("body"), (*p, "body"))
             return
-        if kind in ("propagation", "attach_policy", "detach_policy", "set_policy", "attach_vpc",
-                    "detach_vpc", "fault"):
+        if kind == "fault" and v.get("action") == "kill":
+            self.node_ref(v.get("node"), (*p, "node"))
+        elif kind == "fault" and v.get("action") == "restore" and v.get("link") is None:
+            pass  # every link
+        elif kind in ("propagation", "attach_policy", "detach_policy", "set_policy",
+                      "attach_vpc", "detach_vpc", "fault"):
             self.link_ref(v.get("link"), p)
         if kind == "policy":
             self.ref("routing policy", list(self.policies), v["name"], (*p, "name"))

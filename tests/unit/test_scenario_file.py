@@ -90,6 +90,17 @@ def test_base_is_valid(tmp_path: Path) -> None:
     assert issues_of(tmp_path, BASE) == []
 
 
+def test_fault_steps_reset_link_mode_and_kill(tmp_path: Path) -> None:
+    steps = ("steps:\n  - fault: {action: reset, family: ipv4}\n"
+             "  - fault: {action: cut, mode: link}\n  - fault: {action: kill, "
+             "node: customer-router, daemon: exabgp}\n  - fault: {action: restore}\n")
+    assert issues_of(tmp_path, BASE + steps) == []
+    bad = "steps:\n  - fault: {action: restore, mode: link}\n"  # mode: cut only
+    assert issues_of(tmp_path, BASE + bad) != []
+    bad = "steps:\n  - fault: {action: kill}\n"  # which node?
+    assert issues_of(tmp_path, BASE + bad) != []
+
+
 # --------------------------------------------------------------------------- positions
 
 
@@ -145,7 +156,9 @@ def at(tail: str, token: str) -> tuple[int, int]:
     ("steps:\n  - propagation: {enabled: maybe}\n", "maybe",
      "steps[0].propagation.enabled: 'maybe' is not of type 'boolean'"),
     ("steps:\n  - fault: {action: break}\n", "break",
-     "'break' is not one of ['cut', 'restore']"),
+     "'break' is not one of ['cut', 'reset', 'restore', 'kill']"),
+    ("steps:\n  - fault: {action: cut, mode: wire}\n", "wire",
+     "'wire' is not one of ['bgp', 'link']"),
     ("checks:\n  - traffic: {from: onprem-host}\n", "{from",
      "checks[0].traffic: 'to' is a required property"),
     ("checks:\n  - traffic: {from: onprem-host, to: vpc-instance, expect: drop}\n", "drop",
@@ -199,6 +212,8 @@ def test_customer_or_customers(tmp_path: Path) -> None:
      "somewhere", "via 'somewhere' is neither an address nor a link (link-lab)"),
     ("checks:\n  - stats: {link: nope, family: ipv4}\n", "nope", "unknown link 'nope'"),
     ("checks:\n  - link: {name: nope}\n", "nope", "unknown link 'nope' (known: link-lab)"),
+    ("steps:\n  - fault: {action: kill, node: custmer-router}\n", "custmer",
+     "unknown node 'custmer-router'"),
 ])
 def test_reference_errors(tmp_path: Path, tail: str, token: str, fragment: str) -> None:
     e = one_error(tmp_path, BASE + tail)
