@@ -353,7 +353,10 @@ class DaemonRouter:
 
     # --- views -------------------------------------------------------------------------
     def learned(self) -> list[dict[str, Any]]:
-        """Routes the daemon installed in the netns kernel table: ``[{prefix, via}]``."""
+        """Routes the daemon installed in the netns kernel table: ``[{prefix, via}]``; none
+        while the main daemon is dead (what zebra may still hold for a moment is stale)."""
+        if self.daemons().get(self.MAIN_DAEMON) is None:
+            return []
         return read_kernel_routes(self.netns, self.KERNEL_PROTO)
 
     def sessions_state(self) -> dict[str, str]:
