@@ -5,6 +5,8 @@
 - propagation toggle: API call -> VPC route table changed (target <= 100 ms)
 - 10k prefixes: customer announces 10,000 prefixes -> all in the VPC route table (<= 5 s)
 - failover between two links (bench/failover.py): session reset and silent blackhole
+- chaos (bench/chaos.py): random process kills under load, per customer router kind; the lab's
+  word against the wire after each round (rounds, faults per kind, worst time to truth)
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import failover
+from bench import chaos, failover
 from controller.drivers.kernel import RouteTable
 from lab.control import lifecycle
 from lab.control.client import Client
+from lab.routers import registry
 from lab.scenario.addressing import build_topology
 from lab.scenario.parse import load_scenario
 
@@ -97,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prefixes", type=int, default=10_000)
     ap.add_argument("--lab", default="bench")
     ap.add_argument("--no-failover", action="store_true", help="skip the failover runs")
+    ap.add_argument("--chaos-rounds", type=int, default=100,
+                    help="chaos rounds per customer router kind (0: skip)")
     args = ap.parse_args(argv)
     if lifecycle.is_up(args.lab):
         raise SystemExit(f"bench: lab {args.lab!r} is already up")
@@ -120,6 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_failover:
         print("benchmarking failover between two links...", file=sys.stderr)
         fo = failover.run()
+    chaos_reports = []
+    if args.chaos_rounds:
+        print(f"chaos: {args.chaos_rounds} rounds per router kind...", file=sys.stderr)
+        chaos_reports = [chaos.run(args.chaos_rounds, router=k.name).summary()
+                         for k in registry.kinds() if k.available()]
     rows: list[tuple[str, float, str, str]] = [
         ("up -> active + traffic (median)", statistics.median(ups), "<= 2 s",
          f"{args.runs} runs, min {min(ups):.3f} max {max(ups):.3f}"),
@@ -139,9 +149,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{'measure':<{width}}  {'seconds':>8}  {'target':<9} notes")
     for name, value, target, notes in rows:
         print(f"{name:<{width}}  {value:8.3f}  {target:<9} {notes}")
+    if chaos_reports:
+        print()
+        chaos.print_table(chaos_reports)
     result: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "kernel": platform.release()},
         "up_s": ups, "down_s": downs, "toggle_s": toggle, "prefixes": pfx, "failover_s": fo,
+        "chaos": chaos_reports,
         "summary": {r[0]: r[1] for r in rows},
     }
     with open(args.json, "w") as fh:

@@ -1,0 +1,25 @@
+"""The chaos test, short form: kill each kind of lab process at random moments, under load, and
+check after every round that the lab's word equals the wire (bench/chaos.py; `make bench`
+runs the long form, 100 rounds per customer router kind)."""
+
+from __future__ import annotations
+
+import os
+
+from bench import chaos
+
+ROUNDS = int(os.environ.get("ILAB_CHAOS_ROUNDS", "14"))
+
+
+def test_chaos_short() -> None:
+    lines: list[str] = []
+    report = chaos.run(ROUNDS, router="exabgp", truth_deadline=5.0, heal_deadline=20.0,
+                       log=lines.append)
+    summary = report.summary()
+    print("\n".join(lines))
+    assert not report.disagreements, "\n".join([*lines, *report.disagreements])
+    assert report.rounds == ROUNDS
+    # every kind of process was killed at least once: a speaker, a bridge, the customer, the
+    # controller
+    kinds = set(summary["faults"])
+    assert {"scw-exabgp", "scw-bridge", "customer-exabgp", "controller"} <= kinds, kinds
