@@ -11,7 +11,8 @@ Each round (``run``):
    (lab.control.truth, which reads sockets and kernel tables, not the controller);
 5. what the user would do next, if anything: ``fault restore`` after a customer daemon died,
    ``controller start`` after the controller died; the Scaleway side heals by itself. The
-   lab must be healthy (and truthful) again within ``heal_deadline``.
+   lab must be healthy (and truthful) again within ``heal_deadline``, and stay truthful for
+   ``settle`` seconds (a lie that starts late, after a process respawns, is caught there).
 
 The report counts rounds and faults per kind, the worst time to truth and to health, and every
 disagreement that outlived its deadline. ``python -m bench.chaos --rounds 100`` is the long form
@@ -37,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from lab.control import labdir, lifecycle, truth
-from lab.control.client import ApiError
+from lab.control.client import ApiError, Client
 from lab.control.handle import RunningLab, unique_lab_name
+from lab.control.labdir import LabError
 from lab.dataplane.nodes import runtime
 from lab.routers import registry
 
@@ -112,9 +114,10 @@ def _bulk() -> list[str]:
 
 class Chaos:
     def __init__(self, lab: RunningLab, rng: random.Random, *, truth_deadline: float,
-                 heal_deadline: float, log: Callable[[str], None]):
+                 heal_deadline: float, settle: float = 2.0, log: Callable[[str], None]):
         self.lab, self.rng, self.log = lab, rng, log
         self.truth_deadline, self.heal_deadline = truth_deadline, heal_deadline
+        self.settle = settle  # how long a healed lab must stay truthful
         self.view = truth.Lab(lab.client)
         self.base = self._announced_now()
         self.bulk = _bulk()
@@ -170,15 +173,27 @@ class Chaos:
             try:
                 if check():
                     return time.monotonic() - t0
-            except (ApiError, OSError):
+            except (ApiError, LabError, OSError):
                 pass  # the controller is restarting: keep polling
+            time.sleep(0.05)
+        return None
+
+    def _stays_truthful(self, duration: float) -> str | None:
+        """The first consistent reading with problems within ``duration`` (a lie that shows
+        only after a respawn, say), or None."""
+        end = time.monotonic() + duration
+        while time.monotonic() < end:
+            with contextlib.suppress(ApiError, LabError, OSError):
+                r = truth.snapshot(self.view, self.announced())
+                if r.consistent and r.problems:
+                    return "; ".join(r.problems)
             time.sleep(0.05)
         return None
 
     def _last_problems(self) -> str:
         try:
             r = truth.snapshot(self.view, self.announced())
-        except (ApiError, OSError) as e:
+        except (ApiError, LabError, OSError) as e:
             return f"(no reading: {e})"
         said = ", ".join(f"{lk['name']} {lk['status']} v4 {lk['bgp_v4_status']} v6 "
                          f"{lk['bgp_v6_status']}" for lk in r.links)
@@ -187,6 +202,8 @@ class Chaos:
     def _recover(self, kind: str) -> None:
         if kind == "controller":
             lifecycle.start_controller(self.lab.name)
+            self.lab.client = Client.for_lab(self.lab.name)
+            self.view = truth.Lab(self.lab.client)
         elif kind.startswith("customer-"):
             self.lab.client.post("/lab/v1/faults/restore", {})
 
@@ -238,6 +255,10 @@ class Chaos:
                                      f"{self.heal_deadline:g}s: {self._last_problems()}")
         else:
             rep.time_to_healthy.append(time.monotonic() - t_kill)
+            lie = self._stays_truthful(self.settle)
+            if lie:
+                rep.disagreements.append(f"round {n} ({kind}): healthy, then within "
+                                         f"{self.settle:g}s: {lie}")
         rep.rounds += 1
         self.log(f"  round {n}: {kind}{' during ' + load[0] if load else ''}: truth "
                  f"{'-' if took is None else f'{rep.time_to_truth[-1]:.2f}s'}, healthy "
@@ -246,7 +267,7 @@ class Chaos:
 
     def _run_load(self, _name: str, fn: Callable[[], None]) -> None:
         # its target may be killed under it: a clear error is all we ask then
-        with contextlib.suppress(ApiError, OSError):
+        with contextlib.suppress(ApiError, LabError, OSError):
             fn()
 
 
