@@ -185,16 +185,12 @@ class LabDaemon:
             else:
                 await router.update(cw)
 
-    async def _on_topology_change(self, topo: Topology, renamed: dict[str, str]) -> None:
-        self.ctrl.rename_netns(renamed)
-        for old, new in renamed.items():
-            if old in self._tables:
-                self._tables[new] = self._tables.pop(old)  # the socket still lives there
+    async def _on_topology_change(self, topo: Topology) -> None:
         with contextlib.suppress(OSError, ValueError):
             info = read_json(self.dir / "lab.json")
             info["namespaces"] = list(topo.netns_names)
             write_json(self.dir / "lab.json", info)
-        await self._sync_customers()  # routers follow renamed namespaces in update()
+        await self._sync_customers()
 
     def _on_event(self, speaker: str, event: Event) -> None:
         listener = self._by_speaker.get(speaker)
