@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from lab.cli import common
+from lab.cli import events as events_mod
 from lab.cli import exec as exec_mod
 from lab.cli.main import cli
 from lab.cli.output import table
@@ -183,8 +184,54 @@ def test_events_count(fake: FakeClient, monkeypatch: pytest.MonkeyPatch) -> None
     assert res.exit_code == 0
     lines = res.output.splitlines()
     assert len(lines) == 2 and lines[0].endswith(" il1 bgp_v4_status up -> down")
+    calls = iter([iter(evs)])  # then the controller is gone: no stream opens any more
+
+    def stream(timeout: float | None = None) -> Any:
+        try:
+            return next(calls)
+        except StopIteration:
+            raise LabError("controller of lab ilab is not responding") from None
+    monkeypatch.setattr(fake, "events", stream)
     res = CliRunner().invoke(cli, ["events", "--count", "5", "--timeout", "1"])
     assert res.exit_code == 1 and "got 3 of 5 events" in res.output
+
+
+def _status_event(n: int) -> dict[str, Any]:
+    return {"time": 0, "type": "status", "link_id": LINK["id"], "link_name": "il1",
+            "field": "status", "old": "x", "new": f"s{n}"}
+
+
+def test_events_follow_a_controller_restart(fake: FakeClient,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream ends (the controller stops); opening it fails while it restarts; then the
+    new controller's events come on the same output."""
+    streams: list[Any] = [iter([_status_event(1)]), LabError("not responding"),
+                          iter([_status_event(2), _status_event(3)])]
+
+    def stream(timeout: float | None = None) -> Any:
+        s = streams.pop(0)
+        if isinstance(s, Exception):
+            raise s
+        return s
+    monkeypatch.setattr(fake, "events", stream)
+    monkeypatch.setattr(events_mod, "RETRY_S", 0.01)
+    res = CliRunner().invoke(cli, ["events", "--count", "3"])
+    assert res.exit_code == 0, res.output
+    assert [ln.split()[-1] for ln in res.stdout.splitlines()] == ["s1", "s2", "s3"]
+    assert "reconnecting" in res.stderr and streams == []
+
+
+def test_events_fail_when_the_controller_stays_away(fake: FakeClient,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def gone(timeout: float | None = None) -> Any:
+        raise LabError("lab 'ilab' is not up")
+    streams = iter([iter([_status_event(1)])])
+    monkeypatch.setattr(fake, "events", lambda timeout=None: next(streams, None) or gone())
+    monkeypatch.setattr(events_mod, "RETRY_S", 0.01)
+    monkeypatch.setattr(events_mod, "RECONNECT_S", 0.1)
+    res = CliRunner().invoke(cli, ["events"])
+    assert res.exit_code == 1
+    assert "did not come back within 0.1 s (after 1 event(s))" in res.stderr
 
 
 class _Nodes:
