@@ -108,7 +108,9 @@ def test_lab_error_exit_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 def test_usage_errors_exit_2(fake: FakeClient) -> None:
     assert CliRunner().invoke(cli, ["nope"]).exit_code == 2
-    assert CliRunner().invoke(cli, ["--lab", "Bad_Name", "status"]).exit_code == 1
+    res = CliRunner().invoke(cli, ["--lab", "Bad_Name", "status"])
+    assert res.exit_code == 2 and "invalid lab name 'Bad_Name'" in res.output
+    assert CliRunner().invoke(cli, ["status", "--lab", "Bad_Name"]).exit_code == 2
     assert CliRunner().invoke(cli, ["policy", "update", "allow-v4"]).exit_code == 2
     res = CliRunner().invoke(cli, ["policy", "update", "x", "--in", "10.0.0.0/8", "--clear-in"])
     assert res.exit_code == 2
@@ -297,3 +299,105 @@ def test_resolve() -> None:
         c.link("dup")
     with pytest.raises(LabError, match="no link 'zz'"):
         c.link("zz")
+
+
+# --------------------------------------------------------------------------- global options
+
+
+@pytest.fixture
+def labs_seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The lab each client is made for."""
+    seen: list[str] = []
+
+    def make(lab: str) -> FakeClient:
+        seen.append(lab)
+        return FakeClient(base_answers())
+    monkeypatch.setattr(common, "make_client", make)
+    monkeypatch.delenv("ILAB_LAB", raising=False)
+    return seen
+
+
+@pytest.mark.parametrize("args", [["--lab", "x1", "status"], ["status", "--lab", "x1"],
+                                  ["policy", "--lab", "x1", "list"],
+                                  ["policy", "list", "--lab", "x1"],
+                                  ["--lab", "other", "status", "--lab", "x1"]])
+def test_lab_before_or_after_the_verb(labs_seen: list[str], args: list[str]) -> None:
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert labs_seen == ["x1"]
+
+
+def test_lab_from_the_environment(labs_seen: list[str]) -> None:
+    res = CliRunner(env={"ILAB_LAB": "envlab"}).invoke(cli, ["status"])
+    assert res.exit_code == 0, res.output
+    assert labs_seen == ["envlab"]
+
+
+def test_down_accepts_lab_after_the_verb(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.control import lifecycle
+    from lab.control.lifecycle import DownResult
+    downs: list[str] = []
+    monkeypatch.setattr(lifecycle, "down",
+                        lambda lab: downs.append(lab) or DownResult(lab, [], []))
+    res = CliRunner().invoke(cli, ["down", "--lab", "x2"])
+    assert res.exit_code == 0, res.output
+    assert downs == ["x2"] and "[x2] nothing to remove" in res.output
+
+
+@pytest.mark.parametrize(("args", "env", "lab"), [
+    (["--lab", "x3", "run", "f.yaml"], {}, "x3"),
+    (["run", "f.yaml", "--lab", "x3"], {}, "x3"),
+    (["run", "f.yaml"], {"ILAB_LAB": "x4"}, "x4"),
+    (["run", "f.yaml"], {}, None),  # no lab named: a fresh one per file
+])
+def test_run_uses_the_global_lab(monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                 env: dict[str, str], lab: str | None) -> None:
+    from lab.runner import run as runner
+    got: list[str | None] = []
+    monkeypatch.delenv("ILAB_LAB", raising=False)
+    monkeypatch.setattr(runner, "run_files", lambda files, lab, **kw: got.append(lab) or [])
+    res = CliRunner(env=env).invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert got == [lab]
+
+
+def test_ctrl_c_during_up_is_one_line_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.control import lifecycle
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(lifecycle, "up", interrupted)
+    res = CliRunner().invoke(cli, ["--lab", "x5", "up"])
+    assert res.exit_code == 130
+    assert res.stderr.splitlines() == [
+        "interlink-lab: interrupted; if anything is left, `interlink-lab --lab x5 down` "
+        "removes it"]
+
+
+def test_up_timeout_must_be_positive() -> None:
+    res = CliRunner().invoke(cli, ["up", "--timeout", "0"])
+    assert res.exit_code == 2 and "--timeout" in res.output
+
+
+# --------------------------------------------------------------------------- policy files
+
+
+def test_policy_update_refuses_an_empty_file(fake: FakeClient, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n")
+    for f in ("/dev/null", str(empty)):
+        res = CliRunner().invoke(cli, ["policy", "update", "allow-v4", "--in-file", f])
+        assert res.exit_code == 2, res.output
+        assert "has no prefix" in res.output and "--allow-empty" in res.output
+    res = CliRunner().invoke(cli, ["policy", "create", "p", "--out-file", "/dev/null"])
+    assert res.exit_code == 2 and "advertises nothing" in res.output
+    assert not [c for c in fake.calls if c[0] in ("PATCH", "POST")]  # nothing changed
+    res = CliRunner().invoke(cli, ["policy", "update", "allow-v4", "--in-file", "/nope"])
+    assert res.exit_code == 2 and "cannot read /nope" in res.output
+
+    fake.answers[("PATCH", f"{P}/routing-policies/pol-4")] = {**POLICY, "prefix_filter_in": []}
+    res = CliRunner().invoke(cli, ["policy", "update", "allow-v4", "--in-file", "/dev/null",
+                                   "--allow-empty"])
+    assert res.exit_code == 0, res.output
+    assert fake.calls[-1] == ("PATCH", f"{P}/routing-policies/pol-4",
+                              {"prefix_filter_in": []})

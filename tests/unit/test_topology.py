@@ -243,7 +243,7 @@ def _mod(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     ("vpcs.0.private_networks.0.subnets", ["198.51.100.0/25"],
      r"198\.51\.100\.0/24 \(customer\.lan\) overlaps"),
     ("vpcs.0.private_networks.0.subnets", ["203.0.113.0/29"], r"too small"),
-    ("timers.hold_time", 2, r"at least 3 seconds"),
+    ("timers.hold_time", 2, r"0 \(no keepalives\) or 3..65535"),
     ("name", None, r"name: invalid name"),
 ])
 def test_validation_errors(basic_data: dict[str, Any], path: str, value: Any,
