@@ -73,7 +73,8 @@ def test_hold_time_is_one_rule(hold: int, tmp_path: Path, no_preflight: None) ->
     else:
         assert errors == [f"{f}:8:14: timers.hold_time: must be 0 (no keepalives) or "
                           f"3..65535 seconds, not {hold}"]
-        with pytest.raises(ScenarioError, match=rf"must be 0 \(no keepalives\) or 3..65535 seconds, not {hold}"):
+        with pytest.raises(ScenarioError,
+                           match=rf"must be 0 \(no keepalives\) or 3..65535 seconds, not {hold}"):
             parse_scenario(yaml.safe_load(f.read_text()))
 
 
