@@ -108,6 +108,8 @@ def test_port_stays_across_restarts_and_a_taken_port_fails(lab: str) -> None:
     lifecycle.stop_controller(lab)
     port = int(url.rsplit(":", 1)[1])
     squatter = socket.socket()
+    # As the daemon does: the old controller's connections may linger in TIME_WAIT.
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
