@@ -76,10 +76,6 @@ class Controller:
         """A bridge (re)connected: its snapshot replay follows and is the complete state."""
         self._dataplane.on_connect(speaker)
 
-    def rename_netns(self, renamed: dict[str, str]) -> None:
-        """The lab renamed namespaces (old -> new): what we applied there is still there."""
-        self._dataplane.rename_netns(renamed)
-
     def links(self) -> list[Link]:
         """Copies of the links as committed: a change mutates and stores them without
         awaiting in between, so no reader sees half of one."""

@@ -109,11 +109,6 @@ class DataPlane:
             for name in list(self._configs):
                 self.speakers.stop(name)
 
-    def rename_netns(self, renamed: dict[str, str]) -> None:
-        for old, new in renamed.items():
-            if old in self.applied_tables:
-                self.applied_tables[new] = self.applied_tables.pop(old)
-
     async def stop_speaker(self, link_id: str) -> None:
         name = speaker_name(link_id)
         await asyncio.get_running_loop().run_in_executor(None, self.speakers.stop, name)

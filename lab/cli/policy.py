@@ -67,8 +67,28 @@ def show(ctx: click.Context, policy_ref: str, as_json: bool) -> None:
             click.echo(f"  {prefix}")
 
 
-def _prefixes(given: tuple[str, ...], file: str | None) -> list[str]:
-    return [*given, *(read_prefix_file(file) if file else [])]
+ALLOW_EMPTY = click.option(
+    "--allow-empty", is_flag=True,
+    help="Accept an --in-file/--out-file with no prefix (an empty list: nothing passes).")
+
+
+def _prefixes(given: tuple[str, ...], file: str | None, flag: str = "in",
+              allow_empty: bool = False) -> list[str]:
+    """--in/--out plus the file's prefixes. A file with none is refused unless
+    ``allow_empty``: a wrong path (/dev/null, an empty pipe) must not empty a filter."""
+    if not file:
+        return list(given)
+    try:
+        from_file = read_prefix_file(file)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {file}: {exc.strerror or exc}",
+                                 param_hint=f"--{flag}-file") from None
+    if not from_file and not allow_empty:
+        raise click.BadParameter(
+            f"{file} has no prefix; an empty list {'accepts' if flag == 'in' else 'advertises'}"
+            f" nothing: use --allow-empty (or --clear-{flag}) if that is meant",
+            param_hint=f"--{flag}-file")
+    return [*given, *from_file]
 
 
 @policy.command("create")
@@ -81,14 +101,17 @@ def _prefixes(given: tuple[str, ...], file: str | None) -> list[str]:
 @click.option("--in-file", type=click.Path(dir_okay=False), help="More --in, one per line.")
 @click.option("--out-file", type=click.Path(dir_okay=False), help="More --out, one per line.")
 @click.option("--tag", "tags", multiple=True, help="Tag; repeatable.")
+@ALLOW_EMPTY
 @json_option
 @click.pass_context
 def create(ctx: click.Context, name: str, is_ipv6: bool, in_: tuple[str, ...],
            out: tuple[str, ...], in_file: str | None, out_file: str | None,
-           tags: tuple[str, ...], as_json: bool) -> None:
+           tags: tuple[str, ...], allow_empty: bool, as_json: bool) -> None:
     """Create routing policy NAME."""
-    body = {"name": name, "is_ipv6": is_ipv6, "prefix_filter_in": _prefixes(in_, in_file),
-            "prefix_filter_out": _prefixes(out, out_file), "tags": list(tags)}
+    body = {"name": name, "is_ipv6": is_ipv6,
+            "prefix_filter_in": _prefixes(in_, in_file, "in", allow_empty),
+            "prefix_filter_out": _prefixes(out, out_file, "out", allow_empty),
+            "tags": list(tags)}
     p = get_client(ctx).post(f"{P}/routing-policies", body)
     if as_json:
         echo_json(p)
@@ -107,11 +130,12 @@ def create(ctx: click.Context, name: str, is_ipv6: bool, in_: tuple[str, ...],
 @click.option("--out-file", type=click.Path(dir_okay=False), help="More --out, one per line.")
 @click.option("--clear-in", is_flag=True, help="Empty the in list (accept nothing).")
 @click.option("--clear-out", is_flag=True, help="Empty the out list (advertise nothing).")
+@ALLOW_EMPTY
 @json_option
 @click.pass_context
 def update(ctx: click.Context, policy_ref: str, name: str | None, in_: tuple[str, ...],
            out: tuple[str, ...], in_file: str | None, out_file: str | None, clear_in: bool,
-           clear_out: bool, as_json: bool) -> None:
+           clear_out: bool, allow_empty: bool, as_json: bool) -> None:
     """Change a routing policy; it applies at once to every link using it."""
     body: dict[str, Any] = {}
     if name is not None:
@@ -123,7 +147,7 @@ def update(ctx: click.Context, policy_ref: str, name: str | None, in_: tuple[str
         if clear:
             body[key] = []
         elif given or file:
-            body[key] = _prefixes(given, file)
+            body[key] = _prefixes(given, file, flag, allow_empty)
     if not body:
         raise click.UsageError("nothing to update: give --name, --in, --out, --clear-in or "
                                "--clear-out")

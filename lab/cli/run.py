@@ -19,18 +19,23 @@ EXIT_FAILED, EXIT_INVALID = 1, 2
 @click.command("run")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--lab", "lab", default=None,
-              help="Lab name (default: a fresh one per file, so a running lab is never hit).")
+              help="Lab name, here or before the verb (default: a fresh one per file, so a "
+                   "running lab is never hit).")
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards (to inspect it).")
 @click.option("--router", type=click.Choice(registry.names()), default=None,
               help="Run every customer router of the files on this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
-def run(files: tuple[str, ...], lab: str | None, keep: bool, router: str | None,
-        as_json: bool) -> None:
+@click.pass_context
+def run(ctx: click.Context, files: tuple[str, ...], lab: str | None, keep: bool,
+        router: str | None, as_json: bool) -> None:
     """Run scenario FILES (paths or shipped names): bring the lab up, run the steps in order,
     then the checks, and tear it down. Progress goes to stderr, the summary to stdout.
 
     Exit 0 if everything passed, 1 if a step or check failed, 2 if a file is invalid.
     """
+    root = ctx.find_root().obj
+    if lab is None and root.get("lab_given"):  # `--lab X run` or ILAB_LAB
+        lab = root["lab"]
     if lab is not None:
         check_lab_name(lab)
 

@@ -13,9 +13,13 @@ from lab.routers import registry
 
 @click.command("up")
 @click.argument("scenario", default="basic")
-@click.option("--hold-time", type=int, default=None, help="BGP hold time in seconds (default 9).")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for the links to be active and traffic to flow.")
+@click.option("--hold-time", type=int, default=None,
+              help="BGP hold time in seconds: 0 (no keepalives) or 3..65535 (default: the "
+                   "scenario's, else 9).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True,
+              help="Seconds to wait for the links to be active and traffic to flow (the "
+                   "controller's start-up has its own limit).")
 @click.option("--router", type=click.Choice(registry.names()), default=None,
               help="Every customer router on this kind, whatever the scenario says.")
 @click.option("--json", "as_json", is_flag=True, help="Print timings and the API as JSON.")

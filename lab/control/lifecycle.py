@@ -31,12 +31,23 @@ from lab.dataplane.build import build
 from lab.dataplane.probes import ping_fast
 from lab.dataplane.teardown import existing_namespaces, teardown
 from lab.routers import registry
+from lab.scenario import file
 from lab.scenario.addressing import build_topology
-from lab.scenario.model import SCENARIO_DIR, Scenario, ScenarioError
+from lab.scenario.document import ScenarioFileError
+from lab.scenario.model import (
+    HOLD_TIME_RULE,
+    SCENARIO_DIR,
+    Scenario,
+    ScenarioError,
+    valid_hold_time,
+)
 from lab.scenario.parse import load_scenario
 from lab.scenario.topology import Topology
 
 REQUIRED_BINARIES = ("ip", "bridge", "iptables", "ip6tables", "ping")
+# The controller's start-up (store, speakers, API), whatever `up --timeout` says: that one
+# bounds the wait for the links and the traffic.
+CONTROLLER_START_S = 30.0
 Progress = Callable[[str], None]
 
 
@@ -84,7 +95,7 @@ def _wait(what: str, check: Callable[[], Any], timeout: float, on_fail: Callable
     try:
         return wait_for(check, what, timeout, interval=0.02)
     except WaitTimeout:
-        raise LabError(f"timed out after {timeout:.0f}s waiting for {what}: {on_fail()}") from None
+        raise LabError(f"timed out after {timeout:g}s waiting for {what}: {on_fail()}") from None
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:
@@ -138,22 +149,21 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
        wait_ready: bool | None = None, router: str | None = None) -> UpResult:
     """Build the lab and wait until it works: links active, then traffic flowing.
 
-    ``wait_ready``: None follows the scenario's ``ready:``; False returns as soon as the
-    controller API answers (for scenarios whose sessions are meant to stay down).
+    ``timeout`` bounds each wait for the links and the traffic (the controller's start-up
+    has its own, CONTROLLER_START_S). ``wait_ready``: None follows the scenario's ``ready:``;
+    False returns as soon as the controller API answers (for scenarios whose sessions are
+    meant to stay down).
     """
     check_lab_name(lab)
+    if hold_time is not None and not valid_hold_time(hold_time):
+        raise LabError(f"--hold-time {HOLD_TIME_RULE}, not {hold_time}")
+    scenario = load_checked(scenario_ref)
     preflight()
     if is_up(lab):
         raise LabError(f"lab {lab!r} is already up; run `interlink-lab --lab {lab} down` first")
     t0 = time.monotonic()
     timings: dict[str, float] = {}
-    try:
-        scenario = load_scenario(scenario_ref)
-    except ScenarioError as exc:
-        raise LabError(str(exc)) from None
     if hold_time is not None:
-        if not 3 <= hold_time <= 65535:
-            raise LabError("--hold-time must be 3..65535 seconds")
         scenario = type(scenario)(**{**scenario.__dict__, "hold_time": hold_time})
     scenario = with_router(scenario, router)
     if wait_ready is None:
@@ -161,11 +171,11 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     topo = build_topology(scenario, lab)
     check_routers(topo)
     d = lab_dir(lab)
-    d.mkdir(parents=True, exist_ok=True)
-    # Searchable but not listable: FRR's daemons (user frr) need to reach their directory;
-    # the files holding the API secret are 0600 themselves.
-    os.chmod(d, 0o711)
     try:
+        d.mkdir(parents=True, exist_ok=True)
+        # Searchable but not listable: FRR's daemons (user frr) need to reach their directory;
+        # the files holding the API secret are 0600 themselves.
+        os.chmod(d, 0o711)
         progress(f"building {len(topo.nodes)} namespaces")
         build(topo)
         timings["namespaces"] = time.monotonic() - t0
@@ -177,7 +187,7 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
         (d / "api.json").unlink(missing_ok=True)
         progress("starting controller and BGP speakers")
         pid = spawn_daemon(lab)
-        info = _wait("the controller API", lambda: _api_ready(d, pid), timeout,
+        info = _wait("the controller API", lambda: _api_ready(d, pid), CONTROLLER_START_S,
                      lambda: _log_tail(d / "controller.log"))
         timings["controller"] = time.monotonic() - t0
         if wait_ready:
@@ -194,7 +204,20 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     return UpResult(lab=lab, url=info["url"], timings=timings)
 
 
-def start_controller(lab: str, timeout: float = 30.0) -> dict[str, Any]:
+def load_checked(scenario_ref: str) -> Scenario:
+    """The scenario, validated as `validate` does: errors say FILE:LINE:COL."""
+    try:
+        file.load(scenario_ref, registry.names())
+    except ScenarioFileError as exc:
+        raise LabError("invalid scenario:\n  " + "\n  ".join(str(i) for i in exc.issues)
+                       ) from None
+    try:
+        return load_scenario(scenario_ref)
+    except ScenarioError as exc:  # what the file check let through (should not happen)
+        raise LabError(str(exc)) from None
+
+
+def start_controller(lab: str, timeout: float = CONTROLLER_START_S) -> dict[str, Any]:
     """(Re)start the controller of a lab whose namespaces exist (after a crash or a stop).
 
     The new controller resumes from the store, adopts the running speakers and re-creates

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -110,6 +111,27 @@ def seed(ctrl: Controller, wiring: LabWiring, scenario: Scenario) -> None:
                        {v.id: n for n, v in vpcs.items()})
 
 
+class PortTaken(RuntimeError):
+    """The lab's API port is held by another program: the lab keeps its port for its
+    lifetime (SDKs configured from ``inspect`` hold it), so it fails rather than move."""
+
+
+def listen_socket(port: int) -> socket.socket:
+    """A bound 127.0.0.1 TCP socket for the API: ``port`` 0 picks a free one (a new lab).
+    SO_REUSEADDR lets a restarted controller take its port back from TIME_WAIT connections,
+    never from another listener."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise PortTaken(f"cannot listen on 127.0.0.1:{port}, this lab's API port "
+                        f"({exc.strerror}): another program holds it; stop it, or "
+                        "`interlink-lab down` and `up` the lab again (new port)") from None
+    return sock
+
+
 class LabDaemon:
     def __init__(self, lab: str):
         self.lab = lab
@@ -186,16 +208,12 @@ class LabDaemon:
             else:
                 await router.update(cw)
 
-    async def _on_topology_change(self, topo: Topology, renamed: dict[str, str]) -> None:
-        self.ctrl.rename_netns(renamed)
-        for old, new in renamed.items():
-            if old in self._tables:
-                self._tables[new] = self._tables.pop(old)  # the socket still lives there
+    async def _on_topology_change(self, topo: Topology) -> None:
         with contextlib.suppress(OSError, ValueError):
             info = read_json(self.dir / "lab.json")
             info["namespaces"] = list(topo.netns_names)
             write_json(self.dir / "lab.json", info)
-        await self._sync_customers()  # routers follow renamed namespaces in update()
+        await self._sync_customers()
 
     def _on_event(self, speaker: str, event: Event) -> None:
         listener = self._by_speaker.get(speaker)
@@ -215,6 +233,13 @@ class LabDaemon:
     # --- run -----------------------------------------------------------------------------
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # The port first, before anything moves: the lab's, recorded at its first start.
+        listener = listen_socket(int(self.info.get("port") or 0))
+        port = listener.getsockname()[1]
+        if self.info.get("port") != port:
+            info = read_json(self.dir / "lab.json")
+            info["port"] = self.info["port"] = port
+            write_json(self.dir / "lab.json", info)
         if self.restarted:
             await self.wiring.resync()
         await self.hub.start()
@@ -228,12 +253,8 @@ class LabDaemon:
                        [PartnerApi(self.ctrl.api), EventsApi(self.ctrl.bus), LabApi(self)])
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        port = int(self.info.get("port") or 0)
-        site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+        site = web.SockSite(runner, listener)
         await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        port = sockets[0].getsockname()[1] if sockets else port
         write_json(self.dir / "api.json", {"url": f"http://127.0.0.1:{port}",
                                            "token": self.info["token"], "pid": os.getpid()})
         stop = asyncio.Event()
@@ -259,7 +280,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     daemon = LabDaemon(args.lab)
-    asyncio.run(daemon.run())
+    try:
+        asyncio.run(daemon.run())
+    except PortTaken as exc:
+        log.error("%s", exc)  # the last log line: `up`/`controller start` show it
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from lab.scenario.parse import parse_scenario
 from lab.scenario.topology import Topology
 
 log = logging.getLogger("lab.daemon.wiring")
-OnChange = Callable[[Topology, dict[str, str]], Awaitable[None]]
+OnChange = Callable[[Topology], Awaitable[None]]
 
 # What no private network may overlap (the controller's ``reserved``): the host's networks
 # and the transit networks between Scaleway and VPC routers, with room to grow (/20, /48).
@@ -45,12 +45,13 @@ class LabWiring:
         self.lab, self.store = lab, store
         saved = store.get("lab", "scenario")
         self.scenario = parse_scenario(saved, "stored scenario") if saved else scenario
-        self.topo = build_topology(self.scenario, lab)
+        # Names once given never change: a grown lab keeps them (older state: none stored).
+        self.topo = build_topology(self.scenario, lab, store.get("lab", "node_names"))
         self.link_names: dict[str, str] = dict(store.get("lab", "link_names") or {})
         self.vpc_names: dict[str, str] = dict(store.get("lab", "vpc_names") or {})
         self.auto_customers: dict[str, str] = dict(store.get("lab", "auto_customers") or {})
         self.lock = asyncio.Lock()
-        self.on_change: OnChange | None = None  # the daemon follows customers and renames
+        self.on_change: OnChange | None = None  # the daemon follows customers
 
     # --- lookups (Wiring port) ------------------------------------------------------------
     def placement(self, link_id: str) -> LinkPlacement | None:
@@ -88,6 +89,7 @@ class LabWiring:
             tx.put("lab", "link_names", self.link_names)
             tx.put("lab", "vpc_names", self.vpc_names)
             tx.put("lab", "auto_customers", self.auto_customers)
+            tx.put("lab", "node_names", self.topo.node_names)
 
     async def resync(self) -> None:
         """After a controller restart: re-create whatever the data plane is missing."""
@@ -95,15 +97,15 @@ class LabWiring:
             await asyncio.get_running_loop().run_in_executor(None, sync, None, self.topo)
 
     async def _apply(self, scenario: Scenario) -> None:
-        topo = build_topology(scenario, self.lab)
+        topo = build_topology(scenario, self.lab, self.topo.node_names)
         report = await asyncio.get_running_loop().run_in_executor(
             None, sync, self.topo, topo)
         self.scenario, self.topo = scenario, topo
         self._save()
-        log.info("data plane synced: +%s -%s renamed %s (%.2fs)", list(report.added_nodes),
-                 list(report.removed_nodes), list(report.renamed_nodes), report.seconds)
+        log.info("data plane synced: +%s -%s (%.2fs)", list(report.added_nodes),
+                 list(report.removed_nodes), report.seconds)
         if self.on_change is not None:
-            await self.on_change(topo, dict(report.renamed_nodes))
+            await self.on_change(topo)
 
     async def provision(self, link: Link) -> None:
         async with self.lock:

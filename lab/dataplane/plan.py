@@ -7,11 +7,9 @@ live state it is given: what already exists produces no line.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from lab.dataplane.bpf import hidden_peer
 from lab.dataplane.iproute import LiveState, norm_cidr
-from lab.scenario.topology import Endpoint, Topology, VethPair
+from lab.scenario.topology import Topology, VethPair
 
 
 def sysctls(topology: Topology, netns: str) -> dict[str, str]:
@@ -37,24 +35,6 @@ def sysctls(topology: Topology, netns: str) -> dict[str, str]:
 
 def _veth_key(v: VethPair) -> frozenset[tuple[str, str]]:
     return frozenset(((v.a.netns, v.a.ifname), (v.b.netns, v.b.ifname)))
-
-
-def renamed(topology: Topology, names: dict[str, str]) -> Topology:
-    """`topology` as it reads after renaming namespaces (old netns -> new netns)."""
-    def r(n: str) -> str:
-        return names.get(n, n)
-
-    def ep(e: Endpoint) -> Endpoint:
-        return replace(e, netns=r(e.netns))
-
-    return replace(
-        topology,
-        nodes=tuple(replace(n, netns=r(n.netns)) for n in topology.nodes),
-        veths=tuple(VethPair(ep(v.a), ep(v.b)) for v in topology.veths),
-        vlans=tuple(replace(v, netns=r(v.netns)) for v in topology.vlans),
-        bridges=tuple(replace(b, netns=r(b.netns)) for b in topology.bridges),
-        addresses=tuple(replace(a, netns=r(a.netns)) for a in topology.addresses),
-        routes=tuple(replace(rt, netns=r(rt.netns)) for rt in topology.routes))
 
 
 def veth_lines(topology: Topology, live: dict[str, LiveState]) -> tuple[

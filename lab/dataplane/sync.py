@@ -1,5 +1,5 @@
-"""Bring a running lab's nodes to a new topology (I/O): remove what went, rename what was
-renamed, then build what is missing (``lab.dataplane.build``), leaving everything else and
+"""Bring a running lab's nodes to a new topology (I/O): remove what went, then build what is
+missing (``lab.dataplane.build``), leaving everything else and
 its traffic alone."""
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ class SyncReport:
     added_nodes: tuple[str, ...]  # namespaces created
     removed_nodes: tuple[str, ...]  # namespaces deleted, their processes killed
     seconds: float
-    # (old name, new name): the same namespace, renamed because a node name gained or lost
-    # its suffix (`scw-interlink` -> `scw-interlink-1`); its processes and routes live on.
-    renamed_nodes: tuple[tuple[str, str], ...] = ()
 
 
 def sync(old: Topology | None, new: Topology) -> SyncReport:
@@ -30,8 +27,10 @@ def sync(old: Topology | None, new: Topology) -> SyncReport:
     Creates the namespaces, veths, VLAN sub-interfaces, bridge ports, addresses and static
     routes of `new` that are missing; removes the nodes of `old` that `new` lacks (killing
     their processes) and its veths, sub-interfaces, addresses and static routes that `new`
-    lacks. A node whose name changed (same `Node.key`) is renamed, not rebuilt. Everything
-    else is left alone, so existing links keep their traffic (VLAN programs are swapped
+    lacks. Nodes are matched by namespace: `new` is built with `old`'s node names
+    (``build_topology(..., given=old.node_names)``), so a kept node keeps its namespace and
+    a node of `old` renamed in `new` is an error (it would be rebuilt). Everything else is
+    left alone, so existing links keep their traffic (VLAN programs are swapped
     atomically). With `old=None` (a restarting controller) nothing is removed and whatever
     already exists is kept: only what is missing is created.
 
@@ -45,25 +44,20 @@ def sync(old: Topology | None, new: Topology) -> SyncReport:
     new_keys = {n.key: n for n in new.nodes}
     if len(new_keys) != len(new.nodes):
         raise ValueError("topology nodes need distinct keys")
+    if old is not None:
+        moved = [f"{n.name} -> {new_keys[n.key].name}" for n in old.nodes
+                 if n.key in new_keys and new_keys[n.key].netns != n.netns]
+        if moved:
+            raise ValueError("node names must not change (build with given=old.node_names): "
+                             + ", ".join(moved))
     nodes = runtime()
     removed: tuple[str, ...] = ()
-    renames: dict[str, str] = {}
     with build_errors(new.lab):
         if old is not None:
             gone = [n.netns for n in old.nodes if n.key not in new_keys and nodes.exists(n.netns)]
             if gone:
                 _unplug(gone)
                 removed = teardown(new.lab, gone).removed
-            renames = {n.netns: new_keys[n.key].netns for n in old.nodes
-                       if n.key in new_keys and new_keys[n.key].netns != n.netns
-                       and nodes.exists(n.netns)}
-            # Two steps through temporary names: a rename may target another's old name.
-            tmp = {o: f"{new.lab}-.sync{i}" for i, o in enumerate(renames)}
-            for o, t in tmp.items():
-                nodes.rename(o, t)
-            for o, t in tmp.items():
-                nodes.rename(t, renames[o])
-            old = plan.renamed(old, renames)
 
         # What is there already (the namespaces still missing are empty: no need to ask).
         live = iproute.live_state(n for n in new.netns_names if nodes.exists(n))
@@ -75,7 +69,7 @@ def sync(old: Topology | None, new: Topology) -> SyncReport:
             iproute.batches(best_effort, "removing routes from", force=True)
     created = provision(new, live)
     return SyncReport(added_nodes=created, removed_nodes=removed,
-                      seconds=time.perf_counter() - t0, renamed_nodes=tuple(renames.items()))
+                      seconds=time.perf_counter() - t0)
 
 
 def _unplug(names: list[str]) -> None:

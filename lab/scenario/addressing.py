@@ -1,10 +1,12 @@
 """Scenario -> Topology: node names, interfaces and addresses for every customer, link,
-partner and VPC (pure). Stable indexes keep existing nodes' addresses when the lab grows."""
+partner and VPC (pure). Stable indexes keep existing nodes' addresses when the lab grows, and
+names given before (``given``) keep their names: a node is never renamed."""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from lab.scenario.model import (
     FORWARDING_ROLES,
@@ -54,37 +56,61 @@ def transit_networks(index: int) -> tuple[ipaddress.IPv4Network, ipaddress.IPv6N
     return t4, t6
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Names:
-    """Node naming: short when there is one of a kind, suffixed when there are several."""
+    """Node naming: a node already named (``given``, by node key) keeps its name; a new one is
+    short when it is the only one of its kind, suffixed when there are several. A suffixed
+    name already taken by another node (a position reused) gets one more suffix."""
 
     multi_customer: bool
     multi_link: bool
     multi_partner: bool
     multi_vpc: bool
     multi_instance: bool
+    given: Mapping[str, str] = field(default_factory=dict)
+    chosen: dict[str, str] = field(default_factory=dict)  # key -> name, as handed out
+
+    def _name(self, key: str, fresh: str) -> str:
+        if key in self.chosen:
+            return self.chosen[key]
+        name = self.given.get(key)
+        if name is None:
+            taken = set(self.given.values()) | set(self.chosen.values())
+            name, n = fresh, 2
+            while name in taken:
+                name, n = f"{fresh}-{n}", n + 1
+        self.chosen[key] = name
+        return name
 
     def customer_router(self, c: str) -> str:
-        return f"customer-router-{c}" if self.multi_customer else "customer-router"
+        return self._name(f"customer-router:{c}",
+                          f"customer-router-{c}" if self.multi_customer else "customer-router")
 
     def onprem_host(self, c: str) -> str:
-        return f"onprem-host-{c}" if self.multi_customer else "onprem-host"
+        return self._name(f"onprem-host:{c}",
+                          f"onprem-host-{c}" if self.multi_customer else "onprem-host")
 
     def partner(self, p: str) -> str:
-        return f"partner-{p}" if self.multi_partner else "partner"
+        return self._name(f"partner:{p}", f"partner-{p}" if self.multi_partner else "partner")
 
     def scw(self, index: int) -> str:
-        return f"scw-interlink-{index}" if self.multi_link else "scw-interlink"
+        return self._name(f"scw-interlink:{index}",
+                          f"scw-interlink-{index}" if self.multi_link else "scw-interlink")
 
     def vpc_router(self, index: int) -> str:
-        return f"vpc-router-{index}" if self.multi_vpc else "vpc-router"
+        return self._name(f"vpc-router:{index}",
+                          f"vpc-router-{index}" if self.multi_vpc else "vpc-router")
 
-    def instance(self, vpc_index: int, pn_position: int) -> str:
-        return (f"vpc-instance-{vpc_index}-{pn_position}" if self.multi_instance
-                else "vpc-instance")
+    def instance(self, vpc_index: int, pn: str, pn_position: int) -> str:
+        return self._name(f"vpc-instance:{vpc_index}:{pn}",
+                          f"vpc-instance-{vpc_index}-{pn_position}" if self.multi_instance
+                          else "vpc-instance")
 
 
-def build_topology(scenario: Scenario, lab: str = "ilab") -> Topology:
+def build_topology(scenario: Scenario, lab: str = "ilab",
+                   given: Mapping[str, str] | None = None) -> Topology:
+    """``given``: node key -> name of the nodes built before (``Topology.node_names``); they
+    keep those names, whatever the lab has grown or shrunk to."""
     if not LAB_NAME_RE.match(lab):
         raise ScenarioError(f"invalid lab name {lab!r}: 1-12 lowercase letters/digits, "
                             "starting with a letter")
@@ -94,7 +120,8 @@ def build_topology(scenario: Scenario, lab: str = "ilab") -> Topology:
         multi_partner=len(scenario.partners) > 1,
         multi_vpc=len(scenario.vpcs) > 1,
         multi_instance=len(scenario.vpcs) > 1
-        or sum(len(v.private_networks) for v in scenario.vpcs) > 1)
+        or sum(len(v.private_networks) for v in scenario.vpcs) > 1,
+        given=dict(given or {}))
 
     def ns(node: str) -> str:
         return f"{lab}-{node}"
@@ -222,7 +249,7 @@ def build_topology(scenario: Scenario, lab: str = "ilab") -> Topology:
         vr = names.vpc_router(v.index)
         instances: list[InstanceWiring] = []
         for i, pn in enumerate(v.private_networks):
-            inst = names.instance(v.index, i + 1)
+            inst = names.instance(v.index, pn.name, i + 1)
             add_node(inst, "vpc-instance", f"{v.index}:{pn.name}")
             pn_if = f"pn{i}"
             veth(vr, pn_if, inst, "eth0")

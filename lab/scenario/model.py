@@ -13,6 +13,15 @@ SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 VLAN_MIN, VLAN_MAX = 1500, 3899
 DEFAULT_HOLD_TIME = 9
+# BGP hold time (RFC 4271 4.2): 0 (no keepalives, the session never times out) or 3..65535
+# seconds. What every speaker accepts (ExaBGP, FRR, BIRD); the parser, the schema and
+# `up --hold-time` all use this one rule.
+HOLD_TIME_MAX = 65535
+HOLD_TIME_RULE = "must be 0 (no keepalives) or 3..65535 seconds"
+
+
+def valid_hold_time(seconds: int) -> bool:
+    return seconds == 0 or 3 <= seconds <= HOLD_TIME_MAX
 DEFAULT_CUSTOMER = "customer"
 DEFAULT_ROUTER = "exabgp"  # a customer's router kind when the file names none (lab.routers)
 DEFAULT_PARTNER = "partner"

@@ -20,6 +20,7 @@ from lab.scenario.model import (
     DEFAULT_PARTNER,
     DEFAULT_ROUTER,
     FORBIDDEN_PREFIXES,
+    HOLD_TIME_RULE,
     HOST_OFFSET,
     MAX_LINK_INDEX,
     MAX_VPC_INDEX,
@@ -42,6 +43,7 @@ from lab.scenario.model import (
     ScenarioError,
     VpcSpec,
     host_offset,
+    valid_hold_time,
 )
 
 # --------------------------------------------------------------------------- loading
@@ -182,10 +184,11 @@ class _Parser:
             raise self.err("description", f"expected a string, got {description!r}")
         timers = self.mapping(d.get("timers") or {}, "timers")
         self.known_keys(timers, "timers", ("hold_time",))
-        hold = self.integer(timers.get("hold_time", DEFAULT_HOLD_TIME), "timers.hold_time", 0,
-                            65535)
-        if 0 < hold < 3:
-            raise self.err("timers.hold_time", "must be 0 or at least 3 seconds (RFC 4271)")
+        hold = timers.get("hold_time", DEFAULT_HOLD_TIME)
+        if isinstance(hold, bool) or not isinstance(hold, int):
+            raise self.err("timers.hold_time", f"expected an integer, got {hold!r}")
+        if not valid_hold_time(hold):
+            raise self.err("timers.hold_time", f"{HOLD_TIME_RULE}, not {hold}")
         customers = self.customers(d)
         vpcs = tuple(self.vpc(v, f"vpcs[{i}]", i + 1)
                      for i, v in enumerate(self.seq(d.get("vpcs"), "vpcs")))

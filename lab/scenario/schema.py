@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 
 from lab.scenario.document import Issue, Path_, ScenarioFile
-from lab.scenario.model import DEFAULT_ROUTER
+from lab.scenario.model import DEFAULT_ROUTER, HOLD_TIME_RULE
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
 
@@ -64,6 +64,8 @@ def _schema_message(err: jsonschema.ValidationError, data: Any) -> tuple[Path_, 
                                         f"(allowed: {', '.join(allowed)})"), True
     if v == "required":
         return path, f"{where}: {err.message}", False
+    if v == "anyOf" and path[-1:] == ("hold_time",):
+        return path, f"{where}: {HOLD_TIME_RULE}, not {err.instance!r}", False
     if v in ("oneOf", "anyOf") and err.context:
         best = jsonschema.exceptions.best_match(err.context)
         return path, f"{where}: {best.message}", False

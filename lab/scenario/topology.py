@@ -10,8 +10,9 @@ several (`scw-interlink-<link index>`, `partner-<partner>`, `vpc-router-<vpc ind
 Everything that a running lab could get more of (links, VPCs) is keyed by a stable `index`
 rather than by position, so that adding one keeps the interface names and addresses of the
 others: `dataplane.sync` can then add it without touching their traffic. Every node also has a
-`key` (its identity independent of the naming form) so that `sync` can rename a namespace when
-a name gains its suffix (`scw-interlink` -> `scw-interlink-1`) instead of rebuilding it.
+`key` (its identity independent of the naming form); a running lab keeps `node_names` (key ->
+name) and builds the grown topology with them, so a name once given never changes: the one
+`scw-interlink` stays so when `scw-interlink-2` joins it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Node:
     netns: str
     forwarding: bool
     # Identity independent of the naming form ("scw-interlink:1", "customer-router:acme"):
-    # the same key in two topologies is the same namespace, possibly renamed.
+    # the same key in two topologies is the same node, under the same name.
     key: str = ""
 
 
@@ -194,6 +195,11 @@ class Topology:
     @property
     def netns_names(self) -> tuple[str, ...]:
         return tuple(n.netns for n in self.nodes)
+
+    @property
+    def node_names(self) -> dict[str, str]:
+        """Node key -> name: what ``build_topology(..., given=)`` keeps when the lab changes."""
+        return {n.key: n.name for n in self.nodes}
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

@@ -443,8 +443,9 @@ def _with_link(s: Scenario, link: LinkSpec) -> Scenario:
 
 def test_sync_adds_and_removes_a_link_under_traffic() -> None:
     """Default lab + a second link (through a second partner, same VPC) under a running ping:
-    scw-interlink and partner get their suffixes (renamed, not rebuilt), nothing is lost, and
-    the new link carries traffic; removing it again restores the default lab exactly."""
+    the new nodes get new names, scw-interlink and partner keep theirs (and their processes),
+    nothing is lost, and the new link carries traffic; removing it again restores the default
+    lab exactly."""
     lab = "tds"
     base = load_scenario("basic")
     extra = LinkSpec(name="link-b", vlan=2452, bandwidth_mbps=1000,
@@ -452,7 +453,8 @@ def test_sync_adds_and_removes_a_link_under_traffic() -> None:
                      vpc="vpc-lab", routing_policies=(), enable_route_propagation=False,
                      customer="customer", index=2, partner="pop-b")
     t1 = build_topology(base, lab)
-    t2 = build_topology(_with_link(base, extra), lab)
+    t2 = build_topology(_with_link(base, extra), lab, t1.node_names)
+    assert build_topology(base, lab, t2.node_names) == t1
     teardown(lab)
     pings: list[_Ping] = []
     sleeper: subprocess.Popen[bytes] | None = None
@@ -468,13 +470,11 @@ def test_sync_adds_and_removes_a_link_under_traffic() -> None:
         assert all(p.running() for p in pings), "the sync outlasted the pings"
         assert set(r.added_nodes) == {f"{lab}-scw-interlink-2", f"{lab}-partner-pop-b"}
         assert r.removed_nodes == ()
-        assert set(r.renamed_nodes) == {(f"{lab}-scw-interlink", f"{lab}-scw-interlink-1"),
-                                        (f"{lab}-partner", f"{lab}-partner-partner")}
         assert existing_namespaces(lab) == sorted(t2.netns_names)
-        # The process in the renamed namespace lives on, in it.
+        assert set(t1.netns_names) < set(t2.netns_names)
+        # The process in the kept namespace lives on, in it.
         assert sleeper.poll() is None
-        assert sleeper.pid in runtime().pids([f"{lab}-scw-interlink-1"])[
-            f"{lab}-scw-interlink-1"]
+        assert sleeper.pid in runtime().pids([f"{lab}-scw-interlink"])[f"{lab}-scw-interlink"]
         # The new link: its VLAN, peering and transit work; then traffic moves to it.
         w2 = t2.link("link-b")
         assert (w2.customer_ifname, w2.scw_transit_v4) == ("il1.2452", "198.18.0.2")
@@ -495,8 +495,6 @@ def test_sync_adds_and_removes_a_link_under_traffic() -> None:
         r = sync(t2, t1)
         assert pings[0].running(), "the sync outlasted the ping"
         assert set(r.removed_nodes) == {f"{lab}-scw-interlink-2", f"{lab}-partner-pop-b"}
-        assert set(r.renamed_nodes) == {(f"{lab}-scw-interlink-1", f"{lab}-scw-interlink"),
-                                        (f"{lab}-partner-partner", f"{lab}-partner")}
         assert pings[0].result() == (150, 150)
         assert existing_namespaces(lab) == sorted(t1.netns_names)
         assert sleeper.poll() is None
@@ -528,6 +526,16 @@ def test_sync_refuses_another_lab() -> None:
     t = build_topology(load_scenario("basic"), "tdx")
     with pytest.raises(ValueError, match="cannot sync lab"):
         sync(t, build_topology(load_scenario("basic"), "tdy"))
+
+
+def test_sync_refuses_a_renamed_node() -> None:
+    """Built without the old names, the grown lab would rename scw-interlink: refused."""
+    base = load_scenario("basic")
+    extra = replace(base.links[0], name="link-b", vlan=2452, index=2)
+    t = build_topology(base, "tdx")
+    with pytest.raises(ValueError, match=r"must not change.*scw-interlink -> scw-interlink-1"):
+        sync(t, build_topology(_with_link(base, extra), "tdx"))
+    assert existing_namespaces("tdx") == []
     assert existing_namespaces("tdy") == []
 
 

@@ -1,5 +1,5 @@
 """The netns node runtime on a real kernel: nodes `tnr-*` are created, entered, run programs
-(short, long-running, self-daemonising, with a bind mount), are renamed and removed."""
+(short, long-running, self-daemonising, with a bind mount), are removed."""
 
 from __future__ import annotations
 
@@ -131,16 +131,3 @@ def test_start_daemon(nodes: NodeRuntime, node: str, tmp_path: Path) -> None:
 
 def test_attach_passes_the_exit_status(nodes: NodeRuntime, node: str) -> None:
     assert nodes.attach(node, ["sh", "-c", "exit 7"]) == 7
-
-
-def test_rename_keeps_processes(nodes: NodeRuntime, node: str, tmp_path: Path) -> None:
-    pid = nodes.start(node, ["sleep", "300"], log_path=tmp_path / "log")
-    wait_for(lambda: pid in nodes.pids([node])[node], "sleep in the node", 5.0)
-    inode = _netns_inode(nodes.netns_path(node))
-    new = nodes.handle(LAB, "b")
-    nodes.rename(node, new)
-    assert nodes.lab_nodes(LAB) == [new]
-    assert _netns_inode(nodes.netns_path(new)) == inode
-    assert nodes.pids([new, node]) == {new: [pid]}
-    r = nodes.remove([new, node])
-    assert (r.removed, r.missing, r.terminated, r.killed) == ((new,), (node,), (pid,), ())

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from lab.cli import common
+from lab.cli import events as events_mod
 from lab.cli import exec as exec_mod
 from lab.cli.main import cli
 from lab.cli.output import table
@@ -108,7 +109,9 @@ def test_lab_error_exit_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 def test_usage_errors_exit_2(fake: FakeClient) -> None:
     assert CliRunner().invoke(cli, ["nope"]).exit_code == 2
-    assert CliRunner().invoke(cli, ["--lab", "Bad_Name", "status"]).exit_code == 1
+    res = CliRunner().invoke(cli, ["--lab", "Bad_Name", "status"])
+    assert res.exit_code == 2 and "invalid lab name 'Bad_Name'" in res.output
+    assert CliRunner().invoke(cli, ["status", "--lab", "Bad_Name"]).exit_code == 2
     assert CliRunner().invoke(cli, ["policy", "update", "allow-v4"]).exit_code == 2
     res = CliRunner().invoke(cli, ["policy", "update", "x", "--in", "10.0.0.0/8", "--clear-in"])
     assert res.exit_code == 2
@@ -184,8 +187,54 @@ def test_events_count(fake: FakeClient, monkeypatch: pytest.MonkeyPatch) -> None
     assert res.exit_code == 0
     lines = res.output.splitlines()
     assert len(lines) == 2 and lines[0].endswith(" il1 bgp_v4_status up -> down")
+    calls = iter([iter(evs)])  # then the controller is gone: no stream opens any more
+
+    def stream(timeout: float | None = None) -> Any:
+        try:
+            return next(calls)
+        except StopIteration:
+            raise LabError("controller of lab ilab is not responding") from None
+    monkeypatch.setattr(fake, "events", stream)
     res = CliRunner().invoke(cli, ["events", "--count", "5", "--timeout", "1"])
     assert res.exit_code == 1 and "got 3 of 5 events" in res.output
+
+
+def _status_event(n: int) -> dict[str, Any]:
+    return {"time": 0, "type": "status", "link_id": LINK["id"], "link_name": "il1",
+            "field": "status", "old": "x", "new": f"s{n}"}
+
+
+def test_events_follow_a_controller_restart(fake: FakeClient,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream ends (the controller stops); opening it fails while it restarts; then the
+    new controller's events come on the same output."""
+    streams: list[Any] = [iter([_status_event(1)]), LabError("not responding"),
+                          iter([_status_event(2), _status_event(3)])]
+
+    def stream(timeout: float | None = None) -> Any:
+        s = streams.pop(0)
+        if isinstance(s, Exception):
+            raise s
+        return s
+    monkeypatch.setattr(fake, "events", stream)
+    monkeypatch.setattr(events_mod, "RETRY_S", 0.01)
+    res = CliRunner().invoke(cli, ["events", "--count", "3"])
+    assert res.exit_code == 0, res.output
+    assert [ln.split()[-1] for ln in res.stdout.splitlines()] == ["s1", "s2", "s3"]
+    assert "reconnecting" in res.stderr and streams == []
+
+
+def test_events_fail_when_the_controller_stays_away(fake: FakeClient,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def gone(timeout: float | None = None) -> Any:
+        raise LabError("lab 'ilab' is not up")
+    streams = iter([iter([_status_event(1)])])
+    monkeypatch.setattr(fake, "events", lambda timeout=None: next(streams, None) or gone())
+    monkeypatch.setattr(events_mod, "RETRY_S", 0.01)
+    monkeypatch.setattr(events_mod, "RECONNECT_S", 0.1)
+    res = CliRunner().invoke(cli, ["events"])
+    assert res.exit_code == 1
+    assert "did not come back within 0.1 s (after 1 event(s))" in res.stderr
 
 
 class _Nodes:
@@ -335,3 +384,103 @@ def test_dead_router_shown_by_routes_status_and_inspect(fake: FakeClient) -> Non
     fake.answers[("GET", "/lab/v1/nodes")] = nodes
     assert "customer-router: bgpd is not running" in invoke("status").output
     assert "zebra up, bgpd DEAD" in invoke("inspect").output
+# --------------------------------------------------------------------------- global options
+
+
+@pytest.fixture
+def labs_seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The lab each client is made for."""
+    seen: list[str] = []
+
+    def make(lab: str) -> FakeClient:
+        seen.append(lab)
+        return FakeClient(base_answers())
+    monkeypatch.setattr(common, "make_client", make)
+    monkeypatch.delenv("ILAB_LAB", raising=False)
+    return seen
+
+
+@pytest.mark.parametrize("args", [["--lab", "x1", "status"], ["status", "--lab", "x1"],
+                                  ["policy", "--lab", "x1", "list"],
+                                  ["policy", "list", "--lab", "x1"],
+                                  ["--lab", "other", "status", "--lab", "x1"]])
+def test_lab_before_or_after_the_verb(labs_seen: list[str], args: list[str]) -> None:
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert labs_seen == ["x1"]
+
+
+def test_lab_from_the_environment(labs_seen: list[str]) -> None:
+    res = CliRunner(env={"ILAB_LAB": "envlab"}).invoke(cli, ["status"])
+    assert res.exit_code == 0, res.output
+    assert labs_seen == ["envlab"]
+
+
+def test_down_accepts_lab_after_the_verb(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.control import lifecycle
+    from lab.control.lifecycle import DownResult
+    downs: list[str] = []
+    monkeypatch.setattr(lifecycle, "down",
+                        lambda lab: downs.append(lab) or DownResult(lab, [], []))
+    res = CliRunner().invoke(cli, ["down", "--lab", "x2"])
+    assert res.exit_code == 0, res.output
+    assert downs == ["x2"] and "[x2] nothing to remove" in res.output
+
+
+@pytest.mark.parametrize(("args", "env", "lab"), [
+    (["--lab", "x3", "run", "f.yaml"], {}, "x3"),
+    (["run", "f.yaml", "--lab", "x3"], {}, "x3"),
+    (["run", "f.yaml"], {"ILAB_LAB": "x4"}, "x4"),
+    (["run", "f.yaml"], {}, None),  # no lab named: a fresh one per file
+])
+def test_run_uses_the_global_lab(monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                 env: dict[str, str], lab: str | None) -> None:
+    from lab.runner import run as runner
+    got: list[str | None] = []
+    monkeypatch.delenv("ILAB_LAB", raising=False)
+    monkeypatch.setattr(runner, "run_files", lambda files, lab, **kw: got.append(lab) or [])
+    res = CliRunner(env=env).invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert got == [lab]
+
+
+def test_ctrl_c_during_up_is_one_line_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.control import lifecycle
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(lifecycle, "up", interrupted)
+    res = CliRunner().invoke(cli, ["--lab", "x5", "up"])
+    assert res.exit_code == 130
+    assert res.stderr.splitlines() == [
+        "interlink-lab: interrupted; if anything is left, `interlink-lab --lab x5 down` "
+        "removes it"]
+
+
+def test_up_timeout_must_be_positive() -> None:
+    res = CliRunner().invoke(cli, ["up", "--timeout", "0"])
+    assert res.exit_code == 2 and "--timeout" in res.output
+
+
+# --------------------------------------------------------------------------- policy files
+
+
+def test_policy_update_refuses_an_empty_file(fake: FakeClient, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n")
+    for f in ("/dev/null", str(empty)):
+        res = CliRunner().invoke(cli, ["policy", "update", "allow-v4", "--in-file", f])
+        assert res.exit_code == 2, res.output
+        assert "has no prefix" in res.output and "--allow-empty" in res.output
+    res = CliRunner().invoke(cli, ["policy", "create", "p", "--out-file", "/dev/null"])
+    assert res.exit_code == 2 and "advertises nothing" in res.output
+    assert not [c for c in fake.calls if c[0] in ("PATCH", "POST")]  # nothing changed
+    res = CliRunner().invoke(cli, ["policy", "update", "allow-v4", "--in-file", "/nope"])
+    assert res.exit_code == 2 and "cannot read /nope" in res.output
+
+    fake.answers[("PATCH", f"{P}/routing-policies/pol-4")] = {**POLICY, "prefix_filter_in": []}
+    res = CliRunner().invoke(cli, ["policy", "update", "allow-v4", "--in-file", "/dev/null",
+                                   "--allow-empty"])
+    assert res.exit_code == 0, res.output
+    assert fake.calls[-1] == ("PATCH", f"{P}/routing-policies/pol-4",
+                              {"prefix_filter_in": []})

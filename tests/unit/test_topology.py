@@ -12,7 +12,13 @@ import yaml
 
 from lab.scenario.addressing import build_topology
 from lab.scenario.dump import scenario_to_dict
-from lab.scenario.model import AnnounceSpec, LinkSpec, ScenarioError
+from lab.scenario.model import (
+    AnnounceSpec,
+    LinkSpec,
+    PrivateNetworkSpec,
+    ScenarioError,
+    VpcSpec,
+)
 from lab.scenario.parse import load_scenario, parse_scenario, resolve_scenario_path
 from lab.scenario.topology import CustomerSession, Topology
 
@@ -237,7 +243,7 @@ def _mod(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     ("vpcs.0.private_networks.0.subnets", ["198.51.100.0/25"],
      r"198\.51\.100\.0/24 \(customer\.lan\) overlaps"),
     ("vpcs.0.private_networks.0.subnets", ["203.0.113.0/29"], r"too small"),
-    ("timers.hold_time", 2, r"at least 3 seconds"),
+    ("timers.hold_time", 2, r"0 \(no keepalives\) or 3..65535"),
     ("name", None, r"name: invalid name"),
 ])
 def test_validation_errors(basic_data: dict[str, Any], path: str, value: Any,
@@ -401,6 +407,55 @@ def test_adding_a_link_keeps_keys_and_interfaces(basic_data: dict[str, Any]) -> 
     same = ("customer_ifname", "scw_ifname", "scw_v4_cidr", "scw_transit_v4", "index")
     assert all(getattr(w1, f) == getattr(w2, f) for f in same)
     assert parse_scenario(scenario_to_dict(s2)) == s2
+
+
+def test_given_names_never_change_as_the_lab_grows(basic_data: dict[str, Any]) -> None:
+    """A grown lab built with the names given before keeps every one of them; the new nodes
+    get new names (a second link, customer, VPC and private network)."""
+    s1 = parse_scenario(basic_data)
+    t1 = build_topology(s1, "ilab")
+    extra = LinkSpec(name="link-b", vlan=2452, bandwidth_mbps=1000,
+                     peering_v4="169.254.0.18/31", peering_v6=None, vpc="vpc-lab",
+                     routing_policies=(), enable_route_propagation=False, customer="c1",
+                     index=s1.next_link_index(), partner="partner")
+    c1 = replace(s1.customers[0], name="c1", asn=65010, lan_v4="198.18.129.0/24",
+                 lan_v6=None, announce=())
+    pn2 = PrivateNetworkSpec(name="pn-2", subnets=("10.40.0.0/24",))
+    vpc = replace(s1.vpcs[0], private_networks=(*s1.vpcs[0].private_networks, pn2))
+    vpc_b = VpcSpec(name="vpc-b", index=2, private_networks=(
+        PrivateNetworkSpec(name="pn-b", subnets=("10.50.0.0/24",)),))
+    s2 = replace(s1, links=(*s1.links, extra), customers=(*s1.customers, c1),
+                 vpcs=(vpc, vpc_b))
+    t2 = build_topology(s2, "ilab", t1.node_names)
+    assert {k: t2.node_names[k] for k in t1.node_names} == t1.node_names
+    assert set(t1.netns_names) < set(t2.netns_names)
+    assert sorted(set(t2.node_names.values()) - set(t1.node_names.values())) == [
+        "customer-router-c1", "onprem-host-c1", "scw-interlink-2", "vpc-instance-1-2",
+        "vpc-instance-2-1", "vpc-router-2"]
+    assert t2.customer("customer").netns == "ilab-customer-router"
+    assert t2.link("link-lab").scw_netns == "ilab-scw-interlink"
+    assert t2.vpc("vpc-b").router_netns == "ilab-vpc-router-2"
+    # Shrinking back: the same names as before; without the given names, suffixes come back.
+    assert build_topology(s1, "ilab", t2.node_names) == t1
+    assert build_topology(s2, "ilab").link("link-lab").scw_netns == "ilab-scw-interlink-1"
+
+
+def test_a_reused_position_gets_a_name_of_its_own(basic_data: dict[str, Any]) -> None:
+    """Instance names follow private network positions; a new one whose position-name a kept
+    sibling holds gets one more suffix instead of taking it."""
+    s = parse_scenario(basic_data)
+    pn = s.vpcs[0].private_networks[0]
+    pns = [PrivateNetworkSpec(name=f"pn-{i}", subnets=(f"10.4{i}.0.0/24",)) for i in (2, 3)]
+    grown = replace(s, vpcs=(replace(s.vpcs[0], private_networks=(pn, *pns)),))
+    t = build_topology(grown, "ilab")
+    assert [i.node for i in t.vpcs[0].instances] == [
+        "vpc-instance-1-1", "vpc-instance-1-2", "vpc-instance-1-3"]
+    # pn-2 goes; pn-4 comes third, where pn-3 (kept as vpc-instance-1-3) was.
+    pn4 = PrivateNetworkSpec(name="pn-4", subnets=("10.44.0.0/24",))
+    t2 = build_topology(replace(s, vpcs=(replace(s.vpcs[0], private_networks=(
+        pn, pns[1], pn4)),)), "ilab", t.node_names)
+    assert [i.node for i in t2.vpcs[0].instances] == [
+        "vpc-instance-1-1", "vpc-instance-1-3", "vpc-instance-1-3-2"]
 
 
 @pytest.mark.parametrize("source", ["basic", str(FIXTURES / "two_tenants.yaml"),

@@ -6,7 +6,7 @@ under /run/netns, so ``ip -n HANDLE``, ``enter``, ``socket`` and ``run_tool`` wo
 for all of them and are implemented here once. The rest is the runtime's:
 
 - life cycle: ``create``, ``exists``, ``remove`` (kill what runs inside, then delete),
-  ``rename`` (same node, new handle: its processes and state live on), ``lab_nodes``;
+  ``lab_nodes``;
 - the node's own programs: ``run`` (short, captured), ``start`` (long-running, returns its
   PID), ``start_daemon`` (self-daemonising programs such as FRR's and BIRD's, which fork and
   write a pid file), ``attach`` (interactive), ``stop``, ``pids``.
@@ -108,10 +108,6 @@ class NodeRuntime(ABC):
         """SIGTERM everything running in these nodes, SIGKILL what is left after ``grace``
         seconds, delete the nodes (their veths go with them). Missing ones are reported, not
         an error."""
-
-    @abstractmethod
-    def rename(self, old: str, new: str) -> None:
-        """Give node ``old`` the handle ``new``; its interfaces, routes and processes stay."""
 
     @abstractmethod
     def pids(self, handles: Iterable[str]) -> dict[str, list[int]]:

@@ -27,13 +27,6 @@ from lab.dataplane.nodes.base import Mount, NodeError, NodeRuntime, RemoveReport
 
 _libc = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
-MS_BIND = 4096
-
-
-def _check(rc: int, what: str) -> None:
-    if rc < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"{what}: {os.strerror(e)}")
 
 
 def _ns_id(path: str) -> tuple[int, int] | None:
@@ -150,18 +143,6 @@ class NetnsRuntime(NodeRuntime):
         return RemoveReport(removed=tuple(removed), missing=missing,
                             terminated=tuple(terminated), killed=tuple(killed),
                             seconds=time.perf_counter() - t0)
-
-    def rename(self, old: str, new: str) -> None:
-        """Bind-mount the namespace at the new name, then drop the old one."""
-        dst = self.netns_path(new)
-        os.close(os.open(dst, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
-        try:
-            _check(_libc.mount(self.netns_path(old).encode(), dst.encode(), None, MS_BIND,
-                               None), f"bind {old} -> {new}")
-        except OSError:
-            os.unlink(dst)
-            raise
-        self._delete(old)
 
     def _delete(self, handle: str) -> None:
         # What `ip netns delete` does, without a process: the namespace itself goes once
