@@ -247,8 +247,8 @@ class DaemonRouter:
         self._watch = asyncio.create_task(self._watch_loop())
 
     async def update(self, customer: CustomerWiring) -> None:
-        """A renamed namespace; the sessions are fixed for the daemons' life (a customer
-        whose links change needs a kind with per-link sessions)."""
+        """The sessions are fixed for the daemons' life (a customer whose links change needs
+        a kind with per-link sessions); node names never change, the netns is kept as given."""
         self.netns = customer.netns
 
     async def close(self) -> None:

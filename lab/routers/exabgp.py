@@ -84,7 +84,6 @@ class ExabgpRouter:
         self._watch = asyncio.create_task(self._watch_loop())
 
     async def update(self, customer: CustomerWiring) -> None:
-        # The route table keeps its socket: a renamed namespace is still the same one.
         self.netns, self.sessions = customer.netns, list(customer.sessions)
         await self._ensure_speaker()
 

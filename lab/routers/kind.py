@@ -64,7 +64,7 @@ class CustomerRouter(Protocol):
     the BGP sessions up.
     """
 
-    netns: str  # follows a renamed namespace through update()
+    netns: str  # the customer node's netns (node names never change)
 
     @property
     def name(self) -> str:
