@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.control.client import Client
+from lab.control.client import ApiError, Client
 from lab.dataplane import iproute
 from lab.dataplane.nodes import runtime
 
@@ -107,6 +107,15 @@ class Lab:
         links: list[dict[str, Any]] = self.client.get(f"{REGION}/links")["links"]
         return links
 
+    def customer_sessions(self) -> dict[str, str] | None:
+        """The customer router's sessions (peer address -> state); None with several
+        customers (the lab API then wants one named)."""
+        try:
+            sessions = self.client.get("/lab/v1/customer/routes").get("sessions")
+        except ApiError:
+            return None
+        return {_host(k): str(v) for k, v in (sessions or {}).items()}
+
     def policies(self) -> dict[str, dict[str, Any]]:
         pols = self.client.get(f"{REGION}/routing-policies")["routing_policies"]
         return {p["id"]: p for p in pols}
@@ -158,13 +167,27 @@ def expected_status(sessions: Mapping[str, bool], enabled: Iterable[str]) -> str
 
 
 def compare(links: Sequence[Mapping[str, Any]], policies: Mapping[str, Mapping[str, Any]],
-            wire: Wire, announced: Iterable[str]) -> list[str]:
-    """Where the controller's word (``links``) or the VPC table disagrees with the wire.
+            wire: Wire, announced: Iterable[str],
+            customer: Mapping[str, str] | None = None) -> list[str]:
+    """Where the controller's word (``links``), the customer router's word (``customer``:
+    Scaleway peer address -> session state, as ``customer routes`` says) or the VPC table
+    disagrees with the wire.
 
     ``announced``: what the customer announces; the VPC table must hold exactly those within
     the ingress filter of an attached policy, over a session that is up, on a link with
     route propagation on."""
     problems: list[str] = []
+    for lk in links:
+        lw = wire.links.get(lk["id"])
+        for fam in FAMILIES if customer is not None and lw is not None else ():
+            scw = lk["scw_bgp_config"].get(fam)
+            said = customer.get(_host(scw)) if customer is not None and scw else None
+            if said is None or lw is None:
+                continue
+            truth = "up" if lw.sessions.get(fam) else "down"
+            if (said == "up") != (truth == "up"):
+                problems.append(f"customer router: session to {_host(scw)} says {said}, "
+                                f"the wire says {truth}")
     allowed: set[str] = set()
     announced = list(announced)
     for lk in links:
@@ -220,11 +243,12 @@ def _said(links: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
 def snapshot(lab: Lab, announced: Iterable[str]) -> Reading:
     """Controller, wire, controller: problems are only meaningful when ``consistent``."""
     nodes, policies = lab.nodes(), lab.policies()
-    before = lab.links()
+    before, cust_before = lab.links(), lab.customer_sessions()
     wire = read_wire(nodes, before)
-    after = lab.links()
-    consistent = _said(before) == _said(after)
-    return Reading(compare(after, policies, wire, announced), consistent, after, wire)
+    after, cust_after = lab.links(), lab.customer_sessions()
+    consistent = _said(before) == _said(after) and cust_before == cust_after
+    return Reading(compare(after, policies, wire, announced, cust_after), consistent, after,
+                   wire)
 
 
 def agrees(lab: Lab, announced: Iterable[str]) -> Reading | None:

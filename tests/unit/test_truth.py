@@ -62,3 +62,14 @@ def test_expected_status() -> None:
     assert expected_status({"ipv4": True}, ["ipv4", "ipv6"]) == "limited_connectivity"
     assert expected_status({}, ["ipv4", "ipv6"]) == "all_down"
     assert expected_status({"ipv4": True}, ["ipv4"]) == "active"
+
+
+def test_customer_router_word_is_checked() -> None:
+    wire = Wire({"L": LinkWire("L", {"ipv4": False, "ipv6": True})}, {"2001:db8:100::/64"})
+    link = _link(status="limited_connectivity", bgp_v4_status="down",
+                 scw_bgp_config={"ipv4": "169.254.0.16/31", "ipv6": "2001:db8:fc60::/127"})
+    ok = {"169.254.0.16": "down", "2001:db8:fc60::": "up"}
+    assert compare([link], POLICIES, wire, ANNOUNCED, ok) == []
+    stale = {"169.254.0.16": "up", "2001:db8:fc60::": "up"}
+    assert compare([link], POLICIES, wire, ANNOUNCED, stale) == [
+        "customer router: session to 169.254.0.16 says up, the wire says down"]
