@@ -64,6 +64,9 @@ class FakeSpeakers:
     def stop(self, name: str) -> None:
         self.running.pop(name, None)
 
+    def alive(self, name: str) -> bool:
+        return name in self.running
+
 
 class FakeWiring:
     """Every provisioned link in namespace ``scw``, every VPC router in ``vpc-<name>``."""
