@@ -226,7 +226,8 @@ class SpeakerHub:
     ``on_connect(speaker)`` is called when a bridge says hello, before the events of its
     snapshot replay (a BridgeHello, per neighbor SessionState / RouteUpdate* / Announced, then
     ReplayDone) reach ``on_event(speaker, event)``; live events follow. A new connection for a
-    speaker replaces the previous one.
+    speaker replaces the previous one. ``on_disconnect(speaker)`` is called when the current
+    connection of a speaker ends (its bridge exited or was killed), not when the hub closes.
     """
 
     def __init__(
@@ -234,10 +235,13 @@ class SpeakerHub:
         socket_path: Path | str,
         on_event: Callable[[str, Event], None],
         on_connect: Callable[[str], None] | None = None,
+        on_disconnect: Callable[[str], None] | None = None,
     ) -> None:
         self.socket_path = Path(socket_path)
         self.on_event = on_event
         self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self._closing = False
         self._server: asyncio.Server | None = None
         self._writers: dict[str, asyncio.StreamWriter] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -252,6 +256,7 @@ class SpeakerHub:
         os.chmod(self.socket_path, 0o600)
 
     async def close(self) -> None:
+        self._closing = True  # the bridges we drop now are not lost
         if self._server is not None:
             self._server.close()
         for w in list(self._writers.values()):
@@ -310,6 +315,8 @@ class SpeakerHub:
         finally:
             if speaker is not None and self._writers.get(speaker) is writer:
                 del self._writers[speaker]
+                if self.on_disconnect is not None and not self._closing:
+                    self.on_disconnect(speaker)
             writer.close()
             if task is not None:
                 self._tasks.discard(task)

@@ -76,6 +76,17 @@ class Controller:
         """A bridge (re)connected: its snapshot replay follows and is the complete state."""
         self._dataplane.on_connect(speaker)
 
+    def on_disconnect(self, speaker: str) -> None:
+        """A bridge's connection ended: a speaker we did not stop is restarted."""
+        self._dataplane.on_disconnect(speaker)
+
+    async def reconnect(self, link_id: str, families: Iterable[str]) -> list[str]:
+        """Have the link's Scaleway speaker retry its down sessions of ``families`` (``ipv4``,
+        ``ipv6``) now instead of after ExaBGP's reconnect backoff (up to 60 s), e.g. once a
+        cut is over. Sessions that are up are left alone. Returns the families retried;
+        unknown link: the inventory's NotFound; unknown family: ValueError (nothing done)."""
+        return await self._dataplane.kick(link_id, families)
+
     def links(self) -> list[Link]:
         """Copies of the links as committed: a change mutates and stores them without
         awaiting in between, so no reader sees half of one."""

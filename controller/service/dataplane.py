@@ -1,6 +1,7 @@
 """The controller's data-plane state: BGP sessions, learned routes, and what is applied.
 
-Just over 400 lines: the event batching and the applying share the applied state.
+Over 400 lines: the event batching, the applying and the restart of lost speakers (whose
+sessions and routes it flushes) share the applied state.
 
 Reconciliation (``controller.core.reconcile``, pure) turns the inventory and the learned
 routes into the desired kernel tables and announcements; this module applies the difference
@@ -15,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from controller.core import reconcile, status
 from controller.core.events import (
     Announced,
+    BridgeHello,
     EndOfRib,
     Event,
     ReplayDone,
@@ -29,6 +32,7 @@ from controller.core.events import (
     SessionState,
 )
 from controller.core.inventory import Inventory
+from controller.core.liveness import Liveness
 from controller.core.model import SCW_ASN, Link
 from controller.drivers.exabgp_config import NeighborConfig
 from controller.service.bus import EventBus, Statuses
@@ -46,6 +50,23 @@ from controller.service.records import Records, link_key
 log = logging.getLogger("controller")
 FAMILIES = reconcile.FAMILIES
 Applied = dict[str, dict[str, tuple[str, ...]]]  # netns -> prefix -> gateways
+WATCH_INTERVAL = 0.25  # seconds between two looks at the speakers' PIDs
+
+
+class _Mark:
+    """What the controller itself queues among a speaker's events, to keep them in order."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"<{self.what}>"
+
+
+DISCONNECTED = _Mark("bridge disconnected")
+DEAD = _Mark("process dead")
+RESTARTED = _Mark("restarted")
+Item = Event | _Mark | None
 
 
 class DataPlane:
@@ -62,8 +83,12 @@ class DataPlane:
         self.applied_announce: dict[tuple[str, str], frozenset[str]] = {}
         self.desired = reconcile.Desired()
         self.rejected: dict[str, dict[str, str]] = {}  # link id -> prefix -> why
-        self._events: asyncio.Queue[tuple[str, Event | None]] = asyncio.Queue()
+        self._events: asyncio.Queue[tuple[str, Item]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._restarts: set[asyncio.Task[None]] = set()
+        self.liveness = Liveness()
+        self._closing = False
         self._speaker_link: dict[str, str] = {}  # speaker name -> link id
         self._configs: dict[str, tuple[NeighborConfig, ...]] = {}  # speaker -> its sessions
         self._replaying: set[str] = set()  # speakers whose snapshot is not in yet
@@ -91,6 +116,7 @@ class DataPlane:
         if not self._replaying:
             self.replayed.set()
         self._worker = asyncio.create_task(self._drain_events())
+        self._watchdog = asyncio.create_task(self._watch())
         loop.call_later(replay_deadline, self._replay_deadline)
 
     def _replay_deadline(self) -> None:
@@ -101,18 +127,21 @@ class DataPlane:
             self._events.put_nowait(("", None))  # wakes the worker for a full reconcile
 
     async def close(self, stop_speakers: bool) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        self._closing = True  # from now on a bridge going away is no loss
+        for task in (self._worker, self._watchdog, *self._restarts):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if stop_speakers:
             for name in list(self._configs):
                 self.speakers.stop(name)
 
     async def stop_speaker(self, link_id: str) -> None:
         name = speaker_name(link_id)
-        await asyncio.get_running_loop().run_in_executor(None, self.speakers.stop, name)
         self._configs.pop(name, None)
+        self.liveness.stopped(name)  # before: its bridge leaving must not look like a loss
+        await asyncio.get_running_loop().run_in_executor(None, self.speakers.stop, name)
 
     def forget(self, link_id: str) -> None:
         """The link is gone: so is what its sessions taught us."""
@@ -285,17 +314,124 @@ class DataPlane:
             neighbors = self._neighbors(link)
             if self._configs.get(name) == neighbors:
                 continue
+            known = name in self._configs and name in self.liveness.running
             self._configs[name] = neighbors
             netns = placements[link.id].scw_netns
             if neighbors:
-                await loop.run_in_executor(None, self.speakers.ensure, name, netns, neighbors)
+                started = await loop.run_in_executor(None, self._ensure, name, netns,
+                                                     neighbors)
+                if not known or started:
+                    self.liveness.started(name, fresh=started)
             else:  # no session at all: ExaBGP will not run without a neighbor
+                self.liveness.stopped(name)
                 await loop.run_in_executor(None, self.speakers.stop, name)
             # A session removed from the config no longer exists: forget what it taught us.
             for fam in FAMILIES:
                 if link.policy_id(fam) is None:
                     self._session_down(link.id, fam)
                     self.applied_announce.pop((link.id, fam), None)
+
+    def _ensure(self, name: str, netns: str, neighbors: tuple[NeighborConfig, ...]) -> bool:
+        """``Speakers.ensure``; True if that started the process (blocking)."""
+        was_running = self.speakers.alive(name)
+        self.speakers.ensure(name, netns, neighbors)
+        return not was_running
+
+    # --- lost speakers ----------------------------------------------------------------------------
+    async def _watch(self) -> None:
+        """Look at the PIDs of the speakers we run: a dead ExaBGP whose bridge lingers (or
+        a disconnect we missed) is found within WATCH_INTERVAL."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            names = sorted(self.liveness.running - self.liveness.restarting)
+            if not names:
+                continue
+            try:
+                dead = await loop.run_in_executor(None, self._dead, names)
+            except Exception:
+                log.exception("cannot check the speakers' processes")
+                continue
+            for name in dead:
+                self._events.put_nowait((name, DEAD))
+
+    def _dead(self, names: list[str]) -> list[str]:
+        return [n for n in names if not self.speakers.alive(n)]
+
+    def _speaker_lost(self, speaker: str, why: str) -> set[str]:
+        """Its sessions are down and what they taught us is gone; a restart is scheduled."""
+        log.warning("speaker %s lost (%s): restarting it", speaker, why)
+        self._replaying.discard(speaker)  # its replay will never come
+        touched: set[str] = set()
+        link_id = self._speaker_link.get(speaker)
+        for fam in FAMILIES if link_id else ():
+            assert link_id is not None
+            touched |= self._session_down(link_id, fam)
+            self.applied_announce.pop((link_id, fam), None)
+            self.down_reason[(link_id, fam)] = f"Scaleway speaker restarted ({why})"
+        delay = self.liveness.restart_delay(speaker, time.monotonic())
+        task = asyncio.create_task(self._restart(speaker, delay))
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+        return touched
+
+    async def _restart(self, speaker: str, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        async with self.lock:
+            await self._restart_locked(speaker)
+
+    async def _restart_locked(self, speaker: str) -> None:
+        """Stop whatever remains of ``speaker`` by PID, start it with its current sessions;
+        its events are stale until RESTARTED comes out of the queue (after the old ones)."""
+        neighbors = self._configs.get(speaker)
+        placement = self.wiring.placement(self._speaker_link.get(speaker, ""))
+        if self._closing or not neighbors or placement is None:
+            self.liveness.stopped(speaker)  # not ours to run any more
+            return
+        self.liveness.restarting.add(speaker)
+
+        def restart() -> None:
+            self.speakers.stop(speaker)
+            self.speakers.ensure(speaker, placement.scw_netns, neighbors)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, restart)
+        except Exception:
+            log.exception("cannot restart speaker %s", speaker)  # found dead again: retried
+        self._events.put_nowait((speaker, RESTARTED))
+
+    async def kick(self, link_id: str, families: Iterable[str]) -> list[str]:
+        """Make the link's speaker try its down sessions of ``families`` at once.
+
+        ExaBGP's reconnect backoff grows to 60 s while a peer is unreachable, and
+        ``teardown`` only acts on established sessions: a reload without the neighbors, then
+        with them, gives them new peers with no backoff (a restart when no other session
+        would be left). Sessions that are up are left alone. Returns the families kicked."""
+        fams = list(dict.fromkeys(families))
+        bad = [f for f in fams if f not in FAMILIES]
+        if bad:
+            raise ValueError(f"unknown families {bad}: expected some of {list(FAMILIES)}")
+        async with self.lock:
+            link = self.inv.link(link_id)  # unknown link: its error, nothing done
+            name = speaker_name(link.id)
+            neighbors = self._configs.get(name, ())
+            placement = self.wiring.placement(link.id)
+            if (not neighbors or placement is None or self.liveness.stale(name)
+                    or name not in self.liveness.running):
+                return []
+            down = {n.family for n in neighbors
+                    if n.family in fams and not self.sessions.get((link.id, n.family))}
+            if not down:
+                return []
+            keep = tuple(n for n in neighbors if n.family not in down)
+            if not keep:
+                await self._restart_locked(name)
+            else:
+                def reload() -> None:
+                    self.speakers.ensure(name, placement.scw_netns, keep)
+                    self.speakers.ensure(name, placement.scw_netns, neighbors)
+                await asyncio.get_running_loop().run_in_executor(None, reload)
+            return sorted(down)
 
     # --- BGP events -------------------------------------------------------------------------------
     def on_event(self, speaker: str, event: Event) -> None:
@@ -305,6 +441,11 @@ class DataPlane:
     def on_connect(self, speaker: str) -> None:
         """A bridge (re)connected: its snapshot replay follows and is the complete state."""
         self._events.put_nowait((speaker, None))
+
+    def on_disconnect(self, speaker: str) -> None:
+        """A bridge's connection ended: unless we stopped it, its speaker is lost."""
+        if not self._closing:
+            self._events.put_nowait((speaker, DISCONNECTED))
 
     def _session_down(self, link_id: str, family: str) -> set[str]:
         self.sessions[(link_id, family)] = False
@@ -335,12 +476,27 @@ class DataPlane:
             except Exception:
                 log.exception("failed to handle %d BGP events", len(batch))
 
-    async def _handle_batch(self, batch: list[tuple[str, Event | None]]) -> None:
+    async def _handle_batch(self, batch: list[tuple[str, Item]]) -> None:
         touched: set[str] = set()
         full = False
         for speaker, ev in batch:
             if ev is None and not speaker:
                 full = True  # the replay deadline passed
+                continue
+            if ev is RESTARTED:
+                self.liveness.restarted(speaker)
+                continue
+            if self.liveness.stale(speaker):
+                continue  # the lost process's last words, or its respawned bridge's
+            if isinstance(ev, _Mark):
+                if self.liveness.lost(speaker):
+                    touched |= self._speaker_lost(speaker, ev.what)
+                    full = True
+                continue
+            if isinstance(ev, BridgeHello):
+                if self.liveness.hello(speaker, ev.fresh):
+                    touched |= self._speaker_lost(speaker, "bridge respawned, state unknown")
+                    full = True
                 continue
             if ev is None:
                 # Forget what this speaker taught us (its replay is the complete state) and
@@ -370,13 +526,14 @@ class DataPlane:
             if isinstance(ev, SessionState):
                 if ev.state == "up" and not self.sessions.get((link.id, fam)):
                     self.sessions[(link.id, fam)] = True
+                    self.liveness.healthy(speaker)
                     full = True  # a fresh session needs our announcements
                     if link.lifecycle == "ready":  # self-hosted: BGP up = provisioned
                         self.inv.mark_provisioned(link.id)
                         self.records.save(link_key(link))
                     self.applied_announce.pop((link.id, fam), None)
                 elif ev.state == "down":
-                    if ev.reason:
+                    if ev.reason and "[removed]" not in ev.reason:  # a kick's reload says so
                         self.down_reason[(link.id, fam)] = ev.reason
                     if self.sessions.get((link.id, fam)):
                         touched |= self._session_down(link.id, fam)

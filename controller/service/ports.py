@@ -72,7 +72,13 @@ class Speakers(Protocol):
         """Run speaker ``name`` in ``netns`` with these sessions (start, reload or adopt)."""
         ...
 
-    def stop(self, name: str) -> None: ...
+    def stop(self, name: str) -> None:
+        """Stop it by PID, whatever state it is in (also a half-dead one)."""
+        ...
+
+    def alive(self, name: str) -> bool:
+        """True while its process runs (cheap: the controller's watchdog polls it)."""
+        ...
 
 
 # Why a speaker's session of a family is down, when BGP itself cannot say (a TCP-MD5

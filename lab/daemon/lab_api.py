@@ -18,7 +18,6 @@ from aiohttp import web
 from controller.api.http import json_body
 from controller.api.middleware import json_response
 from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
-from controller.drivers.speaker import SpeakerNotConnected
 from controller.service.ports import speaker_name
 from lab.dataplane import faults, iproute
 from lab.routers import registry
@@ -254,16 +253,18 @@ class LabApi:
 
     async def _reconnect(self, link: Link, families: list[str]) -> None:
         """Both sides of each restored session that is down retry now: after a long cut
-        ExaBGP waits up to 60 s between connection attempts."""
+        ExaBGP waits up to 60 s between connection attempts. The Scaleway speaker re-arms
+        those neighbors (Controller.reconnect), which is enough for an ExaBGP customer;
+        FRR and BIRD are told to retry too."""
         for fam in families:
             found = self._customer_session(link, fam)
             if found is None:
                 continue
             router, session = found
-            if router.sessions_state().get(session.peer_address) == "up":
-                continue  # a cut shorter than the hold time: nothing to hurry
-            await router.reconnect([session.peer_address])
-            await reconnect_scaleway(self.d, link, fam)
+            if router.sessions_state().get(session.peer_address) != "up":
+                await router.reconnect([session.peer_address])
+        if families:
+            await self.d.ctrl.reconnect(link.id, families)
 
     def _customer_session(self, link: Link, family: str
                           ) -> tuple[CustomerRouter, CustomerSession] | None:
@@ -353,15 +354,6 @@ class LabApi:
                     out.append({"kind": "kill" if (node, d["name"]) in killed else "down",
                                 "node": node, "daemon": d["name"]})
         return json_response({"faults": out})
-
-
-async def reconnect_scaleway(daemon: LabDaemon, link: Link, family: str) -> None:
-    """Make the link's Scaleway speaker retry the session of ``family`` now (its teardown
-    resets ExaBGP's connect backoff)."""
-    name = speaker_name(link.id)
-    if daemon.hub.connected(name):
-        with contextlib.suppress(SpeakerNotConnected):
-            await daemon.hub.teardown(name, link.peer_bgp_config.address(family))
 
 
 def _list(body: dict[str, Any], key: str) -> list[Any]:

@@ -149,7 +149,7 @@ class LabDaemon:
         workdir = self.dir / "speakers"
         workdir.mkdir(exist_ok=True)
         self.speakers = ProcessSpeakers(workdir, self.sock)
-        self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect)
+        self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect, self._on_disconnect)
         self._tables: dict[str, KernelTable] = {}
         self.ctrl = Controller(self.store, self.hub, self.speakers, self._table, self.wiring,
                                diagnose=self._diagnose, reserved=RESERVED_PREFIXES)
@@ -229,6 +229,10 @@ class LabDaemon:
             listener.on_connect()
         else:
             self.ctrl.on_connect(speaker)
+
+    def _on_disconnect(self, speaker: str) -> None:
+        if speaker not in self._by_speaker:  # a Scaleway speaker: the controller restarts it
+            self.ctrl.on_disconnect(speaker)
 
     # --- run -----------------------------------------------------------------------------
     async def run(self) -> None:

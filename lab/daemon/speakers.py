@@ -44,8 +44,13 @@ class ProcessSpeakers:
             reload_speaker(spec, config_text)
 
     def stop(self, name: str) -> None:
-        spec = self.specs.get(name) or self._spec(name)
-        stop_speaker(spec)  # by its pid file: also after a controller restart
+        # by its pid file: also after a controller restart; forgotten, so that a start after
+        # it takes the namespace it is given (a renamed one)
+        spec: SpeakerSpec | None = self.specs.pop(name, None)
+        stop_speaker(spec or self._spec(name))
+
+    def alive(self, name: str) -> bool:
+        return self.pid(name) is not None
 
     def pid(self, name: str) -> int | None:
         return speaker_pid(self._spec(name))

@@ -3,6 +3,7 @@ controller (a unix socket served by the test). No root needed."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import socket
@@ -23,8 +24,11 @@ from controller.core.events import (
     RouteUpdate,
     SessionState,
     decode_event,
+    encode_event,
 )
 from controller.drivers.exabgp_bridge import Snapshot
+from controller.drivers.speaker import SpeakerHub
+from lab.control.polling import wait_for_async
 
 PEER, LOCAL = "169.254.0.17", "169.254.0.16"
 
@@ -197,3 +201,29 @@ def test_snapshot_commands() -> None:
     # neighbor removed from the configuration: ExaBGP forgets its routes, so do we
     s.on_event(SessionState(PEER, LOCAL, "down", "stop, message [removed]"))
     assert s.neighbors[PEER].announced == {}
+
+
+def test_hub_reports_a_bridge_leaving_but_not_a_replaced_one_nor_its_own_close(
+        tmp_path: Path) -> None:
+    async def main() -> None:
+        disconnected: list[str] = []
+        hub = SpeakerHub(tmp_path / "c.sock", lambda _s, _e: None, None, disconnected.append)
+        await hub.start()
+
+        async def bridge(name: str, fresh: bool) -> asyncio.StreamWriter:
+            _reader, writer = await asyncio.open_unix_connection(str(tmp_path / "c.sock"))
+            writer.write((encode_event(BridgeHello(name, 1, fresh)) + "\n").encode())
+            await writer.drain()
+            await wait_for_async(lambda: hub.connected(name), f"{name} connected", 2)
+            return writer
+
+        first = await bridge("s1", True)
+        first.close()  # the bridge exited (its ExaBGP died, or it was killed)
+        await wait_for_async(lambda: disconnected == ["s1"], "s1 reported gone", 2)
+        writers = [await bridge("s2", True)]
+        writers.append(await bridge("s2", False))  # replaces the first: s2 is still there
+        await asyncio.sleep(0.1)
+        assert disconnected == ["s1"] and hub.connected("s2")
+        await hub.close()
+        assert disconnected == ["s1"]
+    asyncio.run(main())

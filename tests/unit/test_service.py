@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from controller.core.events import ReplayDone, Route, RouteUpdate, SessionState
-from controller.core.model import Link, Vpc
+from controller.core.events import BridgeHello, ReplayDone, Route, RouteUpdate, SessionState
+from controller.core.model import Link, NotFound, Vpc
 from controller.drivers.exabgp_config import NeighborConfig
 from controller.drivers.store import Store
 from controller.service.controller import Controller
+from controller.service.dataplane import WATCH_INTERVAL
 from controller.service.ports import LinkPlacement, speaker_name
 from lab.control.polling import wait_for_async
 
@@ -57,12 +58,18 @@ class FakeHub:
 class FakeSpeakers:
     def __init__(self) -> None:
         self.running: dict[str, tuple[str, tuple[NeighborConfig, ...]]] = {}
+        self.calls: list[tuple[str, str, tuple[str, ...]]] = []  # (what, name, families)
 
     def ensure(self, name: str, netns: str, neighbors: Sequence[NeighborConfig]) -> None:
         self.running[name] = (netns, tuple(neighbors))
+        self.calls.append(("ensure", name, tuple(n.family for n in neighbors)))
 
     def stop(self, name: str) -> None:
         self.running.pop(name, None)
+        self.calls.append(("stop", name, ()))
+
+    def alive(self, name: str) -> bool:
+        return name in self.running
 
 
 class FakeWiring:
@@ -225,4 +232,125 @@ def test_restart_waits_for_the_replay_before_removing_routes(tmp_path: Path) -> 
         await wait_for_async(again.replayed.is_set, "the replay", 2)
         assert lab.table("vpc-prod").held == {}
         await again.close()
+    asyncio.run(main())
+
+
+async def dual_stack_link(ctrl: Controller, lab: Lab) -> tuple[str, str, dict[str, str]]:
+    """A hosted link with v4 and v6 policies, both sessions up, a route learned over each."""
+    api = ctrl.api
+    link, _vpc = await hosted_link(ctrl)
+    p6 = await api.create_policy({"name": "p6", "is_ipv6": True,
+                                  "prefix_filter_in": ["2001:db8:100::/48"]}, "fr-par")
+    await api.attach_routing_policy(link["id"], {"routing_policy_id": p6["id"]})
+    name = speaker_name(link["id"])
+    peers = {n.family: n.peer_address for n in lab.speakers.running[name][1]}
+    for fam, prefix in (("ipv4", "10.1.0.0/24"), ("ipv6", "2001:db8:100::/64")):
+        ctrl.on_event(name, SessionState(peer=peers[fam], local="", state="up"))
+        ctrl.on_event(name, RouteUpdate(peer=peers[fam], withdrawn=(), announced=(
+            Route(prefix, peers[fam], (64512,), (), fam),)))
+    await wait_for_async(lambda: len(lab.table("vpc-prod").held) == 2, "both routes", 2)
+    return link["id"], name, peers
+
+
+def test_lost_speaker_is_flushed_and_restarted_and_its_stale_events_ignored(
+        tmp_path: Path) -> None:
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        link_id, name, peers = await dual_stack_link(ctrl, lab)
+        lab.speakers.calls.clear()
+
+        ctrl.on_disconnect(name)  # its bridge went away: ExaBGP died, or the bridge did
+        await wait_for_async(lambda: not lab.table("vpc-prod").held, "routes flushed", 2)
+        got = await ctrl.api.get_link(link_id)
+        assert (got["status"], got["bgp_v4_status"], got["bgp_v6_status"]) == (
+            "all_down", "down", "down")
+        stats = await ctrl.api.link_stats(link_id)
+        assert "Scaleway speaker restarted" in stats["ipv4"]["reason"]
+        await wait_for_async(lambda: len(lab.speakers.calls) == 2, "the restart", 2)
+        assert lab.speakers.calls == [("stop", name, ()), ("ensure", name, ("ipv4", "ipv6"))]
+
+        # The new process's bridge: fresh, as expected; its sessions come back.
+        ctrl.on_connect(name)
+        ctrl.on_event(name, BridgeHello(name, 2, fresh=True))
+        ctrl.on_event(name, ReplayDone(peers=()))
+        ctrl.on_event(name, SessionState(peer=peers["ipv4"], local="", state="up"))
+        ctrl.on_event(name, route("10.1.0.0/24", peers["ipv4"]))
+        await wait_for_async(lambda: "10.1.0.0/24" in lab.table("vpc-prod").held, "back", 2)
+        assert (await ctrl.api.get_link(link_id))["status"] == "limited_connectivity"
+        assert len(lab.speakers.calls) == 2  # no second restart
+
+        # A fresh hello from that running speaker: ExaBGP respawned its bridge.
+        ctrl.on_connect(name)
+        ctrl.on_event(name, BridgeHello(name, 3, fresh=True))
+        ctrl.on_event(name, ReplayDone(peers=()))
+        ctrl.on_event(name, route("10.2.0.0/24", peers["ipv4"]))  # stale until restarted
+        await wait_for_async(lambda: len(lab.speakers.calls) == 4, "a second restart", 2)
+        assert lab.table("vpc-prod").held == {}
+        assert (await ctrl.api.get_link(link_id))["status"] == "all_down"
+        await ctrl.close()
+    asyncio.run(main())
+
+
+def test_watchdog_restarts_a_dead_speaker_but_not_a_stopped_one(tmp_path: Path) -> None:
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        link_id, name, _peers = await dual_stack_link(ctrl, lab)
+        del lab.speakers.running[name]  # died, and the bridge said nothing
+        await wait_for_async(lambda: name in lab.speakers.running, "the restart", 2)
+        assert not lab.table("vpc-prod").held
+
+        await ctrl.api.delete_link(link_id)  # a speaker the controller stops is no loss
+        await wait_for_async(lambda: not ctrl.links(), "the link gone", 2)
+        ctrl.on_disconnect(name)
+        await asyncio.sleep(2 * WATCH_INTERVAL)
+        assert name not in lab.speakers.running
+        await ctrl.close()
+    asyncio.run(main())
+
+
+def test_close_is_no_loss(tmp_path: Path) -> None:
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        _link_id, name, _peers = await dual_stack_link(ctrl, lab)
+        lab.speakers.calls.clear()
+        await ctrl.close(stop_speakers=False)
+        ctrl.on_disconnect(name)  # the hub closes after the controller
+        assert lab.speakers.calls == [] and len(lab.table("vpc-prod").held) == 2
+    asyncio.run(main())
+
+
+def test_reconnect_retries_only_down_sessions(tmp_path: Path) -> None:
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        link_id, name, peers = await dual_stack_link(ctrl, lab)
+        lab.speakers.calls.clear()
+        with pytest.raises(ValueError, match="unknown families"):
+            await ctrl.reconnect(link_id, ["ipv4", "ipx"])
+        with pytest.raises(NotFound):
+            await ctrl.reconnect("nope", ["ipv4"])
+        assert await ctrl.reconnect(link_id, ["ipv4", "ipv6"]) == []  # both up: untouched
+        assert lab.speakers.calls == []
+
+        ctrl.on_event(name, SessionState(peer=peers["ipv6"], local="", state="down"))
+        await wait_for_async(lambda: len(lab.table("vpc-prod").held) == 1, "v6 flushed", 2)
+        assert await ctrl.reconnect(link_id, ["ipv4", "ipv6"]) == ["ipv6"]
+        # A reload without the neighbor, then with it: a new peer, without backoff.
+        assert lab.speakers.calls == [("ensure", name, ("ipv4",)),
+                                      ("ensure", name, ("ipv4", "ipv6"))]
+        assert lab.table("vpc-prod").held == {"10.1.0.0/24": (TRANSIT["ipv4"],)}
+
+        lab.speakers.calls.clear()
+        ctrl.on_event(name, SessionState(peer=peers["ipv4"], local="", state="down"))
+        await wait_for_async(lambda: not lab.table("vpc-prod").held, "v4 flushed", 2)
+        assert await ctrl.reconnect(link_id, ["ipv4", "ipv6"]) == ["ipv4", "ipv6"]
+        assert lab.speakers.calls == [("stop", name, ()), ("ensure", name, ("ipv4", "ipv6"))]
+        await ctrl.close()
     asyncio.run(main())

@@ -1,0 +1,75 @@
+"""A Scaleway speaker or its bridge killed: how fast the controller notices and heals.
+
+``python -m bench.heal [--runs N]`` brings up a `basic` lab and, N times each, kills with
+SIGKILL the link's ExaBGP (`speaker`) or its API bridge (`bridge`), then times from the kill:
+both sessions reported down by the API (`down`), the customer routes gone from the VPC table
+(`flushed`), and the link active again with its routes back (`active`). A session up ends
+a series of losses (controller.core.liveness), so runs 1 s apart do not back off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import time
+from pathlib import Path
+
+from controller.service.ports import speaker_name
+from lab.control import lifecycle
+from lab.control.handle import RunningLab, unique_lab_name
+from lab.control.labdir import lab_dir
+
+
+def _victim(pid: int, what: str) -> int:
+    if what == "speaker":
+        return pid
+    for kid in map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()):
+        if b"controller.drivers.exabgp_bridge" in Path(f"/proc/{kid}/cmdline").read_bytes():
+            return kid
+    raise RuntimeError(f"ExaBGP {pid} has no bridge")
+
+
+def once(lab: RunningLab, what: str, deadline: float = 20.0) -> dict[str, float]:
+    pid_file = lab_dir(lab.name) / "speakers" / f"{speaker_name(lab.link()['id'])}.pid"
+    t0 = time.monotonic()
+    os.kill(_victim(int(pid_file.read_text()), what), signal.SIGKILL)
+    seen: dict[str, float] = {}
+    while "active" not in seen and time.monotonic() - t0 < deadline:
+        lk, vpc = lab.link(), lab.routes("vpc-router")
+        now = time.monotonic() - t0
+        if lk["bgp_v4_status"] == lk["bgp_v6_status"] == "down":
+            seen.setdefault("down", now)
+        if not vpc:
+            seen.setdefault("flushed", now)
+        if "down" in seen and lk["status"] == "active" and len(vpc) == 2:
+            seen["active"] = now
+        time.sleep(0.01)
+    return seen
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.heal")
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args(argv)
+    name = unique_lab_name()
+    try:
+        lab = RunningLab.up("basic", name, hold_time=3)
+        for what in ("speaker", "bridge"):
+            results = []
+            for i in range(args.runs):
+                time.sleep(1.0)
+                results.append(once(lab, what))
+                print(what, i, {k: round(v, 3) for k, v in results[-1].items()}, flush=True)
+            for key in ("down", "flushed", "active"):
+                vals = [r[key] for r in results if key in r]
+                if vals:
+                    print(f"{what} {key}: median {statistics.median(vals):.3f}s, "
+                          f"max {max(vals):.3f}s ({len(vals)}/{len(results)})")
+    finally:
+        lifecycle.down(name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""A Scaleway-side ExaBGP (or its API bridge) killed with SIGKILL: the controller notices at
+once, reports the sessions down, flushes their routes from the VPC table (failing over to
+another link of the VPC), restarts the speaker and follows the sessions back up."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from controller.service.ports import speaker_name
+from lab.control.handle import RunningLab
+from lab.control.labdir import lab_dir
+from lab.control.polling import wait_for
+from lab.testing.plugin import LabFactory
+
+CUSTOMER_V4, CUSTOMER_V6 = "198.51.100.0/24", "2001:db8:100::/64"
+DETECT = 1.0  # seconds: a lost speaker's sessions are down and its routes gone within this
+HEAL = 10.0  # seconds: the restarted speaker has its sessions back within this
+
+
+def speaker_pid(lab: RunningLab, link: str | None = None) -> int:
+    name = speaker_name(lab.link(link)["id"])
+    return int((lab_dir(lab.name) / "speakers" / f"{name}.pid").read_text())
+
+
+def bridge_pid(speaker: int) -> int:
+    """The ExaBGP API child of ``speaker``: our bridge."""
+    kids = Path(f"/proc/{speaker}/task/{speaker}/children").read_text().split()
+    for kid in map(int, kids):
+        if b"controller.drivers.exabgp_bridge" in Path(f"/proc/{kid}/cmdline").read_bytes():
+            return kid
+    raise AssertionError(f"no bridge among the children {kids} of ExaBGP {speaker}")
+
+
+def sessions(lab: RunningLab, link: str | None = None) -> tuple[str, str, str]:
+    lk = lab.link(link)
+    return lk["status"], lk["bgp_v4_status"], lk["bgp_v6_status"]
+
+
+def lost_then_healed(lab: RunningLab, victim: int, old_speaker: int) -> None:
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: sessions(lab) == ("all_down", "down", "down"),
+             "both sessions reported down", DETECT, detail=lambda: repr(sessions(lab)))
+    wait_for(lambda: not {CUSTOMER_V4, CUSTOMER_V6} & lab.routes("vpc-router").keys(),
+             "the customer routes flushed from the VPC table", DETECT,
+             detail=lambda: repr(lab.routes("vpc-router")))
+    stats = lab.stats()
+    assert (stats["ipv4"]["session"], stats["ipv6"]["session"]) == ("down", "down"), stats
+    wait_for(lambda: sessions(lab) == ("active", "up", "up"), "the link active again", HEAL,
+             detail=lambda: repr(sessions(lab)))
+    wait_for(lambda: {CUSTOMER_V4, CUSTOMER_V6} <= lab.routes("vpc-router").keys(),
+             "the customer routes back in the VPC table", DETECT)
+    assert speaker_pid(lab) != old_speaker, "the speaker was not restarted"
+    assert lab.ping("onprem-host", "vpc-instance", 4) and lab.ping("onprem-host", "vpc-instance", 6)
+
+
+def test_killed_speaker_is_noticed_flushed_and_restarted(lab_factory: LabFactory) -> None:
+    lab = lab_factory("basic", hold_time=3)
+    pid = speaker_pid(lab)
+    lost_then_healed(lab, pid, pid)
+
+
+def test_killed_bridge_restarts_its_speaker(lab_factory: LabFactory) -> None:
+    lab = lab_factory("basic", hold_time=3)
+    pid = speaker_pid(lab)
+    lost_then_healed(lab, bridge_pid(pid), pid)
+    # The link heals again: a second loss in a row is handled the same way.
+    pid = speaker_pid(lab)
+    lost_then_healed(lab, bridge_pid(pid), pid)
+
+
+def test_killed_speaker_fails_over_to_the_other_link(lab_factory: LabFactory) -> None:
+    lab = lab_factory("redundant", hold_time=3)
+    via = {name: (lab.topo.link(name).scw_transit_v4, lab.topo.link(name).scw_transit_v6)
+           for name in ("link-a", "link-b")}
+
+    def vpc_via() -> tuple[str | None, str | None]:
+        routes = lab.routes("vpc-router")
+        return routes.get(CUSTOMER_V4), routes.get(CUSTOMER_V6)
+
+    wait_for(lambda: vpc_via() == via["link-a"], "the VPC routes via link-a", HEAL,
+             detail=lambda: repr(vpc_via()))
+    pid = speaker_pid(lab, "link-a")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: vpc_via() == via["link-b"], "the VPC routes failed over to link-b", DETECT,
+             detail=lambda: repr(vpc_via()))
+    assert sessions(lab, "link-b") == ("active", "up", "up")
+    wait_for(lambda: sessions(lab, "link-a") == ("active", "up", "up"), "link-a active again",
+             HEAL, detail=lambda: repr(sessions(lab, "link-a")))
+    wait_for(lambda: vpc_via() == via["link-a"], "the VPC routes back via link-a", DETECT)
+    assert speaker_pid(lab, "link-a") != pid
