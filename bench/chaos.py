@@ -119,9 +119,8 @@ class Chaos:
         self.truth_deadline, self.heal_deadline = truth_deadline, heal_deadline
         self.settle = settle  # how long a healed lab must stay truthful
         self.view = truth.Lab(lab.client)
-        self.base = self._announced_now()
+        self.book = self._announced_now()  # what the customer is asked to announce
         self.bulk = _bulk()
-        self.bulk_on = False  # bulk prefixes announced (the customer's book says so)
         self.report = Report(router="")
         self._cycle: list[str] = []
 
@@ -130,7 +129,12 @@ class Chaos:
         return {r["prefix"] for r in routes.get("announced", [])}
 
     def announced(self) -> set[str]:
-        return self.base | (set(self.bulk) if self.bulk_on else set())
+        return self.book
+
+    def _reread_book(self) -> None:
+        # A load refused by a dead router left the book as it was: the book decides.
+        with contextlib.suppress(ApiError, LabError, OSError):
+            self.book = self._announced_now()
 
     # --- loads ---------------------------------------------------------------------------
     def _v4_policy(self) -> dict[str, Any]:
@@ -149,8 +153,7 @@ class Chaos:
                                       {"prefix_filter_in": flt})
             return "policy-change", change
         if pick < 0.5:
-            on = not self.bulk_on
-            self.bulk_on = on  # the book records it at once; the wire follows
+            on = not set(self.bulk) <= self.book
 
             def bulk() -> None:
                 if on:
@@ -238,6 +241,7 @@ class Chaos:
         t_kill = time.monotonic()
         if worker is not None:
             worker.join(timeout=60)
+        self._reread_book()
         if kind == "controller":
             self._recover(kind)
         took = self._wait(lambda: truth.agrees(self.view, self.announced()),
@@ -249,6 +253,7 @@ class Chaos:
             rep.time_to_truth.append(time.monotonic() - t_kill)
         if kind != "controller":
             self._recover(kind)
+        self._reread_book()
         healed = self._wait(self._healthy, self.heal_deadline)
         if healed is None:
             rep.disagreements.append(f"round {n} ({kind}): not healthy within "
