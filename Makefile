@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup up down status test quick unit e2e golden lint bench clean
 
-setup: $(STAMP)
+TS_SDK := tests/sdk/ts
+TS_STAMP := $(TS_SDK)/node_modules/.installed
+
+setup: $(STAMP) $(TS_STAMP)
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -18,6 +21,13 @@ setup: $(STAMP)
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# Scaleway's TypeScript SDK for tests/e2e/test_sdk_ts.py (versions pinned in the lock file).
+$(TS_STAMP): $(TS_SDK)/package.json $(TS_SDK)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  echo "installing Scaleway's TypeScript SDK (npm ci in $(TS_SDK))"; \
+	  cd $(TS_SDK) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the TypeScript SDK test will be skipped (install nodejs and npm)"; fi
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -25,8 +25,15 @@ def dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True)
 
 
+# Exactly what Scaleway's API sends: Scaleway's official SDKs compare the header verbatim
+# (the TypeScript one refuses ``application/json; charset=utf-8``, aiohttp's default).
+JSON_CONTENT_TYPE = "application/json"
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=dumps)
+    # body= bytes with content_type= keeps aiohttp from appending "; charset=utf-8"
+    return web.Response(body=dumps(data).encode(), status=status,
+                        content_type=JSON_CONTENT_TYPE)
 
 
 def error_body(exc: Exception) -> tuple[int, Json]:

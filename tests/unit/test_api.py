@@ -55,7 +55,8 @@ async def call(client: TestClient[web.Request, web.Application], method: str, pa
     if status == 204:
         assert text == ""
         return None
-    assert resp.content_type == "application/json"
+    # verbatim, no "; charset=utf-8": Scaleway's TypeScript SDK compares the whole header
+    assert resp.headers["Content-Type"] == "application/json"
     data = json.loads(text)
     assert text == json.dumps(data, sort_keys=True)  # keys sorted, as Scaleway does
     return data
