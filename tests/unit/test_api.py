@@ -27,6 +27,7 @@ from fakes import (
 )
 
 from controller.api.http import ApiExtension, make_app
+from controller.api.middleware import json_response
 from lab.control.polling import wait_for_async
 
 P = "/interlink/v1beta1/regions/fr-par"
@@ -287,7 +288,7 @@ def test_extra_routes_share_auth_and_errors() -> None:
         if request.query.get("fail"):
             from controller.core.model import ArgumentError
             raise ArgumentError.one("node", "constraint", "unknown node")
-        return web.json_response({"nodes": []})
+        return json_response({"nodes": []})
 
     class Extra:
         def routes(self, app: web.Application) -> None:
