@@ -12,6 +12,7 @@ from typing import Any
 from controller.core.model import ArgumentError
 from controller.core.prefixes import PrefixError, parse_prefix
 from controller.drivers.store import Store
+from lab.scenario.model import host_conflict
 
 
 def validate_announcement(prefixes: Iterable[Any], communities: Iterable[Any]) -> tuple[
@@ -20,10 +21,17 @@ def validate_announcement(prefixes: Iterable[Any], communities: Iterable[Any]) -
     clean: list[str] = []
     for i, p in enumerate(prefixes):
         try:
-            clean.append(str(parse_prefix(p)))
+            net = parse_prefix(p)
         except PrefixError as exc:
             details.append({"argument_name": f"prefixes.{i}", "reason": "constraint",
                             "help_message": str(exc)})
+            continue
+        why = host_conflict(net, routed=True)  # the scenario files' rule
+        if why is not None:
+            details.append({"argument_name": f"prefixes.{i}", "reason": "constraint",
+                            "help_message": why})
+        else:
+            clean.append(str(net))
     comms = tuple(communities)
     for i, c in enumerate(comms):
         parts = c.split(":") if isinstance(c, str) else []

@@ -32,6 +32,20 @@ FORBIDDEN_PREFIXES = (
     ipaddress.ip_network("fd00::/64"),
 )
 
+
+def host_conflict(net: ipaddress.IPv4Network | ipaddress.IPv6Network, *, routed: bool
+                  ) -> str | None:
+    """Why ``net`` may not be used in a scenario, or None. Address space (LANs, subnets,
+    peering) may not overlap the host's networks at all; a prefix that is only routed
+    (announced, filtered) may be a supernet of them (0.0.0.0/0 is a fine announcement) but
+    not inside them. One rule for `validate`, `up` and announce steps."""
+    for bad in FORBIDDEN_PREFIXES:
+        if net.version != bad.version:
+            continue
+        if net.subnet_of(bad) or (not routed and net.overlaps(bad)):  # type: ignore[arg-type]
+            return f"{net} overlaps {bad}, reserved for the host's own network"
+    return None
+
 # Transit /31 and /127 between each scw-interlink router and its VPC router (lab internals,
 # not part of the scenario): link index n uses the n-th pair.
 TRANSIT_V4 = ipaddress.IPv4Network("198.18.0.0/24")

@@ -19,7 +19,6 @@ from lab.scenario.model import (
     DEFAULT_HOLD_TIME,
     DEFAULT_PARTNER,
     DEFAULT_ROUTER,
-    FORBIDDEN_PREFIXES,
     HOLD_TIME_RULE,
     HOST_OFFSET,
     MAX_LINK_INDEX,
@@ -42,6 +41,7 @@ from lab.scenario.model import (
     Scenario,
     ScenarioError,
     VpcSpec,
+    host_conflict,
     host_offset,
     valid_hold_time,
 )
@@ -143,7 +143,8 @@ class _Parser:
             raise self.err(where, f"expected a non-empty string of at most {MD5_MAX} bytes")
         return v
 
-    def prefix(self, v: Any, where: str, version: int | None = None) -> IPNetwork:
+    def prefix(self, v: Any, where: str, version: int | None = None, *,
+               routed: bool = False) -> IPNetwork:
         if not isinstance(v, str):
             raise self.err(where, f"expected a prefix string like '203.0.113.0/24', got {v!r}")
         try:
@@ -154,9 +155,9 @@ class _Parser:
             raise self.err(where, f"prefix {v!r} needs a prefix length")
         if version is not None and net.version != version:
             raise self.err(where, f"{v} is not an IPv{version} prefix")
-        for bad in FORBIDDEN_PREFIXES:
-            if net.version == bad.version and net.overlaps(bad):
-                raise self.err(where, f"{v} overlaps {bad}, reserved for the host's own network")
+        why = host_conflict(net, routed=routed)
+        if why is not None:
+            raise self.err(where, why)
         return net
 
     def community(self, v: Any, where: str) -> str:
@@ -298,7 +299,7 @@ class _Parser:
 
     def announce(self, v: Any, where: str) -> AnnounceSpec:
         if isinstance(v, str):
-            return AnnounceSpec(str(self.prefix(v, where)), ())
+            return AnnounceSpec(str(self.prefix(v, where, routed=True)), ())
         d = self.mapping(v, where)
         self.known_keys(d, where, ("prefix", "community", "communities", "link"))
         if "community" in d and "communities" in d:
@@ -307,7 +308,8 @@ class _Parser:
                                                                   f"{where}.communities")
         comms = tuple(self.community(c, f"{where}.communities[{i}]") for i, c in enumerate(raw))
         link = None if d.get("link") is None else self.name(d["link"], f"{where}.link")
-        return AnnounceSpec(str(self.prefix(d.get("prefix"), f"{where}.prefix")), comms, link)
+        return AnnounceSpec(str(self.prefix(d.get("prefix"), f"{where}.prefix", routed=True)),
+                            comms, link)
 
     def customer(self, v: Any, where: str) -> CustomerSpec:
         c = self.mapping(v, where)
@@ -372,7 +374,7 @@ class _Parser:
         fam = 6 if is_v6 else 4
         lists = {}
         for key in ("prefix_filter_in", "prefix_filter_out"):
-            lists[key] = tuple(str(self.prefix(p, f"{where}.{key}[{i}]", fam))
+            lists[key] = tuple(str(self.prefix(p, f"{where}.{key}[{i}]", fam, routed=True))
                                for i, p in enumerate(self.seq(d.get(key), f"{where}.{key}")))
         return RoutingPolicySpec(name=name, is_ipv6=is_v6, **lists)
 

@@ -22,7 +22,7 @@ from lab.scenario.document import (
     Path_,
     ScenarioFile,
 )
-from lab.scenario.model import FORBIDDEN_PREFIXES, ROLES, ScenarioError
+from lab.scenario.model import ROLES, ScenarioError, host_conflict
 from lab.scenario.parse import parse_scenario
 
 # Node names when the topology cannot be built (its error is reported): role + suffix.
@@ -78,11 +78,9 @@ class References:
             self.err(path, f"invalid prefix {value!r}: {e}")
             return None
         if announce:
-            for bad in FORBIDDEN_PREFIXES:
-                # Supernets (0.0.0.0/0) are fine: only addresses inside it are off limits.
-                if net.version == bad.version and net.subnet_of(bad):  # type: ignore[arg-type]
-                    self.err(path, f"{net} is inside {bad}: reserved for the host's own "
-                                   "network")
+            why = host_conflict(net, routed=True)
+            if why is not None:
+                self.err(path, why)
         return net.version
 
     def timeout(self, value: Any, path: Path_) -> None:

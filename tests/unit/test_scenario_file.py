@@ -194,7 +194,7 @@ def test_customer_or_customers(tmp_path: Path) -> None:
     ("steps:\n  - policy: {name: pol4, prefix_filter_in: ['2001:db8::/32']}\n", "'2001",
      "2001:db8::/32 is not IPv4: policy 'pol4' is IPv4"),
     ("steps:\n  - announce: {prefixes: [192.0.2.0/25]}\n", "192",
-     "192.0.2.0/25 is inside 192.0.2.0/24: reserved for the host"),
+     "192.0.2.0/25 overlaps 192.0.2.0/24, reserved for the host"),
     ("steps:\n  - announce: {prefixes: [10.0.0.1/8]}\n", "10.", "has host bits set"),
     ("steps:\n  - announce: {customer: globex, prefixes: [10.0.0.0/8]}\n", "globex",
      "unknown customer 'globex' (known: customer)"),

@@ -617,3 +617,30 @@ def test_announce_link_single_customer(basic_data: dict[str, Any]) -> None:
     d["customer"]["announce"] = [{"prefix": "198.51.100.0/24", "link": "other"}]
     _err(d, r"customer\.announce\[0\]\.link: 'other' is not a link of customer .*"
             r"\(its links: link-lab\)")
+
+
+def test_host_networks_one_rule_for_routes_and_addresses(basic_data: dict[str, Any]) -> None:
+    """A default route is a fine announcement or filter; an address range overlapping the
+    host's own network is not; a route inside it is not either (validate, up and announce
+    steps agree: lab.scenario.model.host_conflict)."""
+    from controller.core.model import ArgumentError
+    from lab.routers.announcements import validate_announcement
+
+    data = copy.deepcopy(basic_data)
+    data["customer"]["announce"] = ["0.0.0.0/0", "::/0"]
+    data["routing_policies"][0]["prefix_filter_in"] = ["0.0.0.0/0"]
+    sc = parse_scenario(data)
+    assert [a.prefix for a in sc.customers[0].announce] == ["0.0.0.0/0", "::/0"]
+    assert validate_announcement(["0.0.0.0/0"], ())[0] == ["0.0.0.0/0"]
+
+    inside = copy.deepcopy(basic_data)
+    inside["customer"]["announce"] = ["192.0.2.128/25"]
+    with pytest.raises(ScenarioError, match="overlaps 192.0.2.0/24, reserved for the host"):
+        parse_scenario(inside)
+    with pytest.raises(ArgumentError):
+        validate_announcement(["192.0.2.128/25"], ())
+
+    lan = copy.deepcopy(basic_data)
+    lan["customer"]["lan"]["ipv4"] = "192.0.0.0/16"  # a supernet as address space: refused
+    with pytest.raises(ScenarioError, match="reserved for the host"):
+        parse_scenario(lan)
