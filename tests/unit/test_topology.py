@@ -635,7 +635,7 @@ def test_host_networks_one_rule_for_routes_and_addresses(basic_data: dict[str, A
 
     inside = copy.deepcopy(basic_data)
     inside["customer"]["announce"] = ["192.0.2.128/25"]
-    with pytest.raises(ScenarioError, match="overlaps 192.0.2.0/24, reserved for the host"):
+    with pytest.raises(ScenarioError, match=r"overlaps 192\.0\.2\.0/24, reserved for the host"):
         parse_scenario(inside)
     with pytest.raises(ArgumentError):
         validate_announcement(["192.0.2.128/25"], ())
