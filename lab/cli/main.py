@@ -8,11 +8,10 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from lab.cli import EXIT_INTERRUPTED
 from lab.cli.common import PROG, CliError
 from lab.control.client import ApiError
 from lab.control.labdir import DEFAULT_LAB, LabError, check_lab_name
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class LabGroup(click.Group):

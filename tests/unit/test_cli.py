@@ -484,3 +484,23 @@ def test_policy_update_refuses_an_empty_file(fake: FakeClient, tmp_path: Path) -
     assert res.exit_code == 0, res.output
     assert fake.calls[-1] == ("PATCH", f"{P}/routing-policies/pol-4",
                               {"prefix_filter_in": []})
+
+
+def test_ctrl_c_while_importing_is_one_line_and_130(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+    import types
+
+    import lab.cli
+
+    class Interrupted(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            if name == "main":  # Ctrl-C while the CLI module is still loading
+                raise KeyboardInterrupt
+            raise AttributeError(name)
+
+    monkeypatch.setitem(sys.modules, "lab.cli.main", Interrupted("lab.cli.main"))
+    with pytest.raises(SystemExit) as exc:
+        lab.cli.run()
+    assert exc.value.code == 130
+    assert capsys.readouterr().err == "interlink-lab: interrupted\n"
