@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.drivers.procs import process_alive
 from lab.control import labdir, lifecycle, truth
 from lab.control.client import ApiError, Client
 from lab.control.handle import RunningLab, unique_lab_name
@@ -243,6 +244,11 @@ class Chaos:
             worker.join(timeout=60)
         self._reread_book()
         if kind == "controller":
+            # SIGKILL is delivered asynchronously: restart once it is really gone
+            if self._wait(lambda: not process_alive(pid), 5.0) is None:
+                rep.disagreements.append(f"round {n}: the controller (pid {pid}) survived "
+                                         "SIGKILL for 5 s")
+                return False
             self._recover(kind)
         took = self._wait(lambda: truth.agrees(self.view, self.announced()),
                           self.truth_deadline)

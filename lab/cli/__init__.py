@@ -1,4 +1,4 @@
-"""The ``interlink-lab`` command. ``run`` is the entry point: it imports the CLI itself, so a
+"""The ``interlink-lab`` command. ``entry`` is the entry point: it imports the CLI itself, so a
 Ctrl-C while Python is still importing ends with one line and exit 130, not a traceback."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
-def run() -> None:
+def entry() -> None:
     try:
         from lab.cli.main import main
     except KeyboardInterrupt:

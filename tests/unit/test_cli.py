@@ -501,6 +501,6 @@ def test_ctrl_c_while_importing_is_one_line_and_130(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setitem(sys.modules, "lab.cli.main", Interrupted("lab.cli.main"))
     with pytest.raises(SystemExit) as exc:
-        lab.cli.run()
+        lab.cli.entry()
     assert exc.value.code == 130
     assert capsys.readouterr().err == "interlink-lab: interrupted\n"
