@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from controller.core.limits import MAX_BODY_BYTES
 from controller.core.model import ArgumentError, NotFound, PreconditionFailed, TransientState
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status == 404:
             return json_response({"type": "not_found", "message": "no such endpoint",
                                   "resource": "endpoint", "resource_id": request.path}, 404)
+        if exc.status == 413:  # aiohttp's client_max_size (controller.core.limits)
+            return json_response({"type": "request_entity_too_large",
+                                  "message": f"the request body is larger than "
+                                             f"{MAX_BODY_BYTES} bytes",
+                                  "max_size": MAX_BODY_BYTES}, 413)
         if exc.status == 405:
             return json_response({"type": "method_not_allowed",
                                   "message": f"{request.method} is not allowed on "

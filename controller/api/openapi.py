@@ -15,6 +15,7 @@ from typing import Any
 
 from controller.core import listing
 from controller.core.catalog import CONNECTION_STATUSES
+from controller.core.limits import MAX_BODY_BYTES, MAX_POLICY_ENTRIES
 from controller.core.model import REGIONS, VLAN_MAX, VLAN_MIN
 
 Json = dict[str, Any]
@@ -42,6 +43,7 @@ INT: Json = {"type": "integer"}
 B: Json = {"type": "boolean"}
 TS: Json = {"type": "string", "pattern": TIMESTAMP}
 STRS: Json = {"type": "array", "items": S}
+PREFIXES: Json = {"type": "array", "items": S, "maxItems": MAX_POLICY_ENTRIES}
 INTS: Json = {"type": "array", "items": INT}
 
 
@@ -131,10 +133,11 @@ def schemas() -> Json:
         "RoutingPolicyIdRequest": request_body({"routing_policy_id": S}),
         "EmptyRequest": obj({}),
         "CreateRoutingPolicyRequest": request_body({"name": S}, {
-            "is_ipv6": B, "project_id": S, "tags": STRS, "prefix_filter_in": STRS,
-            "prefix_filter_out": STRS, "region": S}),
+            "is_ipv6": B, "project_id": S, "tags": STRS, "prefix_filter_in": PREFIXES,
+            "prefix_filter_out": PREFIXES, "region": S}),
         "UpdateRoutingPolicyRequest": request_body({}, {
-            "name": S, "tags": STRS, "prefix_filter_in": STRS, "prefix_filter_out": STRS}),
+            "name": S, "tags": STRS, "prefix_filter_in": PREFIXES,
+            "prefix_filter_out": PREFIXES}),
         "CreateVPCRequest": request_body({}, {
             "name": S, "project_id": S, "tags": STRS, "enable_routing": B,
             "enable_transitivity": B, "region": S}),
@@ -153,6 +156,8 @@ def schemas() -> Json:
         "PreconditionFailedError": obj({"type": {"const": "precondition_failed"},
                                         "precondition": S, "help_message": S}),
         "InternalError": obj({"type": {"const": "internal_error"}, "message": S}),
+        "RequestEntityTooLargeError": obj({"type": {"const": "request_entity_too_large"},
+                                           "message": S, "max_size": INT}),
     }
 
 
@@ -162,10 +167,12 @@ ERRORS = {
     "404": ("no such resource in this region", "NotFoundError"),
     "409": ("the resource is in a transient state", "TransientStateError"),
     "412": ("the operation is not possible in the resource's state", "PreconditionFailedError"),
+    "413": (f"the request body is larger than {MAX_BODY_BYTES} bytes",
+            "RequestEntityTooLargeError"),
     "500": ("internal error (details in the controller log)", "InternalError"),
 }
 READ_ERRORS = ("400", "401", "404", "500")
-WRITE_ERRORS = ("400", "401", "404", "409", "412", "500")
+WRITE_ERRORS = ("400", "401", "404", "409", "412", "413", "500")
 
 
 def json_content(schema: Json) -> Json:
@@ -311,7 +318,10 @@ def _base() -> Json:
             "description": (
                 "A local stand-in for Scaleway InterLink v1beta1 and a VPC v2 subset, plus "
                 "lab-only routes. Unknown body fields are rejected (400, reason unknown); "
-                "null body fields count as not given; unknown query parameters are ignored."),
+                "null body fields count as not given; unknown query parameters are ignored. "
+                f"Limits: a request body is at most {MAX_BODY_BYTES} bytes (else 413); a "
+                f"routing policy's prefix_filter_in and prefix_filter_out hold at most "
+                f"{MAX_POLICY_ENTRIES} prefixes each (else 400)."),
         },
         "servers": [{"url": "/"}],
         "security": [{"token": []}],

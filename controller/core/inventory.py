@@ -31,6 +31,7 @@ from controller.core.model import (
     VLAN_MAX,
     VLAN_MIN,
     ArgumentError,
+    CheckedPrefixes,
     Link,
     NotFound,
     PartnerRef,
@@ -44,6 +45,7 @@ from controller.core.model import (
     validate_prefix_list,
 )
 from controller.core.pools import Network
+from controller.core.prefixes import PrefixFilter
 
 POLICY_WRITABLE = {"name", "tags", "prefix_filter_in", "prefix_filter_out"}
 POLICY_CREATE = POLICY_WRITABLE | {"is_ipv6", "project_id", "region"}
@@ -55,6 +57,23 @@ LINK_CREATE = LINK_WRITABLE | {"pop_id", "bandwidth_mbps", "project_id", "partne
 VPC_CREATE = {"name", "project_id", "tags", "enable_routing", "enable_transitivity", "region"}
 PN_CREATE = {"name", "project_id", "tags", "subnets", "vpc_id",
              "default_route_propagation_enabled", "region"}
+
+PREFIX_LISTS = ("prefix_filter_in", "prefix_filter_out")
+
+
+def check_policy_prefixes(body: dict[str, Any], ipv6: Any) -> dict[str, Any]:
+    """``body`` with its prefix lists validated for the family ``ipv6`` (CheckedPrefixes):
+    the slow part of a policy create or update, safe to run in a thread (no shared state).
+    Raises what ``create_policy`` / ``update_policy`` would for a bad list."""
+    if not isinstance(ipv6, bool):
+        return body  # create_policy reports it
+    out = dict(body)
+    for key in PREFIX_LISTS:
+        if out.get(key) is not None:
+            out[key] = CheckedPrefixes(validate_prefix_list(key, out[key], ipv6=ipv6), ipv6)
+            PrefixFilter.compile(out[key])  # cached: the reconcile that follows is then cheap
+    return out
+
 
 DEFAULT_PEER_ASN = 39801  # assigned by Scaleway when none is given (observed on hosted links)
 

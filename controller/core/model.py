@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from controller.core.limits import MAX_POLICY_ENTRIES
 from controller.core.prefixes import PrefixError, parse_prefix
 
 SCW_ASN = 12876
@@ -94,10 +95,24 @@ class RoutingPolicy:
         return _drop_none(asdict(self))
 
 
+class CheckedPrefixes(list[str]):
+    """A list ``validate_prefix_list`` already returned for one family: checking it again is
+    free, so the slow part (parsing thousands of prefixes) can run off the event loop first."""
+
+    def __init__(self, items: list[str], ipv6: bool):
+        super().__init__(items)
+        self.ipv6 = ipv6
+
+
 def validate_prefix_list(name: str, value: Any, *, ipv6: bool) -> list[str]:
     """Strictly validated, canonical list; every bad entry reported at once."""
+    if isinstance(value, CheckedPrefixes) and value.ipv6 == ipv6:
+        return list(value)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ArgumentError.one(name, "format", "must be a list of CIDR prefixes")
+    if len(value) > MAX_POLICY_ENTRIES:
+        raise ArgumentError.one(name, "constraint", f"{len(value)} prefixes: at most "
+                                f"{MAX_POLICY_ENTRIES} per list")
     out, details = [], []
     for i, text in enumerate(value):
         try:

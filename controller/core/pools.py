@@ -26,8 +26,8 @@ AUTO_PN_V4 = ipaddress.IPv4Network("198.18.0.0/15")
 AUTO_PN_V6 = ipaddress.IPv6Network("2001:db8:300::/40")
 # What a private network subnet must be inside: private and documentation ranges.
 ALLOWED_SUBNETS = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
-    "203.0.113.0/24", "100.64.0.0/10", "fc00::/7", "2001:db8::/32"))
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "198.18.0.0/15", "192.0.2.0/24",
+    "198.51.100.0/24", "203.0.113.0/24", "100.64.0.0/10", "fc00::/7", "2001:db8::/32"))
 PN_V4_LENGTHS, PN_V6_LENGTHS = range(8, 30), range(48, 65)
 
 
@@ -112,14 +112,18 @@ def check_subnets(value: Any, taken: Sequence[Network],
         if net is not None:
             lengths = PN_V4_LENGTHS if net.version == 4 else PN_V6_LENGTHS
             clash = _overlapping(net, [*taken, *out])
-            blocked = _overlapping(net, [*OWN_RESERVED, *reserved])
+            own = _overlapping(net, OWN_RESERVED)
+            blocked = _overlapping(net, reserved)
             if net.prefixlen not in lengths:
                 why = f"prefix length must be /{lengths[0]}../{lengths[-1]}"
+            elif own is not None:  # before the range rule: it is the real reason
+                why = f"overlaps {own}, reserved for link peering and link-local addresses"
+            elif blocked is not None:
+                why = (f"overlaps {blocked}, reserved by the lab: its host's own network "
+                       "(eth0) or its data plane's transit networks use it")
             elif not any(net.subnet_of(a) for a in ALLOWED_SUBNETS  # type: ignore[arg-type]
                          if a.version == net.version):
                 why = "must be in a private or documentation range"
-            elif blocked is not None:
-                why = f"overlaps {blocked}, reserved by the lab"
             elif clash is not None:
                 why = f"overlaps {clash} of this VPC"
             else:

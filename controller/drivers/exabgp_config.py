@@ -13,6 +13,8 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from controller.core.secrets import check_md5_password
+
 __all__ = ["PROCESS_NAME", "NeighborConfig", "render_config", "speaker_env"]
 
 PROCESS_NAME = "bridge"
@@ -103,7 +105,8 @@ def render_config(neighbors: Sequence[NeighborConfig], api_command: Sequence[str
             "    listen 179;",
         ]
         if n.md5_password is not None:
-            lines.append(f"    md5-password {_quote(n.md5_password, 'md5_password')};")
+            # the shared rule (no quote, backslash, whitespace) makes plain quoting exact
+            lines.append(f'    md5-password "{check_md5_password(n.md5_password)}";')
         lines += [
             f"    family {{ {n.family} unicast; }}",
             "    api {",

@@ -11,6 +11,7 @@ import click
 from lab.control.client import Client
 
 PROG = "interlink-lab"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class CliError(click.ClickException):

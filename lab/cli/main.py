@@ -8,8 +8,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from lab.cli import EXIT_INTERRUPTED
-from lab.cli.common import PROG, CliError
+from lab.cli.common import EXIT_INTERRUPTED, PROG, CliError
 from lab.control.client import ApiError
 from lab.control.labdir import DEFAULT_LAB, LabError, check_lab_name
 

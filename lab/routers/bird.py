@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from controller.core.model import SCW_ASN
+from controller.core.secrets import check_md5_password
 from controller.drivers.procs import stop_process
 from lab.routers.daemon_router import (
     DaemonError,
@@ -121,7 +122,8 @@ class BirdRouter(DaemonRouter):
             lines += ["    connect retry time 2;", "    connect delay time 0;",
                       "    error wait time 1, 5;"]
             if self.md5_password:
-                lines.append(f'    password "{self.md5_password}";')
+                # no quote or backslash (check_md5_password): nothing to escape
+                lines.append(f'    password "{check_md5_password(self.md5_password)}";')
             lines += [f"    {s.family} {{",
                       "        import all;",
                       f'        export where proto = "{static_protocol(s.family)}";',

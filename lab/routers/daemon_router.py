@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.core.prefixes import family_of
+from controller.core.secrets import check_md5_password
 from controller.drivers.procs import process_alive
 from controller.drivers.store import Store
 from lab.dataplane import iproute
@@ -166,11 +167,7 @@ def check_hold_time(hold_time: int) -> int:
 
 
 def check_password(password: str | None) -> str | None:
-    if password is None:
-        return None
-    if not password or len(password) > 80 or any(c in password for c in '"\\\n\r\t '):
-        raise ValueError("MD5 password: 1..80 characters, no quote, backslash or whitespace")
-    return password
+    return None if password is None else check_md5_password(password)
 
 
 # --- announcements -------------------------------------------------------------------------

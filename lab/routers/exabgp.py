@@ -25,6 +25,7 @@ from controller.drivers.exabgp_config import NeighborConfig
 from controller.drivers.kernel import KernelRoute, RouteTable
 from controller.drivers.speaker import SpeakerNotConnected, exabgp_executable
 from lab.routers.announcements import AnnouncementBook, split_base, validate_announcement
+from lab.routers.daemon_router import check_password
 from lab.routers.kind import RouterContext, RouterDown, RouterKind
 from lab.scenario.topology import CustomerWiring
 
@@ -43,7 +44,7 @@ class ExabgpRouter:
         self.ctx, self.name, self.speaker = ctx, customer.name, speaker_for(customer.name)
         self.netns, self.asn = customer.netns, customer.asn
         self.sessions = list(customer.sessions)
-        self.md5_password = customer.md5_password
+        self.md5_password = check_password(customer.md5_password)
         general, per_link = split_base(customer.announce)
         self.book = AnnouncementBook(ctx.store, customer.name, general, per_link)
         self.table: RouteTable | None = None  # opened by start(): it enters the netns

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.core.model import SCW_ASN
+from controller.core.secrets import check_md5_password
 from controller.drivers.procs import stop_process
 from lab.routers.daemon_router import (
     DaemonError,
@@ -120,7 +121,8 @@ class FrrRouter(DaemonRouter):
                       f" neighbor {p} timers {self.keepalive()} {self.hold_time}",
                       f" neighbor {p} timers connect 2"]
             if self.md5_password:
-                lines.append(f" neighbor {p} password {self.md5_password}")
+                # one WORD: check_md5_password (DaemonRouter) allows no whitespace
+                lines.append(f" neighbor {p} password {check_md5_password(self.md5_password)}")
         for family in ("ipv4", "ipv6"):
             s = self.session_for(family)
             nets = self.by_family(desired, family)

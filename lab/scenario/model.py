@@ -59,9 +59,6 @@ ROUTER_OFFSET = 1
 HOST_OFFSET = 10
 HOST_OFFSET_V6 = 0x10
 
-# TCP MD5 keys are at most 80 bytes (TCP_MD5SIG_MAXKEYLEN).
-MD5_MAX = 80
-
 ROLES = ("onprem-host", "customer-router", "partner", "scw-interlink", "vpc-router",
          "vpc-instance")
 FORWARDING_ROLES = ("customer-router", "scw-interlink", "vpc-router")

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from controller.core.secrets import md5_password_problem
 from lab.scenario.model import (
     COMMUNITY_RE,
     DEFAULT_CUSTOMER,
@@ -23,7 +24,6 @@ from lab.scenario.model import (
     HOST_OFFSET,
     MAX_LINK_INDEX,
     MAX_VPC_INDEX,
-    MD5_MAX,
     NAME_RE,
     ROUTER_OFFSET,
     SCENARIO_DIR,
@@ -139,8 +139,9 @@ class _Parser:
     def password(self, v: Any, where: str) -> str | None:
         if v is None:
             return None
-        if not isinstance(v, str) or not v or len(v.encode()) > MD5_MAX:
-            raise self.err(where, f"expected a non-empty string of at most {MD5_MAX} bytes")
+        problem = md5_password_problem(v)
+        if problem is not None:
+            raise self.err(where, f"MD5 password {problem}")
         return v
 
     def prefix(self, v: Any, where: str, version: int | None = None, *,

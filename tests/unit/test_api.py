@@ -28,6 +28,7 @@ from fakes import (
 
 from controller.api.http import ApiExtension, make_app
 from controller.api.middleware import json_response
+from controller.core.limits import MAX_BODY_BYTES, MAX_POLICY_ENTRIES
 from lab.control.polling import wait_for_async
 
 P = "/interlink/v1beta1/regions/fr-par"
@@ -515,3 +516,37 @@ def test_cli_partner_verbs(monkeypatch: pytest.MonkeyPatch) -> None:
         assert "status expired" in got.output
         got = runner.invoke(cli, ["partner", "approve", a["id"]])
         assert got.exit_code == 1 and "precondition failed" in got.output
+
+
+def test_request_size_limits() -> None:
+    """A body over MAX_BODY_BYTES is 413 and a list over MAX_POLICY_ENTRIES 400, both in
+    Scaleway's error shape, and neither changes anything."""
+    async def scenario(client: TestClient[web.Request, web.Application],
+                       ctrl: FakeController) -> None:
+        before = await call(client, "GET", f"{P}/routing-policies")
+        huge = json.dumps({"name": "huge", "prefix_filter_in": ["10.0.0.0/8"],
+                           "tags": ["x" * (MAX_BODY_BYTES + 1)]})
+        err = await call(client, "POST", f"{P}/routing-policies", huge, status=413)
+        assert err == {"type": "request_entity_too_large", "max_size": MAX_BODY_BYTES,
+                       "message": f"the request body is larger than {MAX_BODY_BYTES} bytes"}
+        many = [f"10.{i // 256}.{i % 256}.0/24" for i in range(MAX_POLICY_ENTRIES + 1)]
+        assert len(json.dumps(many)) < MAX_BODY_BYTES
+        err = await call(client, "POST", f"{P}/routing-policies",
+                         {"name": "many", "prefix_filter_out": many}, status=400)
+        assert err["type"] == "invalid_arguments"
+        assert err["details"] == [{
+            "argument_name": "prefix_filter_out", "reason": "constraint",
+            "help_message": f"{MAX_POLICY_ENTRIES + 1} prefixes: at most "
+                            f"{MAX_POLICY_ENTRIES} per list"}]
+        assert await call(client, "GET", f"{P}/routing-policies") == before
+        ok = await call(client, "POST", f"{P}/routing-policies",
+                        {"name": "max", "prefix_filter_in": many[:MAX_POLICY_ENTRIES]})
+        assert len(ok["prefix_filter_in"]) == MAX_POLICY_ENTRIES
+        err = await call(client, "PATCH", f"{P}/routing-policies/{ok['id']}",
+                         {"prefix_filter_in": many}, status=400)
+        assert err["details"][0]["argument_name"] == "prefix_filter_in"
+        err = await call(client, "PATCH", f"{P}/routing-policies/{ok['id']}", huge, status=413)
+        assert err["type"] == "request_entity_too_large"
+        got = await call(client, "GET", f"{P}/routing-policies/{ok['id']}")
+        assert got == ok
+    run(scenario)

@@ -491,7 +491,7 @@ def test_ctrl_c_while_importing_is_one_line_and_130(monkeypatch: pytest.MonkeyPa
     import sys
     import types
 
-    import lab.cli
+    from lab.cli.entry import entry
 
     class Interrupted(types.ModuleType):
         def __getattr__(self, name: str) -> object:
@@ -501,6 +501,6 @@ def test_ctrl_c_while_importing_is_one_line_and_130(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setitem(sys.modules, "lab.cli.main", Interrupted("lab.cli.main"))
     with pytest.raises(SystemExit) as exc:
-        lab.cli.entry()
+        entry()
     assert exc.value.code == 130
     assert capsys.readouterr().err == "interlink-lab: interrupted\n"

@@ -217,6 +217,15 @@ def test_vpc_and_private_networks(inv):
         unchanged(inv, lambda s=subnets: inv.create_private_network(
             {"vpc_id": vpc.id, "subnets": s}, "fr-par"))
     unchanged(inv, lambda: inv.create_private_network({"vpc_id": vpc.id}, "nl-ams"))
+    for subnet, why in (
+            ("192.0.2.0/24", "overlaps 192.0.2.0/24, reserved by the lab: its host's own "
+                             "network (eth0)"),
+            ("fd00::/64", "overlaps fd00::/64, reserved by the lab: its host's own network"),
+            ("169.254.1.0/24", "overlaps 169.254.0.0/16, reserved for link peering"),
+            ("8.8.8.0/24", "must be in a private or documentation range")):
+        err = unchanged(inv, lambda s=subnet: inv.create_private_network(
+            {"vpc_id": vpc.id, "subnets": [s]}, "fr-par"))
+        assert why in err.details[0]["help_message"], err.details
     auto = inv.create_private_network({"vpc_id": vpc.id}, "fr-par")
     assert auto.subnets == ["198.18.16.0/24", "2001:db8:300::/64"]
     assert inv.create_private_network({"vpc_id": "vpc1"}, "fr-par").subnets == [

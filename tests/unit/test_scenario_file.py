@@ -241,6 +241,23 @@ def test_topology_errors_are_positioned(tmp_path: Path) -> None:
     assert e.line == 19 and "network address" in e.message
 
 
+@pytest.mark.parametrize(("password", "fragment"), [
+    ("\"it's\"", "contains a quote (')"),
+    ("'say\"hi\"'", 'contains a double quote (")'),
+    ('"two\\nlines"', "contains whitespace"),
+    ("'with space'", "contains whitespace"),
+])
+def test_a_password_a_speaker_cannot_take_is_refused(tmp_path: Path, password: str,
+                                                      fragment: str) -> None:
+    for where, line, indent in (("asn: 64512", 5, "  "), ("vlan: 2451", 19, "    ")):
+        text = BASE.replace(where, f"{where}\n{indent}md5_password: {password}")
+        e = one_error(tmp_path, text)
+        assert (e.line, e.col) == (line, len(indent) + 15), str(e)
+        assert fragment in e.message and "printable ASCII" in e.message, e.message
+    ok = BASE.replace("asn: 64512", "asn: 64512\n  md5_password: '!@#$%^&*()-_=+[]{}<>,.?/~|;:'")
+    assert issues_of(tmp_path, ok) == []
+
+
 def test_named_waits_and_defaults(tmp_path: Path) -> None:
     p = tmp_path / "s.yaml"
     p.write_text(BASE + "waits: {failover: 5, slow: 42}\nchecks:\n"

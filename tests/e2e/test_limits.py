@@ -1,0 +1,72 @@
+"""API request limits on a running lab: an over-limit body is 413 and an over-limit policy 400
+(Scaleway-shaped, nothing changed), and the largest allowed policy delays no other request."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from typing import Any
+
+from controller.core.limits import MAX_BODY_BYTES, MAX_POLICY_ENTRIES
+from lab.control.client import ApiError
+from lab.control.handle import RunningLab
+from lab.testing.plugin import LabFactory
+
+P = "/interlink/v1beta1/regions/fr-par"
+
+
+def _raw(lab: RunningLab, method: str, path: str, data: bytes) -> tuple[float, int, Any]:
+    url = lab.client.url.removeprefix("http://")
+    host, port = url.split("/")[0].rsplit(":", 1)
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        conn.request(method, path, data, {"X-Auth-Token": lab.client.token,
+                                          "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+    finally:
+        conn.close()
+    return time.perf_counter() - t0, resp.status, body
+
+
+def test_limits_and_no_stall(lab_factory: LabFactory) -> None:
+    lab = lab_factory("basic")
+    before = lab.client.policies()
+    huge = json.dumps({"name": "huge", "tags": ["x" * (MAX_BODY_BYTES + 1)]}).encode()
+    _, status, body = _raw(lab, "POST", f"{P}/routing-policies", huge)
+    assert status == 413 and body["type"] == "request_entity_too_large", body
+    many = [f"10.{i // 256}.{i % 256}.0/24" for i in range(MAX_POLICY_ENTRIES + 1)]
+    try:
+        lab.client.post(f"{P}/routing-policies", {"name": "many", "prefix_filter_in": many})
+        raise AssertionError("accepted a list over the limit")
+    except ApiError as exc:
+        assert exc.status == 400 and exc.body["details"][0]["argument_name"] == \
+            "prefix_filter_in", exc.body
+    assert lab.client.policies() == before
+
+    v6 = [f"2001:db8:{i // 65536 + 0xa000:x}:{i % 65536:x}::/64"
+          for i in range(2 * MAX_POLICY_ENTRIES)]
+    maximal = json.dumps({"name": "max", "is_ipv6": True,
+                          "prefix_filter_in": v6[:MAX_POLICY_ENTRIES],
+                          "prefix_filter_out": v6[MAX_POLICY_ENTRIES:]}).encode()
+    assert len(maximal) <= MAX_BODY_BYTES
+    big: list[tuple[float, int, Any]] = []
+    thread = threading.Thread(target=lambda: big.append(
+        _raw(lab, "POST", f"{P}/routing-policies", maximal)))
+    thread.start()
+    worst, gets = 0.0, 0
+    while thread.is_alive():
+        took, status, _ = _raw(lab, "GET", f"{P}/links", b"")
+        assert status == 200
+        worst, gets = max(worst, took), gets + 1
+    thread.join()
+    took, status, body = big[0]
+    assert status == 200, body
+    assert len(body["prefix_filter_out"]) == MAX_POLICY_ENTRIES
+    print(f"create of the maximal policy: {took * 1000:.0f} ms; worst concurrent GET /links "
+          f"of {gets}: {worst * 1000:.0f} ms")
+    assert gets >= 2, "the create ended before a concurrent GET could be measured"
+    assert worst < 0.25, f"a GET /links waited {worst * 1000:.0f} ms behind the create"
