@@ -49,26 +49,43 @@ def once(lab: RunningLab, what: str, deadline: float = 20.0) -> dict[str, float]
     return seen
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m bench.heal")
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args(argv)
+def run(runs: int = 5) -> dict[str, dict[str, list[float]]]:
+    """what (speaker, bridge) -> measure (down, flushed, active) -> seconds, one per run."""
     name = unique_lab_name()
+    out: dict[str, dict[str, list[float]]] = {}
     try:
         lab = RunningLab.up("basic", name, hold_time=3)
         for what in ("speaker", "bridge"):
             results = []
-            for i in range(args.runs):
-                time.sleep(1.0)
+            for i in range(runs):
+                time.sleep(1.0)  # spacing between two kills, not a wait for anything
                 results.append(once(lab, what))
                 print(what, i, {k: round(v, 3) for k, v in results[-1].items()}, flush=True)
-            for key in ("down", "flushed", "active"):
-                vals = [r[key] for r in results if key in r]
-                if vals:
-                    print(f"{what} {key}: median {statistics.median(vals):.3f}s, "
-                          f"max {max(vals):.3f}s ({len(vals)}/{len(results)})")
+            out[what] = {key: [r[key] for r in results if key in r]
+                         for key in ("down", "flushed", "active")}
     finally:
         lifecycle.down(name)
+    return out
+
+
+def rows(res: dict[str, dict[str, list[float]]]) -> list[tuple[str, float, str, str]]:
+    """Rows for bench/run.py's table: medians, with max and count in the notes."""
+    out = []
+    for what, measures in res.items():
+        for key, vals in measures.items():
+            if vals:
+                out.append((f"Scaleway {what} killed -> {key} (median)",
+                            statistics.median(vals), "<= 1 s" if key != "active" else "",
+                            f"max {max(vals):.3f}, {len(vals)} runs"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.heal")
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args(argv)
+    for name, value, target, notes in rows(run(args.runs)):
+        print(f"{name:<45} {value:7.3f}s  {target:<7} {notes}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 - propagation toggle: API call -> VPC route table changed (target <= 100 ms)
 - 10k prefixes: customer announces 10,000 prefixes -> all in the VPC route table (<= 5 s)
 - failover between two links (bench/failover.py): session reset and silent blackhole
+- a killed Scaleway speaker or bridge (bench/heal.py): detection, flush, active again
 - chaos (bench/chaos.py): random process kills under load, per customer router kind; the lab's
   word against the wire after each round (rounds, faults per kind, worst time to truth)
 """
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import chaos, failover
+from bench import chaos, failover, heal
 from controller.drivers.kernel import RouteTable
 from lab.control import lifecycle
 from lab.control.client import Client
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_failover:
         print("benchmarking failover between two links...", file=sys.stderr)
         fo = failover.run()
+    print("benchmarking a killed Scaleway speaker / bridge...", file=sys.stderr)
+    healed = heal.run(args.runs)
     chaos_reports = []
     if args.chaos_rounds:
         print(f"chaos: {args.chaos_rounds} rounds per router kind...", file=sys.stderr)
@@ -144,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         (f"{args.prefixes} prefixes withdrawn -> gone from VPC table",
          pfx["withdraw_to_vpc_table_s"], "", ""),
         *failover.rows(fo),
+        *heal.rows(healed),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  {'seconds':>8}  {'target':<9} notes")
@@ -155,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "kernel": platform.release()},
         "up_s": ups, "down_s": downs, "toggle_s": toggle, "prefixes": pfx, "failover_s": fo,
-        "chaos": chaos_reports,
+        "chaos": chaos_reports, "heal_s": healed,
         "summary": {r[0]: r[1] for r in rows},
     }
     with open(args.json, "w") as fh:
