@@ -18,14 +18,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from controller.core.events import Announced, Event, ReplayDone, RouteUpdate, SessionState
+from controller.core.events import (
+    Announced,
+    BridgeHello,
+    Event,
+    ReplayDone,
+    RouteUpdate,
+    SessionState,
+)
 from controller.core.model import SCW_ASN
 from controller.core.prefixes import family_of
 from controller.drivers.exabgp_config import NeighborConfig
 from controller.drivers.kernel import KernelRoute, RouteTable
+from controller.drivers.procs import process_alive
 from controller.drivers.speaker import SpeakerNotConnected, exabgp_executable
 from lab.routers.announcements import AnnouncementBook, split_base, validate_announcement
-from lab.routers.daemon_router import check_password
+from lab.routers.daemon_router import check_password, wait_until
 from lab.routers.kind import RouterContext, RouterDown, RouterKind
 from lab.scenario.topology import CustomerWiring
 
@@ -59,6 +67,7 @@ class ExabgpRouter:
         self._unlisten: Callable[[], None] | None = None
         self._watch: asyncio.Task[None] | None = None
         self.dead = False  # its ExaBGP died: sessions down, learned routes removed
+        self._expect_fresh = False  # we started its ExaBGP: the first hello is fresh
 
     # --- configuration -------------------------------------------------------------------
     def neighbors(self) -> list[NeighborConfig]:
@@ -70,8 +79,29 @@ class ExabgpRouter:
             md5_password=self.md5_password) for s in self.sessions]
 
     async def _ensure_speaker(self) -> None:
+        started = self.ctx.speaker_pid(self.speaker) is None
+        if started:
+            self._expect_fresh = True  # the new process's bridge says a fresh hello
         await asyncio.to_thread(self.ctx.ensure_speaker, self.speaker, self.netns,
                                 self.neighbors())
+
+    async def _resync(self) -> None:
+        """ExaBGP respawned its bridge: commands in flight were lost and the new bridge knows
+        nothing of what ExaBGP announces, so the book and the wire may differ. Restart the
+        process (its sessions flap, as a real router's would on a control-plane restart)
+        and let the new bridge's replay bring the book back."""
+        async with self.lock:
+            pid = self.ctx.speaker_pid(self.speaker)
+            if pid is not None:
+                log.warning("customer %s: ExaBGP respawned its API process; restarting it "
+                            "to resynchronise its announcements", self.name)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                await asyncio.to_thread(wait_until, lambda: not process_alive(pid), 5.0,
+                                        f"customer {self.name} ExaBGP {pid} to exit")
+            self._died()
+            await self._ensure_speaker()
+            self.dead = False
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -216,7 +246,11 @@ class ExabgpRouter:
         self._replaying = True
 
     def on_event(self, event: Event) -> None:
-        if isinstance(event, ReplayDone):
+        if isinstance(event, BridgeHello):
+            if event.fresh and not self._expect_fresh:
+                asyncio.get_running_loop().create_task(self._resync())
+            self._expect_fresh = False
+        elif isinstance(event, ReplayDone):
             self._replaying = False
             self._dirty.set()
             asyncio.get_running_loop().create_task(self._locked_sync())
