@@ -208,6 +208,7 @@ class Chaos:
             lifecycle.start_controller(self.lab.name)
             self.lab.client = Client.for_lab(self.lab.name)
             self.view = truth.Lab(self.lab.client)
+            self._reread_book()  # a load cut short by the kill: the stored book decides
         elif kind.startswith("customer-"):
             self.lab.client.post("/lab/v1/faults/restore", {})
 
