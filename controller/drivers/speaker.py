@@ -329,8 +329,12 @@ class SpeakerHub:
         for line in lines:
             if "\n" in line or "\r" in line:
                 raise ValueError(f"command contains a newline: {line!r}")
-        w.write(("\n".join(lines) + "\n").encode())
-        await w.drain()
+        try:
+            w.write(("\n".join(lines) + "\n").encode())
+            await w.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            # the bridge went away under us (killed, respawning): the same as not connected
+            raise SpeakerNotConnected(speaker) from exc
 
     async def announce(
         self,

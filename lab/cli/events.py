@@ -12,7 +12,7 @@ import click
 
 from lab.cli import common
 from lab.cli.common import CliError, get_client, lab_name
-from lab.control.client import Client
+from lab.control.client import ApiError, Client
 from lab.control.labdir import LabError
 
 # How long a stream that ended waits for the controller to come back (a restart takes a few
@@ -63,7 +63,7 @@ def follow(client: Client, reconnect: Callable[[], Client], timeout: float | Non
             if deadline is not None and time.monotonic() >= deadline:
                 return
             why = "the controller closed the event stream"
-        except LabError as exc:
+        except (LabError, ApiError) as exc:  # an error answer while it restarts, too
             why = str(exc)
         now = time.monotonic()
         if lost is None:
@@ -76,7 +76,7 @@ def follow(client: Client, reconnect: Callable[[], Client], timeout: float | Non
         time.sleep(RETRY_S)
         try:
             client = reconnect()
-        except LabError as exc:  # api.json absent while the controller restarts
+        except (LabError, ApiError) as exc:  # api.json absent while the controller restarts
             why = str(exc)
 
 

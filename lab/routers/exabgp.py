@@ -134,7 +134,8 @@ class ExabgpRouter:
         self._check_alive()  # before the book: a refused command changes nothing
         async with self.lock:
             clean = self.book.announce(prefixes, communities, link)
-            await self._sync_announcements()
+            with contextlib.suppress(SpeakerNotConnected):  # its replay will resync
+                await self._sync_announcements()
         return len(clean)
 
     async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
@@ -142,7 +143,8 @@ class ExabgpRouter:
         self._check_alive()
         async with self.lock:
             clean = self.book.withdraw(prefixes, link)
-            await self._sync_announcements()
+            with contextlib.suppress(SpeakerNotConnected):  # its replay will resync
+                await self._sync_announcements()
         return len(clean)
 
     async def _sync_announcements(self) -> None:

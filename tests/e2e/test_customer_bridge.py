@@ -49,5 +49,6 @@ def test_withdraw_across_a_respawned_bridge_leaves_the_wire(lab: RunningLab) -> 
                  "the withdrawn prefixes to leave the VPC table", timeout=20,
                  detail=lambda: f"{len(set(bulk) & set(lab.routes('vpc-router')))} left")
     lab.wait_status("active", timeout=15)
-    sessions = lab.client.get("/lab/v1/customer/routes")["sessions"]
-    assert set(sessions.values()) == {"up"}, sessions
+    lab.wait_for(lambda: set(lab.client.get("/lab/v1/customer/routes")["sessions"].values())
+                 == {"up"}, "the customer router to report its sessions up", timeout=10,
+                 detail=lambda: str(lab.client.get("/lab/v1/customer/routes")["sessions"]))

@@ -121,6 +121,11 @@ def test_port_stays_across_restarts_and_a_taken_port_fails(lab: str) -> None:
     assert api_info(lab).url == url
 
 
+def _err(proc: subprocess.Popen[str]) -> str:
+    # only once it ended: reading a live process's stderr would block
+    return proc.stderr.read() if proc.stderr and proc.poll() is not None else "-"
+
+
 def test_events_follow_a_controller_restart(lab: str) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "lab.cli.main", "--lab", lab, "events",
                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -146,7 +151,7 @@ def test_events_follow_a_controller_restart(lab: str) -> None:
         assert res.returncode == 0, res.stderr
         wait_for(lambda: saw('"new": "down"'),
                  "the events process to show an event of the new controller", timeout=20,
-                 detail=lambda: f"exit {proc.poll()}, stdout {seen}")
+                 detail=lambda: f"exit {proc.poll()}, stdout {seen}, stderr {_err(proc)}")
         assert proc.poll() is None, "events ended"
     finally:
         cli(lab, "fault", "restore", "link-lab", "--family", "ipv4")
