@@ -36,9 +36,9 @@ def _host(address: str) -> str:
 def _endpoint(text: str) -> tuple[str, int]:
     """``ss`` endpoints: ``169.254.0.16:179``, ``[2001:db8::1]:40371``, ``::ffff:a.b.c.d:p``."""
     host, _, port = text.rpartition(":")
-    host = host.strip("[]")
-    if "%" in host:
-        host = host.split("%", 1)[0]
+    # a socket bound to an interface shows its scope outside the brackets:
+    # `[2001:db8::1]%il0.2451:42945` (BIRD after a restart), `169.254.0.17%il0:179`
+    host = host.split("%", 1)[0].strip("[]")
     addr = ipaddress.ip_address(host)
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
