@@ -11,8 +11,10 @@ from collections.abc import Iterator
 import pytest
 from router_kinds import kernel_proto
 
+from lab.control import truth
 from lab.control.client import ApiError
 from lab.control.handle import RunningLab
+from lab.control.polling import assert_stays
 from lab.testing.plugin import LabFactory
 
 VPC_V4 = "203.0.113.0/24"
@@ -109,3 +111,40 @@ def test_killing_the_scaleway_speaker_is_accepted(lab: RunningLab) -> None:
     assert got and got[0]["daemon"] == "exabgp" and got[0]["pid"]
     # the controller brings its speakers back (or, at worst, a restore does nothing harmful)
     lab.client.post("/lab/v1/faults/restore", {})
+
+
+def wire_sessions(lab: RunningLab) -> set[frozenset[str]]:
+    """BGP connections ESTABLISHED on both ends (the customer's and Scaleway's sockets)."""
+    return (truth.established(lab.netns("customer-router"))
+            & truth.established(lab.netns("scw-interlink")))
+
+
+def test_frr_dead_zebra_leaves_the_sessions_up(lab: RunningLab, router_kind: str) -> None:
+    """zebra dies, bgpd lives: the sessions stay up on the wire and in every report, bgpd
+    still announces (import-check is off), and `fault restore` restarts FRR (bgpd does not
+    reconnect to a new zebra), which installs the learned routes again."""
+    if router_kind != "frr":
+        pytest.skip("zebra is FRR's")
+    lab.wait_status("active", timeout=20)
+    lab.wait_for(lambda: len(wire_sessions(lab)) == 2, "both sessions on the wire")
+    killed = lab.kill("customer-router", "zebra")["killed"]
+    assert [k["daemon"] for k in killed] == ["zebra"]
+    try:
+        assert node_daemons(lab, "customer-router") == {"zebra": False, "bgpd": True}
+        lab.wait_for(lambda: not kernel_learned(lab), "zebra's stale routes flushed")
+        assert_stays(lambda: set(customer(lab)["sessions"].values()) == {"up"}
+                     and len(wire_sessions(lab)) == 2 and lab.link()["status"] == "active",
+                     "sessions up (report, wire, controller) past the hold time", 5.0,
+                     detail=lambda: f"{customer(lab)['sessions']} {wire_sessions(lab)}")
+        lab.announce(EXTRA)  # bgpd announces without zebra
+        lab.wait_for(lambda: EXTRA in lab.routes("vpc-router"), f"{EXTRA} in the VPC table")
+        assert {"kind": "kill", "node": "customer-router", "daemon": "zebra"} in \
+            lab.client.get("/lab/v1/faults")["faults"]
+    finally:
+        restored = lab.fault("restore", "both")
+    assert restored["restarted"][0]["daemons"] == ["zebra"]
+    lab.wait_for(lambda: VPC_V4 in kernel_learned(lab), "learned routes installed again")
+    lab.wait_for(lambda: set(customer(lab)["sessions"].values()) == {"up"}, "sessions up")
+    assert customer(lab)["router"]["running"] is True
+    lab.withdraw(EXTRA)
+    lab.wait_for(lambda: EXTRA not in lab.routes("vpc-router"), f"{EXTRA} withdrawn")
