@@ -183,7 +183,7 @@ class LabDaemon:
         return RouterContext(store=self.store, workdir=self.dir / "routers" / customer,
                              hold_time=self.wiring.scenario.hold_time, hub=self.hub,
                              ensure_speaker=self.speakers.ensure, listen=self._listen,
-                             speaker_pid=self.speakers.pid)
+                             speaker_pid=self.speakers.pid, stop_speaker=self.speakers.stop)
 
     def _listen(self, speaker: str, listener: SpeakerListener) -> Callable[[], None]:
         self._by_speaker[speaker] = listener

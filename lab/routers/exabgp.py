@@ -18,7 +18,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from controller.core.events import Announced, Event, ReplayDone, RouteUpdate, SessionState
+from controller.core.events import (
+    Announced,
+    BridgeHello,
+    Event,
+    ReplayDone,
+    RouteUpdate,
+    SessionState,
+)
 from controller.core.model import SCW_ASN
 from controller.core.prefixes import family_of
 from controller.drivers.exabgp_config import NeighborConfig
@@ -58,6 +65,10 @@ class ExabgpRouter:
         self._unlisten: Callable[[], None] | None = None
         self._watch: asyncio.Task[None] | None = None
         self.dead = False  # its ExaBGP died: sessions down, learned routes removed
+        # We started its ExaBGP: the first bridge is fresh. Any other fresh bridge is one
+        # ExaBGP respawned: commands in flight were lost, what ExaBGP announces is unknown.
+        self._expect_fresh = False
+        self._resync: asyncio.Task[None] | None = None
 
     # --- configuration -------------------------------------------------------------------
     def neighbors(self) -> list[NeighborConfig]:
@@ -69,8 +80,26 @@ class ExabgpRouter:
             md5_password=self.md5_password) for s in self.sessions]
 
     async def _ensure_speaker(self) -> None:
+        if self.ctx.speaker_pid(self.speaker) is None:
+            self._expect_fresh = True  # before the start: its bridge may be quick
         await asyncio.to_thread(self.ctx.ensure_speaker, self.speaker, self.netns,
                                 self.neighbors())
+
+    async def _restart_speaker(self) -> None:
+        """A fresh start: ExaBGP announces nothing, then the bridge's replay brings the book
+        (as the controller does for a Scaleway speaker whose bridge respawned)."""
+        async with self.lock:
+            log.warning("customer %s: its ExaBGP bridge respawned, state unknown: restarting "
+                        "ExaBGP", self.name)
+            self._expect_fresh = True
+            await asyncio.to_thread(self.ctx.stop_speaker, self.speaker)
+            # stopped: no session, nothing learned, until the new bridge's replay
+            self.state = {s.peer_address: "down" for s in self.sessions}
+            self.applied.clear()
+            if self._learned:
+                self._learned.clear()
+                self._dirty.set()
+            await self._ensure_speaker()
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -90,7 +119,7 @@ class ExabgpRouter:
     async def close(self) -> None:
         if self._unlisten is not None:
             self._unlisten()
-        for task in (self._task, self._watch):
+        for task in (self._task, self._watch, self._resync):
             if task:
                 task.cancel()
         if self.table is not None:
@@ -215,7 +244,11 @@ class ExabgpRouter:
         self._replaying = True
 
     def on_event(self, event: Event) -> None:
-        if isinstance(event, ReplayDone):
+        if isinstance(event, BridgeHello):
+            if event.fresh and not self._expect_fresh and not self._resyncing():
+                self._resync = asyncio.get_running_loop().create_task(self._restart_speaker())
+            self._expect_fresh = False
+        elif isinstance(event, ReplayDone):
             self._replaying = False
             self._dirty.set()
             asyncio.get_running_loop().create_task(self._locked_sync())
@@ -233,6 +266,9 @@ class ExabgpRouter:
             for _fam, p in event.withdrawn:
                 table.pop(p, None)
             self._mark_dirty()
+
+    def _resyncing(self) -> bool:
+        return self._resync is not None and not self._resync.done()
 
     def _mark_dirty(self) -> None:
         if not self._replaying:

@@ -46,6 +46,8 @@ class RouterContext:
     listen: Callable[[str, SpeakerListener], Callable[[], None]]
     # The PID of the named ExaBGP speaker, None if it is not running.
     speaker_pid: Callable[[str], int | None] = lambda _name: None
+    # Stop the named ExaBGP speaker by PID (blocking).
+    stop_speaker: Callable[[str], None] = lambda _name: None
 
 
 class RouterDown(RuntimeError):

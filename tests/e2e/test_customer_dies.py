@@ -6,7 +6,10 @@ Runs once per customer router kind (``router_kind``); the default kind runs with
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from router_kinds import kernel_proto
@@ -80,9 +83,6 @@ def test_killed_customer_daemon_is_reported_and_restored(lab: RunningLab) -> Non
 
 def test_a_daemon_that_dies_unasked_is_down_too(lab: RunningLab) -> None:
     """Killed behind the lab's back (as in a crash): same honest report, same restore."""
-    import os
-    import signal
-
     daemons = lab.client.get("/lab/v1/customer/routes")["router"]["daemons"]
     pid = daemons[-1]["pid"]
     os.kill(pid, signal.SIGKILL)
@@ -148,3 +148,33 @@ def test_frr_dead_zebra_leaves_the_sessions_up(lab: RunningLab, router_kind: str
     assert customer(lab)["router"]["running"] is True
     lab.withdraw(EXTRA)
     lab.wait_for(lambda: EXTRA not in lab.routes("vpc-router"), f"{EXTRA} withdrawn")
+
+
+def _bridge_of(pid: int) -> int:
+    """The API bridge ExaBGP ``pid`` runs (its child)."""
+    kids = [int(k) for t in Path(f"/proc/{pid}/task").iterdir()
+            for k in (t / "children").read_text().split()]
+    found = [k for k in kids if b"exabgp_bridge" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    assert found, f"no bridge among the children {kids} of ExaBGP {pid}"
+    return found[0]
+
+
+def test_exabgp_bridge_lost_with_commands_in_flight(lab: RunningLab, router_kind: str) -> None:
+    """The customer's bridge dies with a withdraw it never passed on; ExaBGP respawns it,
+    fresh: what ExaBGP announces is unknown, so the router starts again from its book."""
+    if router_kind != "exabgp":
+        pytest.skip("the bridge is the ExaBGP router's")
+    lab.wait_status("active", timeout=20)
+    lab.announce(EXTRA)
+    lab.wait_for(lambda: EXTRA in lab.routes("vpc-router"), f"{EXTRA} in the VPC table")
+    bridge = _bridge_of(customer(lab)["router"]["daemons"][0]["pid"])
+    os.kill(bridge, signal.SIGSTOP)  # the withdraw waits in its socket, then dies with it
+    try:
+        lab.withdraw(EXTRA)
+    finally:
+        os.kill(bridge, signal.SIGKILL)
+    lab.wait_for(lambda: EXTRA not in lab.routes("vpc-router"),
+                 f"{EXTRA} withdrawn from the VPC table", timeout=20)
+    lab.wait_status("active", timeout=20)
+    lab.wait_for(lambda: ONPREM_V4 in lab.routes("vpc-router"), "the book announced again")
+    assert EXTRA not in {a["prefix"] for a in customer(lab)["announced"]}
