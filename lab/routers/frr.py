@@ -7,6 +7,11 @@ user (FRR's vty group check fails as root), with the TCP vty disabled (``-P 0``)
 ``-l`` (that silently disables kernel install). zebra installs what bgpd learns in the netns
 main table (``proto bgp``) and removes it on exit.
 
+A dead zebra alone: bgpd keeps its sessions and still announces (import-check off, measured),
+so the sessions are reported as bgpd holds them and commands are accepted; what zebra left in
+the kernel is stale and flushed; ``restart`` restarts both (bgpd never reconnects to a new
+zebra).
+
 Announcements are ``network`` statements (``no bgp network import-check``: no matching route
 needed); a set of communities is a route-map ``ILAB-C-<tag>`` set on the network statement.
 Run-time changes go through vtysh, diffed against ``show running-config``.

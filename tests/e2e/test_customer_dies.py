@@ -6,13 +6,18 @@ Runs once per customer router kind (``router_kind``); the default kind runs with
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from router_kinds import kernel_proto
 
+from lab.control import truth
 from lab.control.client import ApiError
 from lab.control.handle import RunningLab
+from lab.control.polling import assert_stays
 from lab.testing.plugin import LabFactory
 
 VPC_V4 = "203.0.113.0/24"
@@ -78,9 +83,6 @@ def test_killed_customer_daemon_is_reported_and_restored(lab: RunningLab) -> Non
 
 def test_a_daemon_that_dies_unasked_is_down_too(lab: RunningLab) -> None:
     """Killed behind the lab's back (as in a crash): same honest report, same restore."""
-    import os
-    import signal
-
     daemons = lab.client.get("/lab/v1/customer/routes")["router"]["daemons"]
     pid = daemons[-1]["pid"]
     os.kill(pid, signal.SIGKILL)
@@ -109,3 +111,70 @@ def test_killing_the_scaleway_speaker_is_accepted(lab: RunningLab) -> None:
     assert got and got[0]["daemon"] == "exabgp" and got[0]["pid"]
     # the controller brings its speakers back (or, at worst, a restore does nothing harmful)
     lab.client.post("/lab/v1/faults/restore", {})
+
+
+def wire_sessions(lab: RunningLab) -> set[frozenset[str]]:
+    """BGP connections ESTABLISHED on both ends (the customer's and Scaleway's sockets)."""
+    return (truth.established(lab.netns("customer-router"))
+            & truth.established(lab.netns("scw-interlink")))
+
+
+def test_frr_dead_zebra_leaves_the_sessions_up(lab: RunningLab, router_kind: str) -> None:
+    """zebra dies, bgpd lives: the sessions stay up on the wire and in every report, bgpd
+    still announces (import-check is off), and `fault restore` restarts FRR (bgpd does not
+    reconnect to a new zebra), which installs the learned routes again."""
+    if router_kind != "frr":
+        pytest.skip("zebra is FRR's")
+    lab.wait_status("active", timeout=20)
+    lab.wait_for(lambda: len(wire_sessions(lab)) == 2, "both sessions on the wire")
+    killed = lab.kill("customer-router", "zebra")["killed"]
+    assert [k["daemon"] for k in killed] == ["zebra"]
+    try:
+        assert node_daemons(lab, "customer-router") == {"zebra": False, "bgpd": True}
+        lab.wait_for(lambda: not kernel_learned(lab), "zebra's stale routes flushed")
+        assert_stays(lambda: set(customer(lab)["sessions"].values()) == {"up"}
+                     and len(wire_sessions(lab)) == 2 and lab.link()["status"] == "active",
+                     "sessions up (report, wire, controller) past the hold time", 5.0,
+                     detail=lambda: f"{customer(lab)['sessions']} {wire_sessions(lab)}")
+        lab.announce(EXTRA)  # bgpd announces without zebra
+        lab.wait_for(lambda: EXTRA in lab.routes("vpc-router"), f"{EXTRA} in the VPC table")
+        assert {"kind": "kill", "node": "customer-router", "daemon": "zebra"} in \
+            lab.client.get("/lab/v1/faults")["faults"]
+    finally:
+        restored = lab.fault("restore", "both")
+    assert restored["restarted"][0]["daemons"] == ["zebra"]
+    lab.wait_for(lambda: VPC_V4 in kernel_learned(lab), "learned routes installed again")
+    lab.wait_for(lambda: set(customer(lab)["sessions"].values()) == {"up"}, "sessions up")
+    assert customer(lab)["router"]["running"] is True
+    lab.withdraw(EXTRA)
+    lab.wait_for(lambda: EXTRA not in lab.routes("vpc-router"), f"{EXTRA} withdrawn")
+
+
+def _bridge_of(pid: int) -> int:
+    """The API bridge ExaBGP ``pid`` runs (its child)."""
+    kids = [int(k) for t in Path(f"/proc/{pid}/task").iterdir()
+            for k in (t / "children").read_text().split()]
+    found = [k for k in kids if b"exabgp_bridge" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    assert found, f"no bridge among the children {kids} of ExaBGP {pid}"
+    return found[0]
+
+
+def test_exabgp_bridge_lost_with_commands_in_flight(lab: RunningLab, router_kind: str) -> None:
+    """The customer's bridge dies with a withdraw it never passed on; ExaBGP respawns it,
+    fresh: what ExaBGP announces is unknown, so the router starts again from its book."""
+    if router_kind != "exabgp":
+        pytest.skip("the bridge is the ExaBGP router's")
+    lab.wait_status("active", timeout=20)
+    lab.announce(EXTRA)
+    lab.wait_for(lambda: EXTRA in lab.routes("vpc-router"), f"{EXTRA} in the VPC table")
+    bridge = _bridge_of(customer(lab)["router"]["daemons"][0]["pid"])
+    os.kill(bridge, signal.SIGSTOP)  # the withdraw waits in its socket, then dies with it
+    try:
+        lab.withdraw(EXTRA)
+    finally:
+        os.kill(bridge, signal.SIGKILL)
+    lab.wait_for(lambda: EXTRA not in lab.routes("vpc-router"),
+                 f"{EXTRA} withdrawn from the VPC table", timeout=20)
+    lab.wait_status("active", timeout=20)
+    lab.wait_for(lambda: ONPREM_V4 in lab.routes("vpc-router"), "the book announced again")
+    assert EXTRA not in {a["prefix"] for a in customer(lab)["announced"]}

@@ -314,11 +314,13 @@ ilab_bgp6  BGP        ---        start  12:00:00.100  Active        Received: Ba
 
 class FakeRouter(DaemonRouter):
     NAME = "fake"
+    MAIN_DAEMON = "fake"
 
     def __init__(self, store: Store, tmp_path: Path):
         super().__init__(store, "n", 64512, SESSIONS, [], 9, None, tmp_path)
         self.states: dict[str, tuple[str, str | None]] = {}
         self.alive = True
+        self.helper_alive = True  # a second daemon, as FRR's zebra
 
     def _running(self) -> bool:
         return self.alive
@@ -327,7 +329,8 @@ class FakeRouter(DaemonRouter):
         return self.states
 
     def daemons(self) -> dict[str, int | None]:
-        return {"fake": os.getpid() if self.alive else None}
+        return {"helper": os.getpid() if self.helper_alive else None,
+                "fake": os.getpid() if self.alive else None}
 
 
 def test_session_details_and_md5(store: Store, tmp_path: Path,
@@ -347,6 +350,10 @@ def test_session_details_and_md5(store: Store, tmp_path: Path,
     r.session_details()
     r.states["2001:db8:fc60::"] = ("Connect", None)
     assert r.session_details()["2001:db8:fc60::"]["reason"] is None
+    r.states["169.254.0.16"] = ("Established", None)
+    r.helper_alive = False  # the main daemon still holds its sessions
+    assert r.session_details()["169.254.0.16"]["state"] == "up"
+    r.helper_alive = True
     r.alive = False
     assert r.session_details()["169.254.0.16"] == {
         "state": "down", "bgp_state": "not running", "reason": "fake is not running"}
