@@ -13,7 +13,7 @@ import click
 from lab.cli import common
 from lab.cli.common import CliError, get_client, lab_name
 from lab.control.client import ApiError, Client
-from lab.control.labdir import LabError
+from lab.control.labdir import LabError, lab_dir
 
 # How long a stream that ended waits for the controller to come back (a restart takes a few
 # seconds; `down` never comes back), and between two tries.
@@ -80,6 +80,27 @@ def follow(client: Client, reconnect: Callable[[], Client], timeout: float | Non
             why = str(exc)
 
 
+def wait_client(connect: Callable[[], Client], within: float,
+                note: Callable[[str], None]) -> Client:
+    """``connect()`` retried for ``within`` seconds while it raises LabError."""
+    deadline = time.monotonic() + within
+    noted = False
+    while True:
+        try:
+            return connect()
+        except LabError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if not noted:
+                note(f"{exc}; reconnecting for up to {within:g} s")
+                noted = True
+            time.sleep(RETRY_S)
+
+
+def _note(msg: str) -> None:
+    click.echo(f"{common.PROG}: {msg}", err=True)
+
+
 @click.command("events")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--count", type=click.IntRange(min=1), help="Stop after N events.")
@@ -89,16 +110,20 @@ def follow(client: Client, reconnect: Callable[[], Client], timeout: float | Non
 def events(ctx: click.Context, as_json: bool, count: int | None, timeout: float | None) -> None:
     """Stream events until interrupted (or --count / --timeout), following the controller
     across restarts (it fails if the controller stays away for 30 s)."""
-    client = get_client(ctx)
     lab = lab_name(ctx)
+    try:
+        client = get_client(ctx)
+    except LabError:
+        # A controller restarting right now has no api.json: follow it like a restart.
+        if not (lab_dir(lab) / "lab.json").exists():
+            raise
+        client = wait_client(lambda: common.make_client(lab), RECONNECT_S, _note)
     names = {} if as_json else {lk["id"]: lk["name"] for lk in client.links()}
     seen = 0
 
-    def note(msg: str) -> None:
-        click.echo(f"{common.PROG}: {msg}", err=True)
 
     try:
-        for ev in follow(client, lambda: common.make_client(lab), timeout, note, RECONNECT_S):
+        for ev in follow(client, lambda: common.make_client(lab), timeout, _note, RECONNECT_S):
             line = json.dumps(ev, sort_keys=True) if as_json else human(ev, names)
             click.echo(line)
             seen += 1

@@ -126,6 +126,12 @@ def _err(proc: subprocess.Popen[str]) -> str:
     return proc.stderr.read() if proc.stderr and proc.poll() is not None else "-"
 
 
+def lab_status_active(lab: str) -> None:
+    wait_for(lambda: all(lk["status"] == "active" for lk in LabClient.for_lab(lab).get(
+        "/interlink/v1beta1/regions/fr-par/links")["links"]), "the link active again",
+        timeout=15)
+
+
 def test_events_follow_a_controller_restart(lab: str) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "lab.cli.main", "--lab", lab, "events",
                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -143,13 +149,29 @@ def test_events_follow_a_controller_restart(lab: str) -> None:
         while not lines.empty():
             seen.append(lines.get())
         return any(text in ln for ln in seen)
-    try:
-        res = cli(lab, "controller", "restart")
-        assert res.returncode == 0, res.stderr
-        # An event of the new controller: the session reset now (a NOTIFICATION).
+    # A session reset (a NOTIFICATION) makes an event. The events process may be starting,
+    # or between two reconnection attempts, when one fires: reset again until it shows one
+    # (each try bounded, 20 s in all).
+    def reset_seen() -> bool:
         res = cli(lab, "fault", "reset", "link-lab", "--family", "ipv4")
         assert res.returncode == 0, res.stderr
-        wait_for(lambda: saw('"new": "down"'),
+        try:
+            wait_for(lambda: saw('"new": "down"'), "a down event", timeout=2)
+            return True
+        except AssertionError:
+            return False
+        finally:
+            cli(lab, "fault", "restore", "link-lab", "--family", "ipv4")
+            lab_status_active(lab)
+
+    try:
+        # connected to the old controller first
+        wait_for(reset_seen, "the events process to show an event", timeout=20,
+                 detail=lambda: f"exit {proc.poll()}, stdout {seen}, stderr {_err(proc)}")
+        seen.clear()
+        res = cli(lab, "controller", "restart")
+        assert res.returncode == 0, res.stderr
+        wait_for(reset_seen,
                  "the events process to show an event of the new controller", timeout=20,
                  detail=lambda: f"exit {proc.poll()}, stdout {seen}, stderr {_err(proc)}")
         assert proc.poll() is None, "events ended"
