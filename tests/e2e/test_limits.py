@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from controller.core.limits import MAX_BODY_BYTES, MAX_POLICY_ENTRIES
@@ -14,6 +18,8 @@ from lab.control.client import ApiError
 from lab.control.handle import RunningLab
 from lab.testing.plugin import LabFactory
 
+# ~42 characters per prefix: 25,000 of them are over the 1 MiB body limit
+LONG_BASE = int(ipaddress.IPv6Address("2001:db8:1abc:5678:9abc:def0:1000:0"))
 P = "/interlink/v1beta1/regions/fr-par"
 
 
@@ -86,3 +92,27 @@ def _beside_gets(lab: RunningLab, method: str, path: str,
     took, status, answer = big[0]
     assert status == 200, answer
     return took, answer, worst, n
+
+
+def test_a_long_announcement_list_goes_in_chunks(lab_factory: LabFactory,
+                                                 tmp_path: Path) -> None:
+    # Over the 1 MiB body limit in one request (413 before): the CLI sends it in chunks.
+    lab = lab_factory("basic")
+    prefixes = [str(ipaddress.ip_network((LONG_BASE + (i << 8), 120)))
+                for i in range(25_000)]
+    assert len(json.dumps({"prefixes": prefixes})) > MAX_BODY_BYTES
+    f = tmp_path / "long.txt"
+    f.write_text("\n".join(prefixes) + "\n")
+    cli = [str(Path(sys.executable).with_name("interlink-lab")), "--lab", lab.name, "customer"]
+    res = subprocess.run([*cli, "announce", "--file", str(f)], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert res.returncode == 0 and "announced 25000 prefix(es)" in res.stdout, (
+        res.stdout + res.stderr)
+    announced = {a["prefix"] for a in lab.client.get("/lab/v1/customer/routes")["announced"]}
+    assert set(prefixes) <= announced
+    res = subprocess.run([*cli, "withdraw", "--file", str(f)], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert res.returncode == 0 and "withdrew 25000 prefix(es)" in res.stdout, (
+        res.stdout + res.stderr)
+    announced = {a["prefix"] for a in lab.client.get("/lab/v1/customer/routes")["announced"]}
+    assert not set(prefixes) & announced
