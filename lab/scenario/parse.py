@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from controller.core.limits import MAX_POLICY_ENTRIES
 from controller.core.secrets import md5_password_problem
 from lab.scenario.model import (
     COMMUNITY_RE,
@@ -375,8 +376,12 @@ class _Parser:
         fam = 6 if is_v6 else 4
         lists = {}
         for key in ("prefix_filter_in", "prefix_filter_out"):
+            items = self.seq(d.get(key), f"{where}.{key}")
+            if len(items) > MAX_POLICY_ENTRIES:  # what the API refuses, a scenario cannot seed
+                raise self.err(f"{where}.{key}", f"{len(items)} prefixes: at most "
+                                                 f"{MAX_POLICY_ENTRIES} per list")
             lists[key] = tuple(str(self.prefix(p, f"{where}.{key}[{i}]", fam, routed=True))
-                               for i, p in enumerate(self.seq(d.get(key), f"{where}.{key}")))
+                               for i, p in enumerate(items))
         return RoutingPolicySpec(name=name, is_ipv6=is_v6, **lists)
 
     def link(self, v: Any, where: str, position: int, customers: list[str]) -> LinkSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from controller.core.limits import MAX_BODY_BYTES
 from lab.cli import common
 from lab.cli import events as events_mod
 from lab.cli import exec as exec_mod
+from lab.cli.customer import ANNOUNCE_CHUNK
 from lab.cli.main import cli
 from lab.cli.output import table
 from lab.control.client import ApiError, Client, P, error_message
@@ -155,6 +158,44 @@ def test_customer_announce_with_file(fake: FakeClient, tmp_path: Path) -> None:
     assert fake.calls[-1][2] == {"prefixes": ["10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16"],
                                  "communities": ["12876:42200"]}
     assert CliRunner().invoke(cli, ["customer", "withdraw"]).exit_code == 2
+
+
+def _v6(n: int) -> list[str]:
+    # ~42 characters each: 25,000 of them are over the API's 1 MiB body limit
+    base = int(ipaddress.IPv6Address("2001:db8:1abc:5678:9abc:def0:1000:0"))
+    return [str(ipaddress.ip_network((base + (i << 8), 120))) for i in range(n)]
+
+
+def test_customer_announce_of_a_long_list_goes_in_chunks(fake: FakeClient,
+                                                         tmp_path: Path) -> None:
+    prefixes = _v6(25_000)
+    assert len(json.dumps({"prefixes": prefixes})) > MAX_BODY_BYTES
+    f = tmp_path / "p.txt"
+    f.write_text("\n".join(prefixes))
+    fake.answers[("POST", "/lab/v1/customer/announce")] = {"announced": 5_000}
+    res = invoke("customer", "announce", "--file", str(f))
+    assert res.exit_code == 0 and "announced 25000 prefix(es)" in res.output, res.output
+    sent = [c[2]["prefixes"] for c in fake.calls if c[1] == "/lab/v1/customer/announce"]
+    assert [p for chunk in sent for p in chunk] == prefixes
+    assert all(len(json.dumps({"prefixes": c})) < MAX_BODY_BYTES for c in sent)
+    assert max(map(len, sent)) == ANNOUNCE_CHUNK
+
+    fake.answers[("POST", "/lab/v1/customer/withdraw")] = {"withdrawn": 4_000,
+                                                          "not_announced": 1_000}
+    res = invoke("customer", "withdraw", "--file", str(f))
+    assert res.exit_code == 0, res.output
+    assert "withdrew 20000 prefix(es); 5000 not announced" in res.output
+
+
+def test_a_bad_prefix_in_a_long_list_sends_nothing(fake: FakeClient, tmp_path: Path) -> None:
+    prefixes = _v6(12_000)
+    prefixes[11_000] = "10.0.0.1/8"
+    f = tmp_path / "p.txt"
+    f.write_text("\n".join(prefixes))
+    res = CliRunner().invoke(cli, ["customer", "announce", "--file", str(f)])
+    assert res.exit_code == 1, res.output
+    assert "prefixes.11000" in res.output and "10.0.0.1/8" in res.output, res.output
+    assert not [c for c in fake.calls if c[1] == "/lab/v1/customer/announce"]
 
 
 def test_fault_and_propagation_need_a_link_when_several(fake: FakeClient) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from controller.core.limits import MAX_POLICY_ENTRIES
 from lab.cli.main import cli
 from lab.routers import registry
 from lab.runner.checks import Check
@@ -256,6 +257,17 @@ def test_a_password_a_speaker_cannot_take_is_refused(tmp_path: Path, password: s
         assert fragment in e.message and "printable ASCII" in e.message, e.message
     ok = BASE.replace("asn: 64512", "asn: 64512\n  md5_password: '!@#$%^&*()-_=+[]{}<>,.?/~|;:'")
     assert issues_of(tmp_path, ok) == []
+
+
+def test_a_policy_list_longer_than_the_api_takes_is_refused(tmp_path: Path) -> None:
+    # The API's limit (controller.core.limits): a scenario cannot seed what it would refuse.
+    many = ", ".join(f"10.{i // 256}.{i % 256}.0/24" for i in range(MAX_POLICY_ENTRIES + 1))
+    e = one_error(tmp_path, BASE.replace("prefix_filter_in: [198.51.100.0/24]",
+                                         f"prefix_filter_in: [{many}]"))
+    assert (e.line, e.col) == (14, 23) and f"at most {MAX_POLICY_ENTRIES}" in e.message, str(e)
+    ok = ", ".join(f"10.{i // 256}.{i % 256}.0/24" for i in range(MAX_POLICY_ENTRIES))
+    assert issues_of(tmp_path, BASE.replace("prefix_filter_in: [198.51.100.0/24]",
+                                            f"prefix_filter_in: [{ok}]")) == []
 
 
 def test_named_waits_and_defaults(tmp_path: Path) -> None:
