@@ -14,27 +14,26 @@ import os
 import signal
 import statistics
 import time
-from pathlib import Path
 
+from controller.drivers.speaker import bridge_pid
 from controller.service.ports import speaker_name
 from lab.control import lifecycle
 from lab.control.handle import RunningLab, unique_lab_name
-from lab.control.labdir import lab_dir
 
 
 def _victim(pid: int, what: str) -> int:
     if what == "speaker":
         return pid
-    for kid in map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()):
-        if b"controller.drivers.exabgp_bridge" in Path(f"/proc/{kid}/cmdline").read_bytes():
-            return kid
-    raise RuntimeError(f"ExaBGP {pid} has no bridge")
+    bridge = bridge_pid(pid)
+    if bridge is None:
+        raise RuntimeError(f"ExaBGP {pid} has no bridge")
+    return bridge
 
 
 def once(lab: RunningLab, what: str, deadline: float = 20.0) -> dict[str, float]:
-    pid_file = lab_dir(lab.name) / "speakers" / f"{speaker_name(lab.link()['id'])}.pid"
+    victim = _victim(lab.speaker_pid(speaker_name(lab.link()["id"])), what)
     t0 = time.monotonic()
-    os.kill(_victim(int(pid_file.read_text()), what), signal.SIGKILL)
+    os.kill(victim, signal.SIGKILL)
     seen: dict[str, float] = {}
     while "active" not in seen and time.monotonic() - t0 < deadline:
         lk, vpc = lab.link(), lab.routes("vpc-router")

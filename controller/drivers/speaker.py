@@ -35,6 +35,7 @@ __all__ = [
     "SpeakerNotConnected",
     "SpeakerSpec",
     "bridge_command",
+    "bridge_pid",
     "exabgp_executable",
     "reload_speaker",
     "speaker_pid",
@@ -114,6 +115,21 @@ def speaker_pid(spec: SpeakerSpec) -> int | None:
     if str(spec.config_path).encode() not in cmdline:
         return None
     return pid
+
+
+def bridge_pid(speaker: int) -> int | None:
+    """The PID of the bridge (the API child) of the ExaBGP process ``speaker``, or None."""
+    try:
+        kids = Path(f"/proc/{speaker}/task/{speaker}/children").read_text().split()
+    except OSError:
+        return None
+    for kid in map(int, kids):
+        try:
+            if b"controller.drivers.exabgp_bridge" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                return kid
+        except OSError:
+            continue
+    return None
 
 
 def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,

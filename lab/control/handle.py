@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from lab.control import lifecycle
 from lab.control.client import Client
+from lab.control.labdir import lab_dir
 from lab.control.polling import wait_for
 from lab.dataplane import iproute
 from lab.dataplane.probes import ping_fast
@@ -96,6 +97,11 @@ class RunningLab:
         out: dict[str, Any] = self.client.post(
             "/lab/v1/faults/kill", {"node": node, **({"daemon": daemon} if daemon else {})})
         return out
+
+    def speaker_pid(self, speaker: str) -> int:
+        """PID of the lab's ExaBGP ``speaker`` (``speaker_name(link id)``, ``customer``), from
+        its pid file."""
+        return int((lab_dir(self.name) / "speakers" / f"{speaker}.pid").read_text())
 
     # --- data plane ------------------------------------------------------------------------
     def netns(self, node: str) -> str:

@@ -9,12 +9,11 @@ import ipaddress
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from controller.drivers.speaker import bridge_pid
 from lab.control.handle import REGION_PATH, RunningLab
-from lab.control.labdir import lab_dir
 from lab.testing.plugin import LabFactory
 
 BULK = "100.64.0.0/16"
@@ -26,13 +25,6 @@ def lab() -> Iterator[RunningLab]:
         yield make("basic", hold_time=3)
 
 
-def _bridge_of(pid: int) -> int:
-    for kid in map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()):
-        if b"controller.drivers.exabgp_bridge" in Path(f"/proc/{kid}/cmdline").read_bytes():
-            return kid
-    raise AssertionError(f"ExaBGP {pid} has no bridge")
-
-
 def test_withdraw_across_a_respawned_bridge_leaves_the_wire(lab: RunningLab) -> None:
     pol = lab.policy("allow-onprem-v4")
     lab.client.patch(f"{REGION_PATH}/routing-policies/{pol['id']}",
@@ -42,8 +34,9 @@ def test_withdraw_across_a_respawned_bridge_leaves_the_wire(lab: RunningLab) -> 
     lab.announce(*bulk)
     lab.wait_for(lambda: set(bulk) <= set(lab.routes("vpc-router")), "the bulk in the VPC")
 
-    exabgp = int((lab_dir(lab.name) / "speakers" / "customer.pid").read_text())
-    os.kill(_bridge_of(exabgp), signal.SIGKILL)
+    bridge = bridge_pid(lab.speaker_pid("customer"))
+    assert bridge is not None, "the customer ExaBGP has no bridge"
+    os.kill(bridge, signal.SIGKILL)
     lab.withdraw(*bulk)
     lab.wait_for(lambda: not set(bulk) & set(lab.routes("vpc-router")),
                  "the withdrawn prefixes to leave the VPC table", timeout=20,

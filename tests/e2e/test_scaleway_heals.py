@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
+from controller.drivers.speaker import bridge_pid as speaker_bridge
 from controller.service.ports import speaker_name
 from lab.control.handle import RunningLab
-from lab.control.labdir import lab_dir
 from lab.control.polling import wait_for
 from lab.testing.plugin import LabFactory
 
@@ -20,17 +19,13 @@ HEAL = 10.0  # seconds: the restarted speaker has its sessions back within this
 
 
 def speaker_pid(lab: RunningLab, link: str | None = None) -> int:
-    name = speaker_name(lab.link(link)["id"])
-    return int((lab_dir(lab.name) / "speakers" / f"{name}.pid").read_text())
+    return lab.speaker_pid(speaker_name(lab.link(link)["id"]))
 
 
 def bridge_pid(speaker: int) -> int:
-    """The ExaBGP API child of ``speaker``: our bridge."""
-    kids = Path(f"/proc/{speaker}/task/{speaker}/children").read_text().split()
-    for kid in map(int, kids):
-        if b"controller.drivers.exabgp_bridge" in Path(f"/proc/{kid}/cmdline").read_bytes():
-            return kid
-    raise AssertionError(f"no bridge among the children {kids} of ExaBGP {speaker}")
+    pid = speaker_bridge(speaker)
+    assert pid is not None, f"ExaBGP {speaker} has no bridge"
+    return pid
 
 
 def sessions(lab: RunningLab, link: str | None = None) -> tuple[str, str, str]:

@@ -25,7 +25,7 @@ from controller.drivers.store import Store
 from controller.service.controller import Controller
 from controller.service.dataplane import WATCH_INTERVAL
 from controller.service.ports import LinkPlacement, speaker_name
-from lab.control.polling import wait_for_async
+from lab.control.polling import assert_stays_async, wait_for_async
 
 TH2 = "95b2e92f-b7ae-4298-a581-b6c14cdae035"
 LINKT = "664aa3ae-f198-41f8-9e71-682ad3b296bc"
@@ -243,6 +243,16 @@ def test_restart_waits_for_the_replay_before_removing_routes(tmp_path: Path) -> 
     asyncio.run(main())
 
 
+async def started_with_link(tmp_path: Path) -> tuple[Lab, Controller, str, str, dict[str, str]]:
+    """A started controller over fakes with a dual-stack link: (lab, controller, link id,
+    speaker name, family -> peer address)."""
+    lab = Lab(tmp_path / "state.db")
+    ctrl = lab.controller()
+    await ctrl.start()
+    link_id, name, peers = await dual_stack_link(ctrl, lab)
+    return lab, ctrl, link_id, name, peers
+
+
 async def dual_stack_link(ctrl: Controller, lab: Lab) -> tuple[str, str, dict[str, str]]:
     """A hosted link with v4 and v6 policies, both sessions up, a route learned over each."""
     api = ctrl.api
@@ -263,10 +273,7 @@ async def dual_stack_link(ctrl: Controller, lab: Lab) -> tuple[str, str, dict[st
 def test_lost_speaker_is_flushed_and_restarted_and_its_stale_events_ignored(
         tmp_path: Path) -> None:
     async def main() -> None:
-        lab = Lab(tmp_path / "state.db")
-        ctrl = lab.controller()
-        await ctrl.start()
-        link_id, name, peers = await dual_stack_link(ctrl, lab)
+        lab, ctrl, link_id, name, peers = await started_with_link(tmp_path)
         lab.speakers.calls.clear()
 
         ctrl.on_disconnect(name)  # its bridge went away: ExaBGP died, or the bridge did
@@ -303,10 +310,7 @@ def test_lost_speaker_is_flushed_and_restarted_and_its_stale_events_ignored(
 
 def test_watchdog_restarts_a_dead_speaker_but_not_a_stopped_one(tmp_path: Path) -> None:
     async def main() -> None:
-        lab = Lab(tmp_path / "state.db")
-        ctrl = lab.controller()
-        await ctrl.start()
-        link_id, name, _peers = await dual_stack_link(ctrl, lab)
+        lab, ctrl, link_id, name, _peers = await started_with_link(tmp_path)
         del lab.speakers.running[name]  # died, and the bridge said nothing
         await wait_for_async(lambda: name in lab.speakers.running, "the restart", 2)
         assert not lab.table("vpc-prod").held
@@ -314,18 +318,15 @@ def test_watchdog_restarts_a_dead_speaker_but_not_a_stopped_one(tmp_path: Path) 
         await ctrl.api.delete_link(link_id)  # a speaker the controller stops is no loss
         await wait_for_async(lambda: not ctrl.links(), "the link gone", 2)
         ctrl.on_disconnect(name)
-        await asyncio.sleep(2 * WATCH_INTERVAL)
-        assert name not in lab.speakers.running
+        await assert_stays_async(lambda: name not in lab.speakers.running,
+                                 "a stopped speaker left alone", 2 * WATCH_INTERVAL)
         await ctrl.close()
     asyncio.run(main())
 
 
 def test_close_is_no_loss(tmp_path: Path) -> None:
     async def main() -> None:
-        lab = Lab(tmp_path / "state.db")
-        ctrl = lab.controller()
-        await ctrl.start()
-        _link_id, name, _peers = await dual_stack_link(ctrl, lab)
+        lab, ctrl, _link_id, name, _peers = await started_with_link(tmp_path)
         lab.speakers.calls.clear()
         await ctrl.close(stop_speakers=False)
         ctrl.on_disconnect(name)  # the hub closes after the controller
@@ -335,10 +336,7 @@ def test_close_is_no_loss(tmp_path: Path) -> None:
 
 def test_reconnect_retries_only_down_sessions(tmp_path: Path) -> None:
     async def main() -> None:
-        lab = Lab(tmp_path / "state.db")
-        ctrl = lab.controller()
-        await ctrl.start()
-        link_id, name, peers = await dual_stack_link(ctrl, lab)
+        lab, ctrl, link_id, name, peers = await started_with_link(tmp_path)
         lab.speakers.calls.clear()
         with pytest.raises(ValueError, match="unknown families"):
             await ctrl.reconnect(link_id, ["ipv4", "ipx"])
@@ -411,10 +409,7 @@ def test_a_maximal_policy_delays_no_other_request(tmp_path: Path) -> None:
     concurrent GET /links answers within 250 ms (the aim is ~100 ms; margin for CI). The
     client runs in threads: the server's loop is the one that must not stall."""
     async def main() -> None:
-        lab = Lab(tmp_path / "state.db")
-        ctrl = lab.controller()
-        await ctrl.start()
-        link_id, _name, _peers = await dual_stack_link(ctrl, lab)
+        _lab, ctrl, link_id, _name, _peers = await started_with_link(tmp_path)
         runner = web.AppRunner(make_app(ctrl.api, "t0ken"))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
