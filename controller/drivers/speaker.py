@@ -81,10 +81,11 @@ def exabgp_executable() -> str:
     return str(Path(sys.executable).parent / "exabgp")
 
 
-def bridge_command(bridge_socket: Path, speaker: str) -> list[str]:
-    """The API process command line to pass to ``render_config``."""
+def bridge_command(bridge_socket: Path, speaker: str, python: str | None = None) -> list[str]:
+    """The API process command line to pass to ``render_config`` (``python``: the speaker's
+    interpreter where it is not ours, e.g. in a container)."""
     return [
-        sys.executable,
+        python or sys.executable,
         "-m",
         "controller.drivers.exabgp_bridge",
         "--socket",
@@ -133,7 +134,9 @@ def bridge_pid(speaker: int) -> int | None:
 
 
 def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
-                  launch: Callable[..., int]) -> int:
+                  launch: Callable[..., int], python: str | None = None) -> int:
+    """Start ExaBGP on this config through ``launch`` (a NodeRuntime's ``start``): our own
+    exabgp script, or ``python -m exabgp`` of another interpreter (a container's)."""
     if speaker_pid(spec) is not None:
         raise RuntimeError(f"speaker {spec.name} is already running")
     spec.workdir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +146,9 @@ def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
     env["ILAB_BRIDGE_SOCKET"] = str(bridge_socket)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    pid = launch(spec.netns, [exabgp_executable(), "server", str(spec.config_path)],
+    argv = ([exabgp_executable()] if python in (None, sys.executable)
+            else [str(python), "-m", "exabgp"])
+    pid = launch(spec.netns, [*argv, "server", str(spec.config_path)],
                  log_path=spec.log_path, env=env, cwd=spec.workdir)
     _write_atomic(spec.pid_path, f"{pid}\n")
     return pid

@@ -20,7 +20,7 @@ from typing import Any
 
 from lab.control.client import ApiError, Client
 from lab.dataplane import iproute
-from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes import runtime_for
 
 REGION = "/interlink/v1beta1/regions/fr-par"
 FAMILIES = ("ipv4", "ipv6")
@@ -63,7 +63,7 @@ def parse_ss(text: str) -> set[frozenset[str]]:
 
 def established(netns: str) -> set[frozenset[str]]:
     """The BGP connections ESTABLISHED in ``netns`` (empty when it does not exist)."""
-    nodes = runtime()
+    nodes = runtime_for(netns)
     if not nodes.exists(netns):
         return set()
     p = nodes.run_tool(netns, ["ss", "-Htn", "state", "established"])
@@ -153,7 +153,7 @@ def read_wire(nodes: Sequence[Mapping[str, Any]], links: Sequence[Mapping[str, A
                              and pair in conns(_netns_holding(nodes, peer)))
         wire.links[lk["id"]] = LinkWire(lk["id"], sessions)
     for n in nodes:
-        if n.get("role") == "vpc-router" and runtime().exists(n["netns"]):
+        if n.get("role") == "vpc-router" and runtime_for(n["netns"]).exists(n["netns"]):
             wire.vpc_routes |= {r["prefix"] for r in iproute.routes(n["netns"], "bgp")}
     return wire
 

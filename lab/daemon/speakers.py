@@ -20,7 +20,7 @@ from controller.drivers.speaker import (
     start_speaker,
     stop_speaker,
 )
-from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes import runtime_for
 
 
 class ProcessSpeakers:
@@ -28,18 +28,21 @@ class ProcessSpeakers:
         self.workdir, self.socket_path = workdir, socket_path
         self.specs: dict[str, SpeakerSpec] = {}
 
-    def bridge_command(self, speaker: str) -> list[str]:
-        """The API process of speaker ``speaker``: its bridge to the daemon's hub."""
-        return bridge_command(self.socket_path, speaker)
+    def bridge_command(self, speaker: str, netns: str) -> list[str]:
+        """The API process of speaker ``speaker``: its bridge to the daemon's hub, run by the
+        interpreter of the node it lives in."""
+        return bridge_command(self.socket_path, speaker, runtime_for(netns).python(netns))
 
     def ensure(self, name: str, netns: str, neighbors: Sequence[NeighborConfig]) -> None:
         """Start, reload or adopt speaker ``name`` with these neighbors."""
-        config_text = render_config(neighbors, self.bridge_command(name))
+        config_text = render_config(neighbors, self.bridge_command(name, netns))
         spec = self.specs.setdefault(name, SpeakerSpec(name=name, netns=netns,
                                                        workdir=self.workdir))
         conf = self.workdir / f"{name}.conf"
         if speaker_pid(spec) is None:
-            start_speaker(spec, config_text, self.socket_path, runtime().start)
+            nodes = runtime_for(netns)
+            start_speaker(spec, config_text, self.socket_path, nodes.start,
+                          nodes.python(netns))
         elif not conf.exists() or conf.read_text() != config_text:
             reload_speaker(spec, config_text)
 

@@ -14,7 +14,7 @@ import ipaddress
 import re
 import shutil
 
-from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes import runtime_for
 from lab.dataplane.nodes.base import NodeError
 
 COMMENT_PREFIX = "ilab-cut:"
@@ -41,7 +41,7 @@ def _tool(version: int, suffix: str = "") -> str:
 
 
 def _in(netns: str, cmd: list[str], stdin: str | None = None) -> str:
-    nodes = runtime()
+    nodes = runtime_for(netns)
     if not nodes.exists(netns):
         raise FaultError(f"network namespace {netns!r} does not exist")
     try:

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes import runtime_for
 from lab.dataplane.nodes.base import NodeError
 
 
@@ -61,7 +61,7 @@ def _family(addr: str) -> int:
 
 
 def _check_netns(netns: str) -> None:
-    if not runtime().exists(netns):
+    if not runtime_for(netns).exists(netns):
         raise ProbeError(f"network namespace {netns!r} does not exist")
 
 
@@ -75,7 +75,7 @@ def ping(src_netns: str, dst: str, count: int = 3, timeout: float = 2.0) -> Prob
     cmd = [sys.executable, "-m", "lab.dataplane.probes", "ping", dst,
            "--count", str(count), "--timeout", str(timeout), "--json"]
     try:
-        p = runtime().run_tool(src_netns, cmd, timeout=30 + count * timeout)
+        p = runtime_for(src_netns).run_tool(src_netns, cmd, timeout=30 + count * timeout)
     except NodeError as e:
         raise ProbeError(f"scapy ping {dst} from {src_netns}: {e}") from e
     lines = p.stdout.strip().splitlines()
@@ -91,12 +91,12 @@ def ping_fast(src_netns: str, dst: str, timeout: float = 1.0) -> bool:
     family = _family(dst)
     _check_netns(src_netns)
     cmd = ["ping", f"-{family}", "-n", "-q", "-c", "1", "-W", f"{timeout:g}", dst]
-    return runtime().run_tool(src_netns, cmd, timeout=timeout + 5).returncode == 0
+    return runtime_for(src_netns).run_tool(src_netns, cmd, timeout=timeout + 5).returncode == 0
 
 
 def _socket_in(netns: str, family: int) -> socket.socket:
     af = socket.AF_INET if family == 4 else socket.AF_INET6
-    return runtime().socket(netns, af, socket.SOCK_DGRAM)
+    return runtime_for(netns).socket(netns, af, socket.SOCK_DGRAM)
 
 
 def udp_probe(src_netns: str, dst_netns: str, dst_addr: str, port: int = 40000,

@@ -28,7 +28,7 @@ from controller.core.secrets import check_md5_password
 from controller.drivers.procs import process_alive
 from controller.drivers.store import Store
 from lab.dataplane import iproute
-from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes import runtime_for
 from lab.dataplane.nodes.base import Mount, NodeError
 from lab.routers.announcements import AnnouncementBook, normalise_base, validate_announcement
 from lab.routers.kind import RouterContext, RouterDown
@@ -62,7 +62,7 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> float:
 def run(netns: str, argv: Sequence[str], timeout: float = 10.0, check: bool = True) -> str:
     """A short command of node ``netns``: its stdout; DaemonError (with stderr) if it fails."""
     try:
-        proc = runtime().run(netns, argv, timeout=timeout)
+        proc = runtime_for(netns).run(netns, argv, timeout=timeout)
     except NodeError as exc:
         raise DaemonError(str(exc)) from None
     if check and proc.returncode != 0:
@@ -91,7 +91,8 @@ def spawn_daemon(netns: str, argv: Sequence[str], *, log_path: Path,
                  private_var_tmp: Path | None = None, timeout: float = 10.0) -> None:
     mounts = [Mount(private_var_tmp, "/var/tmp")] if private_var_tmp is not None else []
     try:
-        runtime().start_daemon(netns, argv, log_path=log_path, mounts=mounts, timeout=timeout)
+        runtime_for(netns).start_daemon(netns, argv, log_path=log_path, mounts=mounts,
+                                        timeout=timeout)
     except NodeError as exc:
         raise DaemonError(str(exc)) from None
 

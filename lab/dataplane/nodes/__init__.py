@@ -3,7 +3,9 @@ interface, ``lab.dataplane.nodes.base.NodeRuntime``.
 
 ``runtime(name)`` returns the runtime registered under ``name`` (one instance per process);
 a runtime is registered by its line in ``RUNTIMES`` ("module:class", imported on first use,
-so a runtime's dependencies cost nothing to labs that do not use it).
+so a runtime's dependencies cost nothing to labs that do not use it). ``runtime_for(handle)``
+returns the runtime a node handle belongs to (``NodeRuntime.owns``), for code that holds a
+handle and not a lab.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ RUNTIMES: dict[str, str] = {
     "netns": "lab.dataplane.nodes.netns:NetnsRuntime",
 }
 
+# Which runtime a handle is of, by its naming, without importing the runtime ("clab-..." is
+# containerlab's, hence the docker runtime's; everything else is a bare netns).
+HANDLE_PREFIXES: dict[str, str] = {}
+
 _instances: dict[str, NodeRuntime] = {}
 _lock = threading.Lock()
 
@@ -26,6 +32,14 @@ def runtime(name: str = DEFAULT) -> NodeRuntime:
     """The node runtime registered as ``name``; ValueError for an unknown one."""
     with _lock:
         return _instances.get(name) or _load(name)
+
+
+def runtime_for(handle: str) -> NodeRuntime:
+    """The runtime whose naming ``handle`` follows."""
+    for prefix, name in HANDLE_PREFIXES.items():
+        if handle.startswith(prefix):
+            return runtime(name)
+    return runtime(DEFAULT)
 
 
 def _load(name: str) -> NodeRuntime:

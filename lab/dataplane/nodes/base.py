@@ -11,14 +11,16 @@ for all of them and are implemented here once. The rest is the runtime's:
   PID), ``start_daemon`` (self-daemonising programs such as FRR's and BIRD's, which fork and
   write a pid file), ``attach`` (interactive), ``stop``, ``pids``.
 
-Writing another runtime (the Docker one planned next) means one module subclassing
-``NodeRuntime`` plus its line in ``lab.dataplane.nodes.RUNTIMES``; nothing else changes. What
-such a runtime has to provide, and how the parameters are meant:
+Writing another runtime means one module subclassing ``NodeRuntime`` plus its line in
+``lab.dataplane.nodes.RUNTIMES``; nothing else changes. A handle tells its runtime
+(``HANDLE_PREFIXES``: the docker runtime's are containerlab's ``clab-<lab>-<node>``), so code
+holding a handle finds it with ``lab.dataplane.nodes.runtime_for(handle)``. What a runtime has
+to provide, and how the parameters are meant:
 
-- ``create``: e.g. a container with ``network_mode: none`` whose netns is bound at
+- ``create``: e.g. a container with ``network_mode: none`` whose netns is exposed at
   ``/var/run/netns/clab-<lab>-<node>`` (``handle`` returns that name), so that the lab wires
-  veths into it like into any namespace. Per-node options (image, binds of the lab's state
-  directory) are the runtime's own configuration.
+  veths into it like into any namespace. Per-node ``NodeOptions`` (image, binds, labels) are
+  read by runtimes that need them; the netns runtime ignores them.
 - paths (``argv``, ``log_path``, ``cwd``) and ``env`` are read *inside the node*: the netns
   runtime shares the host's filesystem, a container runtime binds the host paths the lab
   uses (its state directory) at the same place in the container, so one path means the same
@@ -39,8 +41,10 @@ such a runtime has to provide, and how the parameters are meant:
 
 from __future__ import annotations
 
+import pwd
 import socket
 import subprocess
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +66,16 @@ class Mount:
 
     source: Path
     target: str
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """What a container runtime needs to create one node (the netns runtime needs none)."""
+
+    role: str = ""  # the topology role (labels, image choice)
+    image: str | None = None  # None: the runtime's default image for the role
+    binds: tuple[Mount, ...] = ()  # host directories, bound at create time
+    labels: tuple[tuple[str, str], ...] = ()  # extra labels (sorted pairs: hashable)
 
 
 @dataclass(frozen=True)
@@ -98,8 +112,9 @@ class NodeRuntime(ABC):
     def exists(self, handle: str) -> bool: ...
 
     @abstractmethod
-    def create(self, handles: Sequence[str]) -> None:
-        """Create these nodes (none may exist), with loopback down and nothing else: the lab
+    def create(self, handles: Sequence[str],
+               options: Mapping[str, NodeOptions] | None = None) -> None:
+        """Create these nodes (none may exist), with no interface but loopback: the lab
         configures their network. NodeError naming every one that failed; the others were
         created (``exists`` tells which)."""
 
@@ -170,4 +185,19 @@ class NodeRuntime(ABC):
     @abstractmethod
     def stop(self, handle: str, pid: int, timeout: float = 1.0) -> bool:
         """SIGTERM, SIGKILL after ``timeout``; True if the process was running."""
+
+    # -- what the node's filesystem holds -------------------------------------------------
+
+    def python(self, handle: str) -> str:
+        """The Python interpreter of the node that runs the lab's ExaBGP and its bridge
+        (``-m exabgp``, ``-m controller.drivers.exabgp_bridge``)."""
+        return sys.executable
+
+    def user_ids(self, handle: str, user: str) -> tuple[int, int]:
+        """(uid, gid) of ``user`` as the node's programs see it (FRR runs as ``frr``)."""
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            raise NodeError(f"no user {user!r} on this machine") from None
+        return pw.pw_uid, pw.pw_gid
 

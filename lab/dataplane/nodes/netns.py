@@ -23,7 +23,7 @@ from pathlib import Path
 from controller.drivers.nsenter import NETNS_DIR
 from controller.drivers.procs import stop_process
 from lab.dataplane.iproute import parallel, run
-from lab.dataplane.nodes.base import Mount, NodeError, NodeRuntime, RemoveReport
+from lab.dataplane.nodes.base import Mount, NodeError, NodeOptions, NodeRuntime, RemoveReport
 
 _libc = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
@@ -75,7 +75,8 @@ class NetnsRuntime(NodeRuntime):
     def exists(self, handle: str) -> bool:
         return os.path.exists(self.netns_path(handle))
 
-    def create(self, handles: Sequence[str]) -> None:
+    def create(self, handles: Sequence[str],
+               options: Mapping[str, NodeOptions] | None = None) -> None:
         results = parallel({n: (["ip", "netns", "add", n], None) for n in handles})
         errors = [f"ip netns add {n}: {err.strip()}" for n, (rc, _, err) in results.items()
                   if rc]
