@@ -87,6 +87,11 @@ class Controller:
         unknown link: the inventory's NotFound; unknown family: ValueError (nothing done)."""
         return await self._dataplane.kick(link_id, families)
 
+    async def node_replaced(self, netns: str) -> None:
+        """The namespace ``netns`` is new (its node restarted): re-apply its kernel table
+        (the ``Tables`` port is asked for it again) and everything else that is missing."""
+        await self._dataplane.node_replaced(netns)
+
     def links(self) -> list[Link]:
         """Copies of the links as committed: a change mutates and stores them without
         awaiting in between, so no reader sees half of one."""

@@ -400,6 +400,13 @@ class DataPlane:
             log.exception("cannot restart speaker %s", speaker)  # found dead again: retried
         self._events.put_nowait((speaker, RESTARTED))
 
+    async def node_replaced(self, netns: str) -> None:
+        """A node's network namespace was made anew (a restarted container): what was applied
+        to its table is gone with the old one; apply it all again."""
+        async with self.lock:
+            self.applied_tables.pop(netns, None)
+            await self.reconcile_all()
+
     async def kick(self, link_id: str, families: Iterable[str]) -> list[str]:
         """Make the link's speaker try its down sessions of ``families`` at once.
 

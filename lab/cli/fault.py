@@ -5,7 +5,9 @@ cut --mode link: every packet on the link dropped (a silent circuit failure);
 reset: the session is closed at once with a NOTIFICATION and kept down;
 kill NODE [DAEMON]: a BGP daemon crashes (SIGKILL); a customer router's stays dead until
 restore, a Scaleway router's speaker is restarted by the controller;
-restore: undoes the cuts and starts the customer daemons that are not running.
+stop-node NODE / start-node NODE: a container node is killed (power cut: its programs, its
+namespace and veths go) / started again with its network, tables and daemons (docker runtime);
+restore: undoes the cuts, starts stopped nodes and the customer daemons that are not running.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def restore_message(got: dict[str, Any]) -> str:
             str(r.get("family")))
     for (what, link), fams in by_link.items():
         lines.append(f"restored {what} {', '.join(fams)} of link {link}")
+    for node in got.get("started_nodes") or []:
+        lines.append(f"started node {node}")
     for r in got.get("restarted") or []:
         lines.append(f"restarted {', '.join(r.get('daemons') or [])} on {r.get('node')}")
     return "\n".join(lines) or "nothing to restore (no active cut, no dead daemon)"
@@ -137,12 +141,40 @@ def kill(ctx: click.Context, node: str, daemon: str | None, as_json: bool) -> No
 def fault_rows(faults: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for f in faults:
-        if f.get("kind") in ("kill", "down"):
-            rows.append([f.get("kind"), f.get("node"), "-", "-", f.get("daemon")])
+        if f.get("kind") in ("kill", "down", "stop-node"):
+            rows.append([f.get("kind"), f.get("node"), "-", "-", f.get("daemon") or "-"])
         else:
             rows.append([f.get("kind", "cut"), f.get("link_name") or f.get("link_id"),
                          f.get("family"), f.get("mode", "bgp"), f.get("peer")])
     return rows
+
+
+@fault.command("stop-node")
+@click.argument("node")
+@json_option
+@click.pass_context
+def stop_node(ctx: click.Context, node: str, as_json: bool) -> None:
+    """Kill NODE's container (docker runtime): its daemons, namespace and veths go with it, so
+    the sessions through it die as they would in a power cut. `start-node` or `restore`
+    bring it back."""
+    got = get_client(ctx).post("/lab/v1/faults/stop-node", {"node": node})
+    if as_json:
+        echo_json(got)
+        return
+    click.echo(f"stopped node {node}")
+
+
+@fault.command("start-node")
+@click.argument("node")
+@json_option
+@click.pass_context
+def start_node(ctx: click.Context, node: str, as_json: bool) -> None:
+    """Start NODE's container again, with its network, routes and daemons."""
+    got = get_client(ctx).post("/lab/v1/faults/start-node", {"node": node})
+    if as_json:
+        echo_json(got)
+        return
+    click.echo(f"started node {node}")
 
 
 @fault.command("list")

@@ -20,6 +20,8 @@ def inspect(ctx: click.Context, as_json: bool) -> None:
     got = client.get("/lab/v1/nodes")
     nodes = [{"name": n.get("name"), "netns": n.get("netns"), "role": n.get("role"),
               "addresses": list(n.get("addresses") or []),
+              **{k: n[k] for k in ("runtime", "running", "state", "container_id", "image")
+                 if k in n},
               **({"daemons": n["daemons"]} if n.get("daemons") else {})}
              for n in got.get("nodes", [])]
     lab = got.get("lab", lab_name(ctx))
@@ -36,9 +38,15 @@ def inspect(ctx: click.Context, as_json: bool) -> None:
                f"SCW_SECRET_KEY={client.token} SCW_DEFAULT_PROJECT_ID={DEFAULT_PROJECT_ID} "
                f"SCW_DEFAULT_REGION={DEFAULT_REGION}")
     click.echo()
-    echo_table(("NODE", "NETNS", "ROLE", "ADDRESSES", "DAEMONS"),
-               ([n["name"], n["netns"], n["role"], ", ".join(n["addresses"]) or "-",
-                 daemons_cell(n.get("daemons") or [])] for n in nodes), empty="no nodes")
+    containers = any(n.get("container_id") or n.get("state") for n in nodes)
+    head = ("NODE", "NETNS", "ROLE", "ADDRESSES", "DAEMONS")
+    if containers:  # a container lab: which container and image each node is
+        head += ("RUNTIME", "CONTAINER", "IMAGE", "STATE")
+    echo_table(head, ([n["name"], n["netns"], n["role"], ", ".join(n["addresses"]) or "-",
+                       daemons_cell(n.get("daemons") or []),
+                       *([n.get("runtime", "-"), n.get("container_id", "-"),
+                          n.get("image", "-"), n.get("state", "-")] if containers else [])]
+                      for n in nodes), empty="no nodes")
 
 
 def daemons_cell(daemons: list[dict[str, Any]]) -> str:

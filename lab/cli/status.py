@@ -71,9 +71,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 def daemon_notes(nodes: list[dict[str, Any]]) -> list[str]:
-    """One line per BGP daemon that is not running (a customer router or a speaker)."""
+    """One line per node that is down, and per BGP daemon that is not running (a customer
+    router or a speaker)."""
     out = []
     for n in nodes:
+        if n.get("running") is False:  # its daemons are gone with it: one line says it all
+            state = f" (container {n['state']})" if n.get("state") else ""
+            out.append(f"{n.get('name')}: node is down{state}: `interlink-lab fault "
+                       f"start-node {n.get('name')}` starts it again")
+            continue
         for d in n.get("daemons") or []:
             if not d.get("running"):
                 link = f" (link {d['link']})" if d.get("link") else ""

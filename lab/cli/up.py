@@ -9,6 +9,7 @@ import click
 
 from lab.control import lifecycle
 from lab.routers import registry
+from lab.scenario.model import RUNTIME_NAMES
 
 
 @click.command("up")
@@ -22,10 +23,14 @@ from lab.routers import registry
                    "controller's start-up has its own limit).")
 @click.option("--router", type=click.Choice(registry.names()), default=None,
               help="Every customer router on this kind, whatever the scenario says.")
+@click.option("--runtime", "runtime_name", type=click.Choice(RUNTIME_NAMES), default=None,
+              help="What the nodes are: network namespaces (netns, the default), Docker "
+                   "containers (docker: images built by `make images` where missing), or "
+                   "containerlab (needs its binary); default: the scenario's `runtime:`.")
 @click.option("--json", "as_json", is_flag=True, help="Print timings and the API as JSON.")
 @click.pass_context
 def up(ctx: click.Context, scenario: str, hold_time: int | None, timeout: float,
-       router: str | None, as_json: bool) -> None:
+       router: str | None, runtime_name: str | None, as_json: bool) -> None:
     """Bring up a lab from SCENARIO (a shipped name such as `basic`, or a YAML file)."""
     lab = ctx.obj["lab"]
 
@@ -34,7 +39,7 @@ def up(ctx: click.Context, scenario: str, hold_time: int | None, timeout: float,
             click.echo(f"[{lab}] {msg}...", err=True)
 
     result = lifecycle.up(scenario, lab=lab, hold_time=hold_time, timeout=timeout,
-                          progress=progress, router=router)
+                          progress=progress, router=router, runtime_name=runtime_name)
     if as_json:
         json.dump({"lab": lab, "url": result.url, "timings": result.timings}, sys.stdout,
                   indent=2, sort_keys=True)

@@ -44,7 +44,9 @@ class RunningLab:
         name = lab or unique_lab_name()
         result = lifecycle.up(scenario, lab=name, hold_time=hold_time, router=router,
                               **up_options)
-        topo = build_topology(lifecycle.with_router(load_scenario(scenario), router), name)
+        spec = lifecycle.with_runtime(lifecycle.with_router(load_scenario(scenario), router),
+                                      up_options.get("runtime_name"))
+        topo = build_topology(spec, name)
         return cls(name, scenario, topo, Client.for_lab(name), result.timings)
 
     # --- API shortcuts -------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.drivers.procs import process_alive
+from lab.dataplane.state import state_root
 
 DEFAULT_LAB = "ilab"
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
@@ -27,7 +28,7 @@ def check_lab_name(lab: str) -> str:
 
 
 def root_dir() -> Path:
-    return Path(os.environ.get("ILAB_STATE_DIR", "/run/interlink-lab"))
+    return state_root()
 
 
 def lab_dir(lab: str) -> Path:

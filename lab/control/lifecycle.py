@@ -28,14 +28,18 @@ from controller.drivers.speaker import exabgp_executable
 from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
 from lab.control.polling import WaitTimeout, wait_for
 from lab.dataplane.build import build
+from lab.dataplane.nodes import runtime, runtime_for
 from lab.dataplane.probes import ping_fast
+from lab.dataplane.state import state_root
 from lab.dataplane.teardown import existing_namespaces, teardown
 from lab.routers import registry
 from lab.scenario import file
 from lab.scenario.addressing import build_topology
 from lab.scenario.document import ScenarioFileError
 from lab.scenario.model import (
+    DEFAULT_RUNTIME,
     HOLD_TIME_RULE,
+    RUNTIME_NAMES,
     SCENARIO_DIR,
     Scenario,
     ScenarioError,
@@ -74,7 +78,10 @@ def is_up(lab: str) -> bool:
                 return True
         except ValueError:
             pass
-    return bool(existing_namespaces(lab))
+    info: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        info = read_json(d / "lab.json")
+    return any(existing_namespaces(lab, rt) for rt in lab_runtimes(lab, info))
 
 
 @dataclass
@@ -129,6 +136,45 @@ def with_router(scenario: Scenario, router: str | None) -> Scenario:
     return dataclasses.replace(scenario, customers=customers)
 
 
+def with_runtime(scenario: Scenario, runtime: str | None) -> Scenario:
+    """The scenario's nodes on the given runtime (`up --runtime` wins over the file's)."""
+    if runtime is None:
+        return scenario
+    if runtime not in RUNTIME_NAMES:
+        raise LabError(f"unknown runtime {runtime!r} (one of {', '.join(RUNTIME_NAMES)})")
+    return dataclasses.replace(scenario, runtime=runtime)
+
+
+def use_images(info: dict[str, Any]) -> None:
+    """A container lab's default image, as ``up`` resolved it (lab.json), for the runtime of
+    this process (the daemon creates the nodes of links added later)."""
+    if info.get("runtime", DEFAULT_RUNTIME) != DEFAULT_RUNTIME and info.get("image"):
+        runtime("docker").default_image = info["image"]  # type: ignore[attr-defined]
+
+
+def prepare_containers(topo: Topology, progress: Progress) -> str:
+    """The engine (the user's, or a private one started for the lab) and every image the
+    lab's nodes need (the lab's own image built where missing): the default image's ref."""
+    from lab.dataplane.docker import engine, images  # only container labs pay the import
+
+    if topo.runtime == "containerlab":
+        raise LabError("--runtime containerlab needs the `containerlab` binary on PATH (it is "
+                       "not available from this machine's package sources); `--runtime docker`"
+                       " deploys the same nodes and files without it")
+    try:
+        client = engine.connect(state_root(), progress)
+        own = {img for _, img in topo.images}
+        default = topo.image or images.ensure(client, state_root() / "images", progress)
+        for ref in sorted(own | {default}):
+            if not images.image_exists(client, ref):
+                raise LabError(f"image {ref!r} does not exist locally (there is no registry "
+                               "here: build or `docker load` it first)")
+    except (engine.EngineError, images.ImageError) as exc:
+        raise LabError(str(exc)) from None
+    runtime("docker").default_image = default  # type: ignore[attr-defined]
+    return default
+
+
 def check_routers(topo: Topology) -> None:
     """Each customer's router kind is known, installed, and can hold its sessions."""
     for c in topo.customers:
@@ -146,7 +192,8 @@ def check_routers(topo: Topology) -> None:
 
 def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = None,
        timeout: float = 30.0, progress: Progress = _quiet,
-       wait_ready: bool | None = None, router: str | None = None) -> UpResult:
+       wait_ready: bool | None = None, router: str | None = None,
+       runtime_name: str | None = None) -> UpResult:
     """Build the lab and wait until it works: links active, then traffic flowing.
 
     ``timeout`` bounds each wait for the links and the traffic (the controller's start-up
@@ -165,25 +212,35 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     timings: dict[str, float] = {}
     if hold_time is not None:
         scenario = type(scenario)(**{**scenario.__dict__, "hold_time": hold_time})
-    scenario = with_router(scenario, router)
+    scenario = with_runtime(with_router(scenario, router), runtime_name)
     if wait_ready is None:
         wait_ready = scenario.ready
     topo = build_topology(scenario, lab)
     check_routers(topo)
+    if topo.images and topo.runtime == DEFAULT_RUNTIME:
+        raise LabError("a customer `image` needs a container runtime: `up --runtime docker`")
+    image = None
+    if topo.runtime != DEFAULT_RUNTIME:
+        image = prepare_containers(topo, progress)
+        timings["images"] = time.monotonic() - t0
     d = lab_dir(lab)
     try:
         d.mkdir(parents=True, exist_ok=True)
         # Searchable but not listable: FRR's daemons (user frr) need to reach their directory;
         # the files holding the API secret are 0600 themselves.
         os.chmod(d, 0o711)
-        progress(f"building {len(topo.nodes)} namespaces")
-        build(topo)
-        timings["namespaces"] = time.monotonic() - t0
-        write_json(d / "lab.json", {
+        info = {
             "lab": lab, "scenario": scenario.name, "scenario_path": _scenario_path(scenario_ref),
             "hold_time": scenario.hold_time, "token": str(uuid.uuid4()), "router": router,
+            "runtime": topo.runtime, "image": image,
             "namespaces": list(topo.netns_names), "created_at": time.time(),
-        })
+        }
+        # Written before the nodes exist: an interrupted `up` leaves what `down` needs.
+        write_json(d / "lab.json", info)
+        what = "namespaces" if topo.runtime == DEFAULT_RUNTIME else "containers"
+        progress(f"building {len(topo.nodes)} {what}")
+        build(topo)
+        timings["namespaces"] = time.monotonic() - t0
         (d / "api.json").unlink(missing_ok=True)
         progress("starting controller and BGP speakers")
         pid = spawn_daemon(lab)
@@ -328,10 +385,31 @@ def down(lab: str = "ilab") -> DownResult:
             continue
         if stop_process(pid):
             killed.append(pid)
-    names: set[str] = set(existing_namespaces(lab))
+    info: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
-        names |= set(read_json(d / "lab.json").get("namespaces", []))
-    report = teardown(lab, sorted(names))
+        info = read_json(d / "lab.json")
+    removed: list[str] = []
+    for rt in lab_runtimes(lab, info):
+        names: set[str] = set(existing_namespaces(lab, rt))
+        names |= {n for n in info.get("namespaces", []) if runtime_for(n).name == rt}
+        removed += teardown(lab, sorted(names), runtime_name=rt).removed
     shutil.rmtree(d, ignore_errors=True)
-    removed = list(getattr(report, "removed", sorted(names)))
-    return DownResult(lab=lab, removed_namespaces=removed, killed=killed)
+    if "docker" in lab_runtimes(lab, info):
+        from lab.dataplane.docker import engine
+
+        engine.release(state_root())  # a private engine stops with the last container lab
+    return DownResult(lab=lab, removed_namespaces=sorted(removed), killed=killed)
+
+
+def lab_runtimes(lab: str, info: dict[str, Any]) -> list[str]:
+    """The runtimes a lab's nodes may be in: the netns one always (cheap to look at), the
+    docker one where lab.json says so or an engine already runs that may hold them."""
+    out = [DEFAULT_RUNTIME]
+    if info.get("runtime", DEFAULT_RUNTIME) != DEFAULT_RUNTIME:
+        out.append("docker")
+    else:
+        from lab.dataplane.docker import engine
+
+        if engine.running(state_root()):
+            out.append("docker")
+    return out

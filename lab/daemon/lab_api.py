@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -20,11 +21,13 @@ from controller.api.middleware import json_response
 from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
 from controller.service.ports import speaker_name
 from lab.dataplane import faults, iproute
+from lab.dataplane.nodes import runtime_for
 from lab.routers import registry
 from lab.routers.announcements import validate_announcement
 from lab.routers.kind import CustomerRouter, RouterDown
-from lab.scenario.topology import CustomerSession
+from lab.scenario.topology import CustomerSession, Node
 
+STOPPED = "lab_fault_stop_node"  # store kind of the nodes stopped on purpose: id node name
 KILLS = "lab_fault_kill"  # store kind of the daemons killed on purpose: id "<node>/<daemon>"
 SCW_DAEMON = "exabgp"  # what runs on a Scaleway router: one speaker per link
 
@@ -46,6 +49,8 @@ class LabApi:
         app.router.add_post("/lab/v1/faults/restore", self.h_restore)
         app.router.add_post("/lab/v1/faults/reset", self.h_reset)
         app.router.add_post("/lab/v1/faults/kill", self.h_kill)
+        app.router.add_post("/lab/v1/faults/stop-node", self.h_stop_node)
+        app.router.add_post("/lab/v1/faults/start-node", self.h_start_node)
         app.router.add_get("/lab/v1/faults", self.h_faults)
 
     def openapi(self) -> dict[str, Any]:
@@ -53,8 +58,10 @@ class LabApi:
 
     async def h_nodes(self, request: web.Request) -> web.Response:
         daemons = await asyncio.to_thread(self._all_daemons)
+        about = await asyncio.to_thread(
+            lambda: {n.name: runtime_for(n.netns).describe(n.netns) for n in self.d.topo.nodes})
         nodes = [{"name": n.name, "netns": n.netns, "role": n.role,
-                  "addresses": self.d.topo.node_addresses(n),
+                  "addresses": self.d.topo.node_addresses(n), **about[n.name],
                   **({"daemons": daemons[n.name]} if n.name in daemons else {})}
                  for n in self.d.topo.nodes]
         return json_response({"lab": self.d.lab, "nodes": nodes})
@@ -240,6 +247,8 @@ class LabApi:
                     restored.append({"link_id": link.id, "link_name": link.name,
                                      "family": fam, "mode": modes.get(peer, "bgp")})
             await self._reconnect(link, done)
+        stopped = {r["node"] for r in self.d.store.all(STOPPED)}
+        started = await self._start_nodes([n for n in self.d.topo.nodes if n.name in stopped])
         restarted = []
         for router in list(self.d.customers.values()):
             back = await router.restart()
@@ -249,7 +258,8 @@ class LabApi:
         for rec in self.d.store.all(KILLS):
             self.d.store.delete(KILLS, f"{rec['node']}/{rec['daemon']}")
         return json_response({"restored": sorted({r["family"] for r in restored}),
-                              "restored_cuts": restored, "restarted": restarted})
+                              "restored_cuts": restored, "restarted": restarted,
+                              "started_nodes": started})
 
     async def _reconnect(self, link: Link, families: list[str]) -> None:
         """Both sides of each restored session that is down retry now: after a long cut
@@ -334,6 +344,58 @@ class LabApi:
                                   "message": f"{SCW_DAEMON} is not running on {n.name}"}, 409)
         return json_response({"killed": killed})
 
+    def _node(self, body: dict[str, Any]) -> Node:
+        node = body.get("node")
+        if not isinstance(node, str) or not node:
+            raise ArgumentError.one("node", "required", "name the node")
+        for n in self.d.topo.nodes:
+            if node in (n.name, n.netns):
+                return n
+        raise NotFound("node", node)
+
+    async def h_stop_node(self, request: web.Request) -> web.Response:
+        """The node's container is killed (a power cut): its programs and its network
+        namespace, veths included, go with it; sessions through it die on the wire."""
+        n = self._node(await json_body(request))
+        nodes = runtime_for(n.netns)
+        if not nodes.can_stop_nodes:
+            raise ArgumentError.one("node", "constraint",
+                                    f"stop-node needs a container runtime; {n.name} is a "
+                                    f"{nodes.name} node (`up --runtime docker`)")
+        if not nodes.exists(n.netns):
+            return json_response({"type": "node_down", "node": n.name,
+                                  "message": f"{n.name} is already stopped"}, 409)
+        await asyncio.to_thread(nodes.stop_node, n.netns)
+        self.d.drop_table(n.netns)
+        self.d.store.put(STOPPED, n.name, {"node": n.name, "at": time.time()})
+        return json_response({"stopped": [n.name]})
+
+    async def h_start_node(self, request: web.Request) -> web.Response:
+        n = self._node(await json_body(request))
+        if runtime_for(n.netns).exists(n.netns):
+            return json_response({"type": "node_up", "node": n.name,
+                                  "message": f"{n.name} is running"}, 409)
+        return json_response({"started": await self._start_nodes([n])})
+
+    async def _start_nodes(self, nodes: list[Node]) -> list[str]:
+        """Start stopped nodes again, then what lived in them: the network the lab built
+        (re-created by a resync), the VPC tables, the customer daemons, the speakers."""
+        gone = [n for n in nodes if not runtime_for(n.netns).exists(n.netns)]
+        if not gone:
+            return []
+        for n in gone:
+            self.d.drop_table(n.netns)
+        await self.d.wiring.resync()
+        for n in gone:
+            self.d.store.delete(STOPPED, n.name)
+            await self.d.ctrl.node_replaced(n.netns)
+        for router in list(self.d.customers.values()):
+            await router.restart()
+        for link in self.d.ctrl.links():
+            if self.d.wiring.placement(link.id) is not None:
+                await self.d.ctrl.reconnect(link.id, ["ipv4", "ipv6"])
+        return [n.name for n in gone]
+
     async def h_faults(self, request: web.Request) -> web.Response:
         out: list[dict[str, Any]] = []
         for link in self.d.ctrl.links():
@@ -345,9 +407,11 @@ class LabApi:
                 fam = "ipv6" if ":" in peer else "ipv4"
                 out.append({"kind": "cut", "link_id": link.id, "link_name": link.name,
                             "family": fam, "mode": mode, "peer": peer})
+        stopped = {rec["node"] for rec in self.d.store.all(STOPPED)}
+        out += [{"kind": "stop-node", "node": node} for node in sorted(stopped)]
         killed = {(r["node"], r["daemon"]) for r in self.d.store.all(KILLS)}
         for node, daemons in (await asyncio.to_thread(self._all_daemons)).items():
-            if self._router_of_node(node) is None:
+            if self._router_of_node(node) is None or node in stopped:
                 continue  # Scaleway speakers: the controller restarts them
             for d in daemons:
                 if not d["running"]:  # killed on purpose, or died: restore brings it back

@@ -38,7 +38,7 @@ from controller.drivers.speaker import SpeakerHub
 from controller.drivers.store import Store
 from controller.service.controller import Controller
 from lab.control.labdir import lab_dir, read_json, write_json
-from lab.control.lifecycle import with_router
+from lab.control.lifecycle import use_images, with_router, with_runtime
 from lab.daemon.events_api import EventsApi
 from lab.daemon.lab_api import LabApi
 from lab.daemon.partner_api import PartnerApi
@@ -141,6 +141,8 @@ class LabDaemon:
         if self.info.get("hold_time"):
             base = dataclasses.replace(base, hold_time=int(self.info["hold_time"]))
         base = with_router(base, self.info.get("router"))  # `up --router` overrides the file
+        base = with_runtime(base, self.info.get("runtime"))  # and `up --runtime`
+        use_images(self.info)
         self.store = Store(self.dir / "state.db")
         self.restarted = self.store.get("lab", "scenario") is not None
         self.wiring = LabWiring(lab, self.store, base)
@@ -172,6 +174,12 @@ class LabDaemon:
     @property
     def topo(self) -> Topology:
         return self.wiring.topo
+
+    def drop_table(self, netns: str) -> None:
+        """Forget the table of a namespace that went (its socket points into the old one)."""
+        table = self._tables.pop(netns, None)
+        if table is not None:
+            table.close()
 
     def _table(self, netns: str) -> KernelTable:
         if netns not in self._tables:

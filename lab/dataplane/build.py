@@ -19,7 +19,7 @@ from lab.dataplane import iproute, plan
 from lab.dataplane.bpf import attach_vlan_programs
 from lab.dataplane.iproute import IprouteError, LiveState
 from lab.dataplane.nodes import runtime
-from lab.dataplane.nodes.base import NodeError
+from lab.dataplane.nodes.base import NodeError, NodeOptions
 from lab.dataplane.teardown import teardown
 from lab.scenario.topology import Topology
 
@@ -34,7 +34,7 @@ def build(topology: Topology) -> None:
     """Create every node, veth, VLAN, bridge, address and static route of `topology`.
     On failure everything built is removed again and LabBuildError is raised."""
     require_ip()
-    nodes = runtime()
+    nodes = runtime(topology.runtime)
     taken = [n for n in topology.netns_names if nodes.exists(n)]
     if taken:
         raise LabBuildError(f"namespaces already exist: {', '.join(taken)} (lab "
@@ -49,15 +49,16 @@ def provision(topology: Topology, live: dict[str, LiveState]) -> tuple[str, ...]
     On failure the nodes this call created are removed and LabBuildError is raised; what
     existed before is left as the failure found it (a later sync completes the job).
     """
-    nodes = runtime()
+    nodes = runtime(topology.runtime)
     names = list(topology.netns_names)
     missing = [n for n in names if n not in live]
     live = live | {n: LiveState(set(), set()) for n in missing}
     created: list[str] = []
-    with build_errors(topology.lab, lambda: teardown(topology.lab, created)):
+    with build_errors(topology.lab, lambda: teardown(topology.lab, created,
+                                                     runtime_name=topology.runtime)):
         # 1. Nodes, in parallel (what was created before a failure is removed with the rest).
         try:
-            nodes.create(missing)
+            nodes.create(missing, node_options(topology, missing))
         finally:
             created += [n for n in missing if nodes.exists(n)]
 
@@ -72,7 +73,7 @@ def provision(topology: Topology, live: dict[str, LiveState]) -> tuple[str, ...]
         # 3. Veth pairs in one go, each end created directly in its namespace (from inside
         # a lab namespace, never the root one). A lone end (half a pair) is deleted first.
         lone, veth_lines = plan.veth_lines(topology, live)
-        iproute.batches(lone, "removing a lone veth end from")
+        iproute.batches(lone, "removing a lone veth end from", force=True)  # may be going
         if veth_lines:
             cp = iproute.run(["ip", "-n", names[0], "-batch", "-"], "\n".join(veth_lines) + "\n")
             if cp.returncode:
@@ -98,6 +99,15 @@ def provision(topology: Topology, live: dict[str, LiveState]) -> tuple[str, ...]
         # switch silently drops that customer's first frames (ARP), so wait for it here.
         _wait_ports_forwarding(topology)
     return tuple(created)
+
+
+def node_options(topology: Topology, handles: list[str]) -> dict[str, NodeOptions]:
+    """What a container runtime needs per node: its role and its own image, if any."""
+    images = dict(topology.images)
+    by_handle = {n.netns: n for n in topology.nodes}
+    return {h: NodeOptions(role=by_handle[h].role,
+                           image=images.get(by_handle[h].name, topology.image))
+            for h in handles}
 
 
 def require_ip() -> None:

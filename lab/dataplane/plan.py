@@ -40,7 +40,9 @@ def _veth_key(v: VethPair) -> frozenset[tuple[str, str]]:
 def veth_lines(topology: Topology, live: dict[str, LiveState]) -> tuple[
         dict[str, list[str]], list[str]]:
     """The veth pairs `live` lacks: (per namespace, lone ends to delete first; `ip -batch`
-    lines creating the pairs, each end directly in its namespace)."""
+    lines creating the pairs, each end directly in its namespace). A lone end (its peer's
+    namespace went, e.g. a stopped container) is forgotten from `live` with its addresses,
+    so that they are added again on the new end."""
     lone: dict[str, list[str]] = {}
     lines: list[str] = []
     for v in topology.veths:
@@ -49,6 +51,9 @@ def veth_lines(topology: Topology, live: dict[str, LiveState]) -> tuple[
             continue
         for end in have:
             lone.setdefault(end.netns, []).append(f"link del {end.ifname}")
+            st = live[end.netns]
+            st.ifaces.discard(end.ifname)
+            st.addrs -= {a for a in st.addrs if a[0] == end.ifname}
         lines.append(f"link add {v.a.ifname} netns {v.a.netns} type veth "
                      f"peer name {v.b.ifname} netns {v.b.netns}")
     return lone, lines

@@ -50,14 +50,14 @@ def sync(old: Topology | None, new: Topology) -> SyncReport:
         if moved:
             raise ValueError("node names must not change (build with given=old.node_names): "
                              + ", ".join(moved))
-    nodes = runtime()
+    nodes = runtime(new.runtime)
     removed: tuple[str, ...] = ()
     with build_errors(new.lab):
         if old is not None:
             gone = [n.netns for n in old.nodes if n.key not in new_keys and nodes.exists(n.netns)]
             if gone:
                 _unplug(gone)
-                removed = teardown(new.lab, gone).removed
+                removed = teardown(new.lab, gone, runtime_name=new.runtime).removed
 
         # What is there already (the namespaces still missing are empty: no need to ask).
         live = iproute.live_state(n for n in new.netns_names if nodes.exists(n))

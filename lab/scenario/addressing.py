@@ -18,6 +18,7 @@ from lab.scenario.model import (
     Scenario,
     ScenarioError,
     host_offset,
+    node_handle,
 )
 from lab.scenario.topology import (
     Address,
@@ -124,7 +125,7 @@ def build_topology(scenario: Scenario, lab: str = "ilab",
         given=dict(given or {}))
 
     def ns(node: str) -> str:
-        return f"{lab}-{node}"
+        return node_handle(scenario.runtime, lab, node)
 
     nodes: list[Node] = []
     veths: list[VethPair] = []
@@ -278,4 +279,8 @@ def build_topology(scenario: Scenario, lab: str = "ilab",
                     vlans=tuple(vlans), bridges=bridges, addresses=tuple(addresses),
                     routes=tuple(routes), links=tuple(wirings),
                     lan_hosts=tuple(c.lan_host for c in customers), customers=customers,
-                    vpcs=tuple(vpc_wirings))
+                    vpcs=tuple(vpc_wirings), runtime=scenario.runtime, image=scenario.image,
+                    images=tuple(sorted(
+                        (c.node, img) for c, spec in zip(customers, scenario.customers,
+                                                           strict=True)
+                        if (img := getattr(spec, "image", None)) is not None)))

@@ -66,4 +66,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         out["waits"] = dict(s.waits)
     if not s.ready:
         out["ready"] = False
+    if s.runtime != "netns":
+        out["runtime"] = s.runtime
+    if s.image is not None:
+        out["image"] = s.image
     return out

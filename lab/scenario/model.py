@@ -62,8 +62,8 @@ HOST_OFFSET_V6 = 0x10
 ROLES = ("onprem-host", "customer-router", "partner", "scw-interlink", "vpc-router",
          "vpc-instance")
 FORWARDING_ROLES = ("customer-router", "scw-interlink", "vpc-router")
-TOP_LEVEL_KEYS = ("name", "description", "timers", "customer", "customers", "vpcs",
-                  "routing_policies", "links", "steps", "checks", "waits", "ready")
+TOP_LEVEL_KEYS = ("name", "description", "runtime", "image", "timers", "customer", "customers",
+                  "vpcs", "routing_policies", "links", "steps", "checks", "waits", "ready")
 
 
 def host_offset(version: int) -> int:
@@ -71,6 +71,18 @@ def host_offset(version: int) -> int:
 
 
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+
+# Node runtimes (lab.dataplane.nodes) and how each names a lab's node: the handle is the name
+# of the node's network namespace under /run/netns. Containers follow containerlab's naming,
+# so its tools and habits (`ip netns exec clab-<lab>-<node>`) work on them.
+RUNTIME_NAMES = ("netns", "docker", "containerlab")
+DEFAULT_RUNTIME = "netns"
+_HANDLE_FORMATS = {"netns": "{lab}-{node}", "docker": "clab-{lab}-{node}",
+                   "containerlab": "clab-{lab}-{node}"}
+
+
+def node_handle(runtime: str, lab: str, node: str) -> str:
+    return _HANDLE_FORMATS[runtime].format(lab=lab, node=node)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 COMMUNITY_RE = re.compile(r"^(\d{1,5}):(\d{1,5})$")
 
@@ -163,6 +175,8 @@ class Scenario:
     waits: dict[str, float] = field(default_factory=dict)
     # False: `up` returns once the controller API answers (sessions may be meant to stay down).
     ready: bool = True
+    runtime: str = DEFAULT_RUNTIME  # what the nodes are: one of RUNTIME_NAMES (`up --runtime` wins)
+    image: str | None = None  # the container image of every node (None: the lab's own)
 
     @property
     def customer(self) -> CustomerSpec:

@@ -21,12 +21,14 @@ from lab.scenario.model import (
     DEFAULT_HOLD_TIME,
     DEFAULT_PARTNER,
     DEFAULT_ROUTER,
+    DEFAULT_RUNTIME,
     HOLD_TIME_RULE,
     HOST_OFFSET,
     MAX_LINK_INDEX,
     MAX_VPC_INDEX,
     NAME_RE,
     ROUTER_OFFSET,
+    RUNTIME_NAMES,
     SCENARIO_DIR,
     TOP_LEVEL_KEYS,
     TRANSIT_V4,
@@ -248,9 +250,17 @@ class _Parser:
                 raise self.err(f"waits.{k}", f"expected a number of seconds >= 0, got {v!r}")
             waits[k] = float(v)
         ready = self.boolean(d.get("ready", True), "ready")
+        runtime = d.get("runtime", DEFAULT_RUNTIME)
+        if runtime not in RUNTIME_NAMES:
+            raise self.err("runtime", f"expected one of {', '.join(RUNTIME_NAMES)}, "
+                           f"got {runtime!r}")
+        image = d.get("image")
+        if image is not None and (not isinstance(image, str) or not image.strip()):
+            raise self.err("image", f"expected an image reference, got {image!r}")
         return Scenario(name=name, hold_time=hold, customers=customers, vpcs=vpcs,
                         routing_policies=policies, links=links, description=description,
-                        steps=steps, checks=checks, waits=waits, ready=ready)
+                        steps=steps, checks=checks, waits=waits, ready=ready,
+                        runtime=runtime, image=image)
 
     def announce_links(self, d: Mapping[str, Any], customers: tuple[CustomerSpec, ...],
                        links: tuple[LinkSpec, ...]) -> None:

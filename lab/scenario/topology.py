@@ -191,6 +191,11 @@ class Topology:
     lan_hosts: tuple[str, ...] = field(default=())  # on-prem host node names
     customers: tuple[CustomerWiring, ...] = field(default=())
     vpcs: tuple[VpcWiring, ...] = field(default=())
+    runtime: str = "netns"  # the node runtime (lab.dataplane.nodes) the handles are of
+    # Container runtimes: node name -> its own image (a customer's `image`); others get
+    # `image`, or the lab's own image when that is None.
+    images: tuple[tuple[str, str], ...] = field(default=())
+    image: str | None = None
 
     @property
     def netns_names(self) -> tuple[str, ...]:

@@ -18,11 +18,12 @@ from lab.dataplane.nodes.base import NodeRuntime
 DEFAULT = "netns"
 RUNTIMES: dict[str, str] = {
     "netns": "lab.dataplane.nodes.netns:NetnsRuntime",
+    "docker": "lab.dataplane.nodes.docker:DockerRuntime",
 }
 
 # Which runtime a handle is of, by its naming, without importing the runtime ("clab-..." is
 # containerlab's, hence the docker runtime's; everything else is a bare netns).
-HANDLE_PREFIXES: dict[str, str] = {}
+HANDLE_PREFIXES: dict[str, str] = {"clab-": "docker"}
 
 _instances: dict[str, NodeRuntime] = {}
 _lock = threading.Lock()

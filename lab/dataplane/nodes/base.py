@@ -91,6 +91,7 @@ class NodeRuntime(ABC):
     """How nodes of one kind are created, entered, run programs, and removed."""
 
     name: ClassVar[str]  # its key in lab.dataplane.nodes.RUNTIMES
+    can_stop_nodes: ClassVar[bool] = False  # `fault stop-node` (a container can; a netns not)
 
     # -- naming -------------------------------------------------------------------------
 
@@ -123,6 +124,16 @@ class NodeRuntime(ABC):
         """SIGTERM everything running in these nodes, SIGKILL what is left after ``grace``
         seconds, delete the nodes (their veths go with them). Missing ones are reported, not
         an error."""
+
+    def stop_node(self, handle: str, timeout: float = 1.0) -> None:
+        """Stop the node as a power cut would: its programs and network namespace go; a
+        later ``create`` of the same handle starts it again (``can_stop_nodes``)."""
+        raise NodeError(f"the {self.name} runtime cannot stop a node")
+
+    def describe(self, handle: str) -> dict[str, object]:
+        """What ``inspect`` shows of the node: its runtime, whether it runs, and the
+        runtime's own identity of it (a container's id and image)."""
+        return {"runtime": self.name, "running": self.exists(handle)}
 
     @abstractmethod
     def pids(self, handles: Iterable[str]) -> dict[str, list[int]]:
