@@ -1,6 +1,8 @@
-"""containerlab topologies of a lab (pure): ``export`` a Topology as a containerlab document,
-``parse`` one back into the subset the lab deploys (``ClabTopology``), ``dump`` it as stable
-YAML, ``validate_schema`` it against containerlab's own schema.
+"""containerlab topologies of a lab (pure but for ``load``): ``export`` a Topology as a
+containerlab document, ``parse`` one back into the subset the lab deploys (``ClabTopology``),
+``dump`` it as stable YAML, ``validate_schema`` it against containerlab's own schema. Over
+400 lines: the parser gives each refused construct its own message (what the lab cannot
+deploy, and why), which is most of the module.
 
 The schema, ``clab.schema.json`` beside this module, is containerlab's topology schema of
 release 0.79 (JSON Schema draft-07, no ``format`` keywords). Draft-07 ignores its
