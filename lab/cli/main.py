@@ -71,6 +71,7 @@ def _register() -> None:
     from lab.cli.down import down
     from lab.cli.events import events
     from lab.cli.exec import exec_
+    from lab.cli.export import export
     from lab.cli.fault import fault
     from lab.cli.inspect import inspect
     from lab.cli.partner import partner
@@ -84,7 +85,7 @@ def _register() -> None:
     from lab.cli.vpc import vpc
 
     for cmd in (up, down, status, inspect, routes, policy, propagation, vpc, customer, fault,
-                events, exec_, controller, run, validate, partner):
+                events, exec_, controller, run, validate, partner, export):
         _accept_lab_anywhere(cmd)
         cli.add_command(cmd)
 
