@@ -2,6 +2,9 @@
 
 - A test (or fixture) taking ``router_kind`` runs once per customer router kind
   (tests/router_kinds.py), module-scoped so that a module can share one lab per kind.
+- A test (or fixture) taking ``node_runtime`` runs once per node runtime (bare namespaces,
+  Docker containers), module-scoped too; the docker runs carry the ``docker`` and ``matrix``
+  marks and are skipped where no Docker engine can be had (tests/node_runtimes.py).
 - ``golden(name, text)`` compares ``text`` with tests/golden/<name> and shows a diff;
   ``pytest --update-golden`` (``make golden``) rewrites the files instead.
 """
@@ -12,6 +15,7 @@ import difflib
 from collections.abc import Callable
 from pathlib import Path
 
+import node_runtimes
 import pytest
 import router_kinds
 
@@ -27,6 +31,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "router_kind" in metafunc.fixturenames:
         metafunc.parametrize("router_kind", [router_kinds.param(k, kind=k)
                                              for k in router_kinds.KINDS], scope="module")
+    if "node_runtime" in metafunc.fixturenames:
+        metafunc.parametrize("node_runtime", node_runtimes.params(), scope="module")
 
 
 @pytest.fixture

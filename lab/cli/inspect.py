@@ -39,7 +39,7 @@ def inspect(ctx: click.Context, as_json: bool) -> None:
                f"SCW_DEFAULT_REGION={DEFAULT_REGION}")
     click.echo()
     containers = any(n.get("container_id") or n.get("state") for n in nodes)
-    head = ("NODE", "NETNS", "ROLE", "ADDRESSES", "DAEMONS")
+    head: tuple[str, ...] = ("NODE", "NETNS", "ROLE", "ADDRESSES", "DAEMONS")
     if containers:  # a container lab: which container and image each node is
         head += ("RUNTIME", "CONTAINER", "IMAGE", "STATE")
     echo_table(head, ([n["name"], n["netns"], n["role"], ", ".join(n["addresses"]) or "-",

@@ -66,6 +66,7 @@ def _accept_lab_anywhere(cmd: click.Command) -> None:
 
 
 def _register() -> None:
+    from lab.cli.attach import attach
     from lab.cli.controller import controller
     from lab.cli.customer import customer
     from lab.cli.down import down
@@ -85,7 +86,7 @@ def _register() -> None:
     from lab.cli.vpc import vpc
 
     for cmd in (up, down, status, inspect, routes, policy, propagation, vpc, customer, fault,
-                events, exec_, controller, run, validate, partner, export):
+                events, exec_, controller, run, validate, partner, export, attach):
         _accept_lab_anywhere(cmd)
         cli.add_command(cmd)
 

@@ -31,6 +31,7 @@ from lab.dataplane.build import build
 from lab.dataplane.nodes import runtime, runtime_for
 from lab.dataplane.probes import ping_fast
 from lab.dataplane.state import state_root
+from lab.dataplane.sync import sync
 from lab.dataplane.teardown import existing_namespaces, teardown
 from lab.routers import registry
 from lab.scenario import file
@@ -158,9 +159,9 @@ def prepare_containers(topo: Topology, progress: Progress) -> str:
     from lab.dataplane.docker import engine, images  # only container labs pay the import
 
     if topo.runtime == "containerlab":
-        raise LabError("--runtime containerlab needs the `containerlab` binary on PATH (it is "
-                       "not available from this machine's package sources); `--runtime docker`"
-                       " deploys the same nodes and files without it")
+        raise LabError("--runtime containerlab deploys an exported containerlab file: `"
+                       "interlink-lab export containerlab SCENARIO -o lab.clab.yml`, then `up "
+                       "--runtime containerlab lab.clab.yml` (needs the containerlab binary)")
     try:
         client = engine.connect(state_root(), progress)
         own = {img for _, img in topo.images}
@@ -190,10 +191,14 @@ def check_routers(topo: Topology) -> None:
                            "run `make setup`")
 
 
+def is_containerlab_file(ref: str) -> bool:
+    return ref.endswith((".clab.yml", ".clab.yaml"))
+
+
 def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = None,
        timeout: float = 30.0, progress: Progress = _quiet,
        wait_ready: bool | None = None, router: str | None = None,
-       runtime_name: str | None = None) -> UpResult:
+       runtime_name: str | None = None, adopt: bool = False) -> UpResult:
     """Build the lab and wait until it works: links active, then traffic flowing.
 
     ``timeout`` bounds each wait for the links and the traffic (the controller's start-up
@@ -201,12 +206,15 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     False returns as soon as the controller API answers (for scenarios whose sessions are
     meant to stay down).
     """
+    if is_containerlab_file(scenario_ref):
+        return up_containerlab(Path(scenario_ref), hold_time=hold_time, timeout=timeout,
+                               progress=progress, router=router, runtime_name=runtime_name)
     check_lab_name(lab)
     if hold_time is not None and not valid_hold_time(hold_time):
         raise LabError(f"--hold-time {HOLD_TIME_RULE}, not {hold_time}")
     scenario = load_checked(scenario_ref)
     preflight()
-    if is_up(lab):
+    if not adopt and is_up(lab):
         raise LabError(f"lab {lab!r} is already up; run `interlink-lab --lab {lab} down` first")
     t0 = time.monotonic()
     timings: dict[str, float] = {}
@@ -220,8 +228,10 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     if topo.images and topo.runtime == DEFAULT_RUNTIME:
         raise LabError("a customer `image` needs a container runtime: `up --runtime docker`")
     image = None
-    if topo.runtime != DEFAULT_RUNTIME:
+    if topo.runtime != DEFAULT_RUNTIME and not adopt:
         image = prepare_containers(topo, progress)
+    elif adopt:
+        image = adopt_containers(topo)
         timings["images"] = time.monotonic() - t0
     d = lab_dir(lab)
     try:
@@ -238,8 +248,12 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
         # Written before the nodes exist: an interrupted `up` leaves what `down` needs.
         write_json(d / "lab.json", info)
         what = "namespaces" if topo.runtime == DEFAULT_RUNTIME else "containers"
-        progress(f"building {len(topo.nodes)} {what}")
-        build(topo)
+        if adopt:  # the nodes exist: what they lack (VLANs, switch, sysctls) is added
+            progress(f"attaching {len(topo.nodes)} {what}")
+            sync(None, topo)
+        else:
+            progress(f"building {len(topo.nodes)} {what}")
+            build(topo)
         timings["namespaces"] = time.monotonic() - t0
         (d / "api.json").unlink(missing_ok=True)
         progress("starting controller and BGP speakers")
@@ -259,6 +273,99 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
         down(lab)
         raise
     return UpResult(lab=lab, url=info["url"], timings=timings)
+
+
+def adopt_containers(topo: Topology) -> str | None:
+    """Attach to running containers (deployed from an exported containerlab file): every
+    node of the topology must be one; their network namespaces are exposed under /run/netns
+    (containerlab does it too; our own deploy did). The nodes' image, for lab.json."""
+    from lab.dataplane.docker import engine
+
+    nodes = runtime("docker")
+    try:
+        missing = [h for h in topo.netns_names if not nodes.adopt(h)]  # type: ignore[attr-defined]
+    except engine.EngineError as exc:
+        raise LabError(str(exc)) from None
+    if missing:
+        raise LabError(f"lab {topo.lab!r} has no running container for: {', '.join(missing)} "
+                       "(deployed from this lab's exported containerlab file?)")
+    described = nodes.describe(topo.netns_names[0])
+    image = described.get("image")
+    nodes.default_image = image  # type: ignore[attr-defined]
+    return str(image) if image else None
+
+
+def up_containerlab(path: Path, *, progress: Progress = _quiet, router: str | None = None,
+                    runtime_name: str | None = None, **options: Any) -> UpResult:
+    """Deploy an exported containerlab file (the docker runtime does what `containerlab
+    deploy` does; `--runtime containerlab` runs containerlab itself), then attach."""
+    from lab.dataplane.clab_deploy import ClabDeployError, deploy
+    from lab.scenario.containerlab import ClabError, load
+
+    try:
+        clab = load(path)
+    except ClabError as exc:
+        raise LabError(str(exc)) from None
+    scenario_ref = clab.scenario
+    if scenario_ref is None:
+        raise LabError(f"{path}: no node carries the label interlink-lab.scenario (export one "
+                       "with `interlink-lab export containerlab`)")
+    lab = clab.name
+    check_lab_name(lab)
+    preflight()
+    if is_up(lab):
+        raise LabError(f"lab {lab!r} is already up; run `interlink-lab --lab {lab} down` first")
+    rt = runtime_name or "docker"
+    if rt == DEFAULT_RUNTIME:
+        raise LabError("a containerlab file needs a container runtime: --runtime docker")
+    topo = build_topology(with_runtime(load_checked(scenario_ref), rt), lab)
+    if rt == "containerlab":
+        _containerlab_deploy(path, progress)
+    else:
+        image = prepare_containers(topo, progress)
+        runtime("docker").default_image = image  # type: ignore[attr-defined]
+        progress(f"deploying {path.name}: {len(clab.nodes)} containers, {len(clab.links)} links")
+        try:
+            report = deploy(clab, runtime("docker"))
+        except ClabDeployError as exc:
+            raise LabError(str(exc)) from None
+        if report.failures:
+            down(lab)
+            raise LabError(f"{path}: exec failed: {report.failures[0]}")
+    return up(scenario_ref, lab, router=router, runtime_name=rt, adopt=True,
+              progress=progress, **options)
+
+
+def _containerlab_deploy(path: Path, progress: Progress) -> None:
+    """`containerlab deploy -t FILE` (untested here: no containerlab binary on this machine's
+    package sources)."""
+    binary = shutil.which("containerlab")
+    if binary is None:
+        raise LabError("--runtime containerlab needs the `containerlab` binary on PATH (it is "
+                       "not available from this machine's package sources); `--runtime docker`"
+                       " deploys the same file without it")
+    progress(f"containerlab deploy -t {path}")
+    p = subprocess.run([binary, "deploy", "-t", str(path)], capture_output=True, text=True,
+                       check=False)
+    if p.returncode:
+        raise LabError(f"containerlab deploy failed: {(p.stderr or p.stdout).strip()[-400:]}")
+
+
+def attach(lab: str, timeout: float = 30.0, progress: Progress = _quiet) -> UpResult:
+    """`attach --containerlab LAB`: the controller adopts a deployed topology's running
+    containers (their labels say the scenario) and drives the Scaleway side."""
+    from lab.dataplane.docker import engine
+
+    check_lab_name(lab)
+    try:
+        scenario_ref = runtime("docker").lab_scenario(lab)  # type: ignore[attr-defined]
+    except engine.EngineError as exc:
+        raise LabError(str(exc)) from None
+    if scenario_ref is None:
+        raise LabError(f"no running container of containerlab lab {lab!r} carries the label "
+                       "interlink-lab.scenario (deploy an exported file first)")
+    return up(scenario_ref, lab, timeout=timeout, progress=progress, runtime_name="docker",
+              adopt=True)
 
 
 def load_checked(scenario_ref: str) -> Scenario:

@@ -1,7 +1,8 @@
 """The default lab end to end: real namespaces, real BGP sessions, real packets.
 
 Runs once per registered customer router kind (`router_kind`, tests/conftest.py: the same
-topology on each). One lab serves each kind (hold time 3 s so that blackholed sessions die
+topology on each) and per node runtime (`node_runtime`: namespaces, then containers). One lab
+serves each pair (hold time 3 s so that blackholed sessions die
 quickly); every test puts back what it changed, and waits by polling with deadlines.
 """
 
@@ -20,9 +21,9 @@ ONPREM_V4, ONPREM_V6 = "198.51.100.0/24", "2001:db8:100::/64"
 
 
 @pytest.fixture(scope="module")
-def lab(router_kind: str) -> Iterator[RunningLab]:
-    with LabFactory() as make:  # module-scoped: one lab per kind, down before the next
-        yield make("basic", hold_time=3, router=router_kind)
+def lab(router_kind: str, node_runtime: str) -> Iterator[RunningLab]:
+    with LabFactory() as make:  # module-scoped: one lab per pair, down before the next
+        yield make("basic", hold_time=3, router=router_kind, runtime_name=node_runtime)
 
 
 def customer_routes(lab: RunningLab) -> dict[str, str | None]:

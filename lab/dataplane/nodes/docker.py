@@ -175,6 +175,22 @@ class DockerRuntime(NodeRuntime):
         os.symlink(f"/proc/{pid}/ns/net", link)
         self._init_pids[handle] = pid
 
+    def adopt(self, handle: str) -> bool:
+        """Expose a running container made elsewhere (containerlab, our deploy); False if
+        there is none by that name or it is not running."""
+        c = self.container(handle)
+        if c is None or c.status != "running":
+            return False
+        if not self.exists(handle):
+            self._expose(handle, c)
+        return True
+
+    def lab_scenario(self, lab: str) -> str | None:
+        """The scenario a deployed containerlab lab was exported from (its nodes' label)."""
+        cs = self.client().containers.list(filters={"label": f"containerlab={lab}"})
+        refs = {c.labels.get("interlink-lab.scenario") for c in cs} - {None}
+        return next(iter(sorted(refs))) if refs else None
+
     def init_pid(self, handle: str) -> int:
         """The host PID of the container's init (whose namespaces programs enter)."""
         pid = self._init_pids.get(handle)
