@@ -389,7 +389,10 @@ class LabApi:
         for n in gone:
             self.d.store.delete(STOPPED, n.name)
             await self.d.ctrl.node_replaced(n.netns)
+        renewed = {n.netns for n in gone}
         for router in list(self.d.customers.values()):
+            if router.netns in renewed:
+                await router.node_replaced()
             await router.restart()
         for link in self.d.ctrl.links():
             if self.d.wiring.placement(link.id) is not None:

@@ -305,6 +305,10 @@ class DaemonRouter:
             if dead:
                 await asyncio.to_thread(self._died, dead)
 
+    async def node_replaced(self) -> None:
+        # The daemons install their own routes and died with the node: restart() suffices.
+        return None
+
     async def restart(self) -> list[str]:
         """Start the router again if a daemon is not running (all its daemons: FRR's bgpd
         does not reconnect to a restarted zebra, measured on FRR 8.4: nothing it learned

@@ -202,6 +202,19 @@ class ExabgpRouter:
         self._died()
         return pid
 
+    async def node_replaced(self) -> None:
+        """The route table's socket lives in the old namespace: a new one, nothing applied."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.table is not None:
+            self.table.close()
+        self.table = table = await asyncio.to_thread(RouteTable, self.netns)
+        self.applied_table = {}
+        self._task = asyncio.create_task(self._install_loop(table))
+        self._dirty.set()
+
     async def restart(self) -> list[str]:
         if self.ctx.speaker_pid(self.speaker) is not None:
             return []

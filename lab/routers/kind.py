@@ -118,6 +118,10 @@ class CustomerRouter(Protocol):
     async def restart(self) -> list[str]:
         """Start the daemons that are not running, announcements included; returns them."""
 
+    async def node_replaced(self) -> None:
+        """The router's node is new (a restarted container: a fresh network namespace, its
+        daemons gone): drop what was bound to the old one; ``restart`` follows."""
+
     async def reconnect(self, peers: Sequence[str]) -> None:
         """Make the sessions with these peers try to connect now (a restored cut must not
         wait for a connect backoff)."""

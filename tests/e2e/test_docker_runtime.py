@@ -1,0 +1,177 @@
+"""The docker node runtime end to end: what is specific to containers (the core checks of the
+default lab run on both runtimes in test_lab.py).
+
+Containers are named and labelled as containerlab names them, their namespaces usable with
+`ip netns exec`, the lab's programs live inside them, a killed container is noticed and
+started again, the controller restarts without losing routes, and `down` removes the lab's
+containers and nothing else (a container of the user's own keeps running).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from node_runtimes import docker_unavailable
+
+from lab.control import lifecycle
+from lab.control.handle import RunningLab
+from lab.control.polling import assert_stays
+from lab.dataplane.nodes import runtime
+from lab.dataplane.nodes.docker import LAB_LABEL, DockerRuntime
+from lab.testing.plugin import LabFactory
+
+pytestmark = [pytest.mark.docker, pytest.mark.matrix,
+              pytest.mark.skipif(docker_unavailable() is not None,
+                                 reason=docker_unavailable() or "")]
+
+CLI = [str(Path(sys.executable).with_name("interlink-lab"))]
+VPC_ONPREM_V4 = "198.51.100.0/24"
+
+
+def cli(lab: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "--lab", lab, *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def docker() -> DockerRuntime:
+    rt = runtime("docker")
+    assert isinstance(rt, DockerRuntime)
+    return rt
+
+
+@pytest.fixture(scope="module")
+def user_container() -> Iterator[Any]:
+    """A container of the user's own, started before the lab: `down` must leave it alone."""
+    rt = docker()
+    rt.client()  # the engine (the user's, or the lab's private one)
+    image = rt.default_image or _lab_image()
+    c = rt.client().containers.run(image, ["sleep", "infinity"], detach=True,
+                                   network_mode="none", name=f"user-own-{secrets.token_hex(3)}",
+                                   labels={"containerlab": "users-own"})
+    try:
+        yield c
+    finally:
+        c.remove(force=True)
+
+
+def _lab_image() -> str:
+    from lab.dataplane.docker import images
+    from lab.dataplane.state import state_root
+
+    return images.ensure(docker().client(), state_root() / "images", None)
+
+
+@pytest.fixture(scope="module")
+def lab(user_container: Any) -> Iterator[RunningLab]:
+    with LabFactory() as make:
+        yield make("basic", hold_time=3, runtime_name="docker")
+
+
+def test_nodes_are_containers_named_and_labelled_like_containerlab(lab: RunningLab) -> None:
+    rt = docker()
+    for node in lab.topo.nodes:
+        handle = f"clab-{lab.name}-{node.name}"
+        assert node.netns == handle
+        c = rt.container(handle)
+        assert c is not None and c.status == "running", handle
+        assert c.labels["containerlab"] == lab.name
+        assert c.labels["clab-node-name"] == node.name
+        assert c.labels[LAB_LABEL] == lab.name
+        assert c.labels["interlink-lab.role"] == node.role
+        assert c.attrs["HostConfig"]["NetworkMode"] == "none"
+    # containerlab's habit: the namespace by the container's name
+    out = subprocess.run(["ip", "netns", "exec", f"clab-{lab.name}-vpc-router", "ip", "-j",
+                          "route"], capture_output=True, text=True, check=True).stdout
+    assert VPC_ONPREM_V4 in {r["dst"] for r in json.loads(out)}
+
+
+def test_speakers_run_inside_their_container(lab: RunningLab) -> None:
+    rt = docker()
+    handle = lab.netns("scw-interlink")
+    pid = lab.speaker_pid(f"scw-{lab.link()['id'][:8]}")
+    init = rt.init_pid(handle)
+    for ns in ("mnt", "net", "pid", "uts"):
+        assert os.readlink(f"/proc/{pid}/ns/{ns}") == os.readlink(f"/proc/{init}/ns/{ns}"), ns
+    top = rt.client().api.top(handle)
+    pids = {int(p[top["Titles"].index("PID")]) for p in top["Processes"]}
+    assert pid in pids, "docker top lists the speaker"
+    # the container's own filesystem: its hostname, its Python
+    assert rt.run(handle, ["cat", "/etc/hostname"]).stdout.strip() == "scw-interlink"
+    assert Path(f"/proc/{pid}/exe").resolve().name.startswith("python3")
+
+
+def test_inspect_shows_runtime_container_and_image(lab: RunningLab) -> None:
+    r = cli(lab.name, "inspect", "--json")
+    assert r.returncode == 0, r.stderr
+    nodes = {n["name"]: n for n in json.loads(r.stdout)["nodes"]}
+    for name, n in nodes.items():
+        c = docker().container(n["netns"])
+        assert c is not None
+        assert (n["runtime"], n["running"], n["container_id"]) == ("docker", True, c.id[:12])
+        assert n["image"] == c.attrs["Config"]["Image"], name
+
+
+def test_controller_restart_keeps_routes(lab: RunningLab) -> None:
+    assert lifecycle.stop_controller(lab.name)
+    assert_stays(lambda: VPC_ONPREM_V4 in lab.routes("vpc-router"),
+                 "VPC route while the controller is down", 1.0)
+    lifecycle.start_controller(lab.name)
+    assert lab.link()["status"] == "active"
+    assert lab.ping("onprem-host", "vpc-instance", 4)
+
+
+def test_docker_kill_is_noticed_and_start_node_brings_it_back(lab: RunningLab) -> None:
+    handle = lab.netns("customer-router")
+    docker().client().api.kill(handle)  # as the user would: `docker kill`
+    # The sessions die on the wire: the hold timer (3 s) bounds it.
+    lab.wait_for(lambda: lab.link()["status"] == "all_down", "link all_down", timeout=10)
+    r = cli(lab.name, "status")
+    assert "customer-router: node is down" in r.stdout, r.stdout
+    r = cli(lab.name, "fault", "start-node", "customer-router")
+    assert r.returncode == 0, r.stderr
+    lab.wait_status("active", timeout=30)
+    lab.wait_for(lambda: lab.ping("onprem-host", "vpc-instance", 4)
+                 and lab.ping("onprem-host", "vpc-instance", 6), "traffic back")
+
+
+def test_stop_node_of_the_vpc_router_then_restore(lab: RunningLab) -> None:
+    r = cli(lab.name, "fault", "stop-node", "vpc-router")
+    assert r.returncode == 0, r.stderr
+    assert not docker().exists(lab.netns("vpc-router"))
+    assert not lab.ping("onprem-host", "vpc-instance", 4)
+    faults = json.loads(cli(lab.name, "fault", "list", "--json").stdout)["faults"]
+    assert {"kind": "stop-node", "node": "vpc-router"} in faults
+    r = cli(lab.name, "fault", "stop-node", "vpc-router")
+    assert r.returncode != 0 and "already stopped" in r.stderr, r.stderr
+    r = cli(lab.name, "fault", "restore")
+    assert r.returncode == 0 and "started node vpc-router" in r.stdout, (r.stdout, r.stderr)
+    # A new namespace: the VPC table is applied again, traffic flows.
+    lab.wait_for(lambda: VPC_ONPREM_V4 in lab.routes("vpc-router"), "VPC table re-applied")
+    lab.wait_for(lambda: lab.ping("onprem-host", "vpc-instance", 4), "traffic back")
+
+
+def test_down_removes_the_labs_containers_and_nothing_else(user_container: Any) -> None:
+    rt = docker()
+    with LabFactory() as make:
+        lab = make("basic", hold_time=3, runtime_name="docker")
+        assert rt.lab_nodes(lab.name)
+    assert rt.client().containers.list(all=True, filters={"label": f"{LAB_LABEL}={lab.name}"}
+                                       ) == []
+    assert not [n for n in os.listdir("/run/netns") if n.startswith(f"clab-{lab.name}-")]
+    user_container.reload()
+    assert user_container.status == "running"
+
+
+def test_stop_node_needs_a_container_runtime() -> None:
+    with LabFactory() as make:
+        lab = make("basic", hold_time=3)
+        r = cli(lab.name, "fault", "stop-node", "vpc-router")
+    assert r.returncode != 0 and "needs a container runtime" in r.stderr, r.stderr
