@@ -5,10 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB ?= ilab
 SCENARIO ?= basic
-APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps frr bird2
+APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps frr bird2 docker.io debootstrap
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up down status test quick unit e2e golden containerlab lint bench clean
+.PHONY: setup up down status test quick unit e2e golden containerlab lint bench clean images
 
 TS_SDK := tests/sdk/ts
 TS_STAMP := $(TS_SDK)/node_modules/.installed
@@ -44,7 +44,12 @@ down:
 status:
 	$(BIN)/interlink-lab --lab $(LAB) status
 
-# Everything, every customer router kind included.
+# The node image of the docker runtime (debootstrap + docker import + docker build; rebuilt
+# only when its inputs change). `up --runtime docker` builds it too where missing.
+images: setup
+	$(BIN)/interlink-lab images build
+
+# Everything, every customer router kind and both node runtimes included.
 test: setup
 	$(BIN)/pytest -q -rs
 

@@ -6,6 +6,7 @@
 - 10k prefixes: customer announces 10,000 prefixes -> all in the VPC route table (<= 5 s)
 - failover between two links (bench/failover.py): session reset and silent blackhole
 - a killed Scaleway speaker or bridge (bench/heal.py): detection, flush, active again
+- the docker runtime (bench/docker.py): up to active + traffic, down, the one-time image build
 - chaos (bench/chaos.py): random process kills under load, per customer router kind; the lab's
   word against the wire after each round (rounds, faults per kind, worst time to truth)
 """
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import chaos, failover, heal
+from bench import chaos, docker, failover, heal
 from controller.drivers.kernel import RouteTable
 from lab.control import lifecycle
 from lab.control.client import Client
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prefixes", type=int, default=10_000)
     ap.add_argument("--lab", default="bench")
     ap.add_argument("--no-failover", action="store_true", help="skip the failover runs")
+    ap.add_argument("--no-docker", action="store_true", help="skip the docker runtime runs")
     ap.add_argument("--chaos-rounds", type=int, default=100,
                     help="chaos rounds per customer router kind (0: skip)")
     args = ap.parse_args(argv)
@@ -128,6 +130,10 @@ def main(argv: list[str] | None = None) -> None:
         fo = failover.run()
     print("benchmarking a killed Scaleway speaker / bridge...", file=sys.stderr)
     healed = heal.run(args.runs)
+    dk: dict[str, Any] = {}
+    if not args.no_docker:
+        print("benchmarking the docker runtime (image build, up, down)...", file=sys.stderr)
+        dk = docker.run(args.runs, args.lab)
     chaos_reports = []
     if args.chaos_rounds:
         print(f"chaos: {args.chaos_rounds} rounds per router kind...", file=sys.stderr)
@@ -148,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
          pfx["withdraw_to_vpc_table_s"], "", ""),
         *failover.rows(fo),
         *heal.rows(healed),
+        *docker.rows(dk),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  {'seconds':>8}  {'target':<9} notes")
@@ -159,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "kernel": platform.release()},
         "up_s": ups, "down_s": downs, "toggle_s": toggle, "prefixes": pfx, "failover_s": fo,
-        "chaos": chaos_reports, "heal_s": healed,
+        "chaos": chaos_reports, "heal_s": healed, "docker": dk,
         "summary": {r[0]: r[1] for r in rows},
     }
     with open(args.json, "w") as fh:

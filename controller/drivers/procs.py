@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -26,16 +27,24 @@ def stop_process(pid: int, timeout: float = 1.0) -> bool:
 
     True if the process was running.
     """
-    if not process_alive(pid):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+    return bool(stop_processes([pid], timeout))
+
+
+def stop_processes(pids: Iterable[int], timeout: float = 1.0) -> list[int]:
+    """``stop_process`` for several at once: all signalled, then waited for together (one
+    grace period, not one each). Returns those that were running."""
+    running = [p for p in dict.fromkeys(pids) if process_alive(p)]
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     for sig, wait in ((signal.SIGKILL, timeout), (None, 2.0)):
         deadline = time.monotonic() + wait
-        while process_alive(pid) and time.monotonic() < deadline:
+        while time.monotonic() < deadline and any(map(process_alive, running)):
             time.sleep(0.01)
-        if sig is None or not process_alive(pid):
+        left = [p for p in running if process_alive(p)]
+        if sig is None or not left:
             break
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-    return True
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    return running

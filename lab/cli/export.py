@@ -16,8 +16,11 @@ from lab.scenario.parse import resolve_scenario_path
 
 
 def default_image() -> str:
-    """The node image an exported file names unless --image says otherwise."""
-    return "interlink-lab/node:latest"
+    """The node image an exported file names unless --image says otherwise: the one `make
+    images` builds from the current inputs (its tag is their hash)."""
+    from lab.dataplane.docker.images import node_image_ref
+
+    return node_image_ref()
 
 
 def scenario_ref(scenario: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.drivers.procs import stop_process
+from controller.drivers.procs import stop_process, stop_processes
 from controller.drivers.speaker import exabgp_executable
 from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
 from lab.control.polling import WaitTimeout, wait_for
@@ -484,14 +484,11 @@ class DownResult:
 def down(lab: str = "ilab") -> DownResult:
     check_lab_name(lab)
     d = lab_dir(lab)
-    killed: list[int] = []
+    pids: list[int] = []
     for pid_file in [d / "controller.pid", *sorted((d / "speakers").glob("*.pid"))]:
-        try:
-            pid = int(pid_file.read_text())
-        except (OSError, ValueError):
-            continue
-        if stop_process(pid):
-            killed.append(pid)
+        with contextlib.suppress(OSError, ValueError):
+            pids.append(int(pid_file.read_text()))
+    killed = stop_processes(pids)  # together: one grace period for all
     info: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         info = read_json(d / "lab.json")

@@ -365,10 +365,26 @@ class LabApi:
         if not nodes.exists(n.netns):
             return json_response({"type": "node_down", "node": n.name,
                                   "message": f"{n.name} is already stopped"}, 409)
-        await asyncio.to_thread(nodes.stop_node, n.netns)
+        # Our netlink socket in it would keep the namespace, and its forwarding, alive.
         self.d.drop_table(n.netns)
+        await asyncio.to_thread(nodes.stop_node, n.netns)
+        await asyncio.to_thread(self._wait_unplugged, n)
         self.d.store.put(STOPPED, n.name, {"node": n.name, "at": time.time()})
         return json_response({"stopped": [n.name]})
+
+    def _wait_unplugged(self, n: Node, timeout: float = 5.0) -> None:
+        """Until the far ends of the node's veths are gone: the kernel frees a namespace
+        (and its veths) a little after its last process; the wire is cut only then."""
+        ends = [(e.netns, e.ifname) for v in self.d.topo.veths for e, o in ((v.a, v.b),
+                (v.b, v.a)) if o.netns == n.netns]
+        deadline = time.monotonic() + timeout
+        while ends and time.monotonic() < deadline:
+            ends = [(ns, i) for ns, i in ends if iproute.link_exists(ns, i)]
+            if ends:
+                time.sleep(0.01)
+        if ends:
+            raise PreconditionFailed("node_unplugged", f"{n.name} stopped but its links are "
+                                     f"still up after {timeout:g}s: {ends}")
 
     async def h_start_node(self, request: web.Request) -> web.Response:
         n = self._node(await json_body(request))

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from controller.drivers.nsenter import NETNS_DIR
 from lab.dataplane.routes import RouteEntry, parse_ip_routes
 
 Job = tuple[list[str], str | None]  # argv, stdin
@@ -89,6 +91,12 @@ def live_state(names: Iterable[str]) -> dict[str, LiveState]:
                     st.addrs.add((link["ifname"], norm_cidr(f"{a['local']}/{a['prefixlen']}")))
         live[n] = st
     return live
+
+
+def link_exists(netns: str, ifname: str) -> bool:
+    """``ifname`` exists in ``netns`` (False too when the namespace is gone)."""
+    return os.path.exists(f"{NETNS_DIR}/{netns}") and run(
+        ["ip", "-n", netns, "link", "show", "dev", ifname]).returncode == 0
 
 
 def veths_leaving(netns: str) -> list[str]:

@@ -11,8 +11,8 @@ as well for containers someone else created (containerlab). The netns link is a 
 init's namespace, as containerlab makes it: a dead container's namespace (and its veths) goes
 with it, and ``exists`` says so.
 
-Every container binds the lab's state root and the project's source tree at the same paths
-(the speakers' bridge runs from it), plus the node's own ``NodeOptions.binds``.
+Every container binds the lab's directory (``<state root>/<lab>``) and the project's source tree
+at the same paths (the speakers' bridge runs from it), plus the node's own ``NodeOptions.binds``.
 """
 
 from __future__ import annotations
@@ -146,9 +146,12 @@ class DockerRuntime(NodeRuntime):
         labels = {"containerlab": lab, "clab-node-name": node, "clab-node-kind": "linux",
                   "clab-node-type": "", "clab-node-group": "", "clab-topo-file": "",
                   LAB_LABEL: lab, ROLE_LABEL: opts.role, **dict(opts.labels)}
-        root = self._state_root()
-        root.mkdir(parents=True, exist_ok=True)
-        volumes = {str(root): {"bind": str(root), "mode": "rw"},
+        # The lab's own directory only: the state root also holds the private engine's
+        # files, whose namespace mounts, copied into a container, would keep other
+        # containers' namespaces (and their veths) alive after they stopped.
+        labdir = self._state_root() / lab
+        labdir.mkdir(parents=True, exist_ok=True)
+        volumes = {str(labdir): {"bind": str(labdir), "mode": "rw"},
                    str(PROJECT_ROOT): {"bind": str(PROJECT_ROOT), "mode": "ro"}}
         for m in opts.binds:
             volumes[str(m.source)] = {"bind": m.target, "mode": "rw"}

@@ -1,0 +1,180 @@
+"""The Docker engine a container lab uses (I/O): the user's (``DOCKER_HOST``, else the default
+socket) when one answers, else a private ``dockerd`` the lab starts for itself and stops with
+its last container lab.
+
+The private engine never touches the host's network: ``--iptables=false --ip6tables=false
+--bridge=none`` (no docker0, no NAT rules; the lab's containers have ``network_mode: none``).
+Its socket, data root, exec root, pid file and log live under ``<state root>/docker/``. It runs
+in its own session, so it outlives the ``up`` that started it; ``release`` stops it by PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from controller.drivers.procs import process_alive, stop_process
+
+if TYPE_CHECKING:
+    import docker
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+START_TIMEOUT = 30.0
+PING_TIMEOUT = 2.0
+LAB_LABEL = "interlink-lab.lab"  # on every container a lab creates
+Progress = Callable[[str], None] | None
+
+
+class EngineError(RuntimeError):
+    """No Docker engine can be had, or it refused what the lab asked."""
+
+
+def _dir(state_root: Path) -> Path:
+    return state_root / "docker"
+
+
+def private_socket(state_root: Path) -> Path:
+    return _dir(state_root) / "docker.sock"
+
+
+def _pid_file(state_root: Path) -> Path:
+    return _dir(state_root) / "dockerd.pid"
+
+
+def _client(url: str) -> docker.DockerClient | None:
+    """A client of the engine at ``url`` if it answers a ping, else None."""
+    import docker
+    import docker.errors
+    import requests
+
+    try:
+        client = docker.DockerClient(base_url=url, timeout=60)
+        client.api.timeout = PING_TIMEOUT
+        client.ping()
+        client.api.timeout = 60
+        return client
+    except (docker.errors.DockerException, requests.RequestException, OSError):
+        return None
+
+
+def user_url() -> str | None:
+    """The user's engine: DOCKER_HOST, else the default socket if it exists."""
+    url = os.environ.get("DOCKER_HOST")
+    if url:
+        return url
+    return f"unix://{DEFAULT_SOCKET}" if os.path.exists(DEFAULT_SOCKET) else None
+
+
+def _private_pid(state_root: Path) -> int | None:
+    try:
+        pid = int(_pid_file(state_root).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if process_alive(pid) else None
+
+
+def which(state_root: Path) -> dict[str, str] | None:
+    """Which engine a lab would use now, without starting one: {"engine": "user" | "private",
+    "url"}; None if none answers."""
+    url = user_url()
+    if url is not None and _client(url) is not None:
+        return {"engine": "user", "url": url}
+    if _private_pid(state_root) is not None:
+        url = f"unix://{private_socket(state_root)}"
+        if _client(url) is not None:
+            return {"engine": "private", "url": url}
+    return None
+
+
+def running(state_root: Path) -> bool:
+    """An engine answers (the user's or the lab's private one); nothing is started."""
+    return which(state_root) is not None
+
+
+def connect(state_root: Path, progress: Progress = None) -> docker.DockerClient:
+    """A client of the user's engine, else of the lab's private one (started if needed)."""
+    try:
+        import docker  # noqa: F401
+    except ImportError:
+        raise EngineError("the `docker` Python package is missing: run `make setup`") from None
+    url = user_url()
+    if url is not None:
+        client = _client(url)
+        if client is not None:
+            return client
+        if os.environ.get("DOCKER_HOST"):
+            raise EngineError(f"the Docker engine at DOCKER_HOST={url} does not answer")
+    sock = f"unix://{private_socket(state_root)}"
+    if _private_pid(state_root) is not None:
+        client = _client(sock)
+        if client is not None:
+            return client
+    return _start_private(state_root, progress)
+
+
+def _start_private(state_root: Path, progress: Progress) -> docker.DockerClient:
+    dockerd = shutil.which("dockerd")
+    if dockerd is None:
+        raise EngineError("no Docker engine runs and dockerd is not installed: `make setup` "
+                          "installs docker.io (or set DOCKER_HOST to an engine)")
+    if os.geteuid() != 0:
+        raise EngineError("starting a private Docker engine needs root")
+    d = _dir(state_root)
+    d.mkdir(parents=True, exist_ok=True)
+    sock = private_socket(state_root)
+    with contextlib.suppress(FileNotFoundError):
+        sock.unlink()  # a dead engine's
+    log_path = d / "dockerd.log"
+    if progress:
+        progress(f"starting a private Docker engine ({sock})")
+    t0 = time.monotonic()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [dockerd, "--iptables=false", "--ip6tables=false", "--bridge=none",
+             f"--host=unix://{sock}", f"--data-root={d / 'data'}", f"--exec-root={d / 'exec'}",
+             f"--pidfile={d / 'docker.pid'}"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True)
+    _pid_file(state_root).write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EngineError(f"dockerd exited ({proc.returncode}): {_tail(log_path)}")
+        client = _client(f"unix://{sock}") if sock.exists() else None
+        if client is not None:
+            if progress:
+                progress(f"private Docker engine up in {time.monotonic() - t0:.1f}s")
+            return client
+        time.sleep(0.05)
+    stop_process(proc.pid, timeout=5.0)
+    raise EngineError(f"dockerd did not answer within {START_TIMEOUT:g}s: {_tail(log_path)}")
+
+
+def release(state_root: Path) -> bool:
+    """Stop the private engine if no container is left on it (a lab's, or one a user started
+    on it); True if it was stopped. The user's engine is never touched."""
+    pid = _private_pid(state_root)
+    if pid is None:
+        return False
+    client = _client(f"unix://{private_socket(state_root)}")
+    if client is not None:
+        left = client.containers.list(all=True)
+        client.close()
+        if left:
+            return False
+    stop_process(pid, timeout=10.0)
+    _pid_file(state_root).unlink(missing_ok=True)
+    return True
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
