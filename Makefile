@@ -50,7 +50,7 @@ images: setup
 	$(BIN)/interlink-lab images build
 
 # Everything, every customer router kind and both node runtimes included.
-test: setup
+test: setup images
 	$(BIN)/pytest -q -rs
 
 # Unit + e2e on the default router kind only (no `matrix` tests).

@@ -33,6 +33,8 @@ def up(ctx: click.Context, scenario: str, hold_time: int | None, timeout: float,
        router: str | None, runtime_name: str | None, as_json: bool) -> None:
     """Bring up a lab from SCENARIO (a shipped name such as `basic`, or a YAML file)."""
     lab = ctx.obj["lab"]
+    if lifecycle.is_containerlab_file(scenario):  # the file names its lab
+        lab = ctx.obj["lab"] = lifecycle.containerlab_lab(scenario)
 
     def progress(msg: str) -> None:
         if not as_json:

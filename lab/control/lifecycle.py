@@ -295,6 +295,16 @@ def adopt_containers(topo: Topology) -> str | None:
     return str(image) if image else None
 
 
+def containerlab_lab(ref: str) -> str:
+    """The lab an exported containerlab file deploys: its ``name``."""
+    from lab.scenario.containerlab import ClabError, load
+
+    try:
+        return load(Path(ref)).name
+    except ClabError as exc:
+        raise LabError(str(exc)) from None
+
+
 def up_containerlab(path: Path, *, progress: Progress = _quiet, router: str | None = None,
                     runtime_name: str | None = None, **options: Any) -> UpResult:
     """Deploy an exported containerlab file (the docker runtime does what `containerlab

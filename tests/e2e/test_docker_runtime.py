@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -175,3 +176,73 @@ def test_stop_node_needs_a_container_runtime() -> None:
         lab = make("basic", hold_time=3)
         r = cli(lab.name, "fault", "stop-node", "vpc-router")
     assert r.returncode != 0 and "needs a container runtime" in r.stderr, r.stderr
+
+
+def test_exported_containerlab_file_is_deployed_by_the_docker_runtime(tmp_path: Path) -> None:
+    """The shipped file itself, renamed to a lab of its own: deployed without containerlab,
+    attached, active with traffic; then `down` leaves nothing."""
+    name = "cl" + secrets.token_hex(2)
+    text = (Path(__file__).parents[2] / "containerlab" / "basic.clab.yml").read_text()
+    path = tmp_path / f"{name}.clab.yml"
+    path.write_text(text.replace("name: ilab", f"name: {name}").replace(
+        "interlink-lab.lab: ilab", f"interlink-lab.lab: {name}"))
+    try:
+        r = subprocess.run([*CLI, "up", "--runtime", "docker", str(path)], capture_output=True,
+                           text=True, timeout=120, check=False)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(cli(name, "status", "--json").stdout)
+        assert [lk["status"] for lk in out] == ["active"]
+        rt = docker()
+        c = rt.container(f"clab-{name}-customer-router")
+        assert c is not None and c.labels["containerlab"] == name
+    finally:
+        lifecycle.down(name)
+    assert docker().lab_nodes(name) == []
+
+
+def test_attach_adopts_a_deployed_topology(tmp_path: Path) -> None:
+    """What `containerlab deploy` leaves (nodes, links, exec'd addresses), adopted by attach."""
+    from lab.dataplane.clab_deploy import deploy
+    from lab.scenario.containerlab import load
+
+    name = "ca" + secrets.token_hex(2)
+    text = (Path(__file__).parents[2] / "containerlab" / "basic.clab.yml").read_text()
+    path = tmp_path / f"{name}.clab.yml"
+    path.write_text(text.replace("name: ilab", f"name: {name}").replace(
+        "interlink-lab.lab: ilab", f"interlink-lab.lab: {name}"))
+    try:
+        report = deploy(load(path), docker())
+        assert report.ok, report.failures
+        r = subprocess.run([*CLI, "attach", "--containerlab", name], capture_output=True,
+                           text=True, timeout=120, check=False)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(cli(name, "status", "--json").stdout)
+        assert [lk["status"] for lk in out] == ["active"]
+    finally:
+        lifecycle.down(name)
+    assert docker().lab_nodes(name) == []
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    """One line each, nothing left behind: an image that does not exist, the containerlab
+    runtime without its binary, an engine named by DOCKER_HOST that does not answer."""
+    name = "ce" + secrets.token_hex(2)
+    bad = tmp_path / "bad-image.yaml"
+    bad.write_text((Path(__file__).parents[2] / "lab" / "scenarios" / "basic.yaml").read_text()
+                   + "\nimage: nope/does-not-exist:1\n")
+    r = cli(name, "up", "--runtime", "docker", str(bad))
+    assert r.returncode == 1 and "image 'nope/does-not-exist:1' does not exist" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert docker().lab_nodes(name) == []
+
+    if shutil.which("containerlab") is None:  # as on this machine: not in its packages
+        r = subprocess.run([*CLI, "--lab", name, "up", "--runtime", "containerlab",
+                            str(Path(__file__).parents[2] / "containerlab" / "basic.clab.yml")],
+                           capture_output=True, text=True, timeout=60, check=False)
+        assert r.returncode == 1 and "needs the `containerlab` binary" in r.stderr, r.stderr
+
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"}
+    r = subprocess.run([*CLI, "--lab", name, "up", "--runtime", "docker"], capture_output=True,
+                       text=True, timeout=60, check=False, env=env)
+    assert r.returncode == 1 and "does not answer" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr

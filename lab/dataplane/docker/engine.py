@@ -85,6 +85,8 @@ def which(state_root: Path) -> dict[str, str] | None:
     url = user_url()
     if url is not None and _client(url) is not None:
         return {"engine": "user", "url": url}
+    if os.environ.get("DOCKER_HOST"):  # the user named the engine: that one or none
+        return None
     if _private_pid(state_root) is not None:
         url = f"unix://{private_socket(state_root)}"
         if _client(url) is not None:

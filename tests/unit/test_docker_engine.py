@@ -1,0 +1,39 @@
+"""The docker engine and image parts that need no engine: errors, naming, input hashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.dataplane.docker import engine, images
+
+
+def test_no_engine_and_no_dockerd_is_one_clear_error(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(engine, "DEFAULT_SOCKET", str(tmp_path / "none.sock"))
+    monkeypatch.setattr(engine.shutil, "which", lambda _name: None)
+    with pytest.raises(engine.EngineError, match="dockerd is not installed: `make setup`"):
+        engine.connect(tmp_path)
+    assert not engine.running(tmp_path)
+    assert not engine.release(tmp_path)  # nothing of ours to stop
+
+
+def test_a_silent_docker_host_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    with pytest.raises(engine.EngineError, match="DOCKER_HOST=.* does not answer"):
+        engine.connect(tmp_path)
+
+
+def test_image_tag_follows_every_input() -> None:
+    base = images.inputs_hash("FROM x", ("frr",), "5.0.15", "bookworm")
+    assert base == images.inputs_hash("FROM x", ("frr",), "5.0.15", "bookworm")
+    for other in (images.inputs_hash("FROM y", ("frr",), "5.0.15", "bookworm"),
+                  images.inputs_hash("FROM x", ("frr", "bird2"), "5.0.15", "bookworm"),
+                  images.inputs_hash("FROM x", ("frr",), "5.0.16", "bookworm"),
+                  images.inputs_hash("FROM x", ("frr",), "5.0.15", "trixie")):
+        assert other != base
+    ref = images.node_image_ref()
+    assert ref.startswith("interlink-lab/node:") and len(ref.split(":")[1]) == 12
+    assert ref == images.tag_of(images.NODE_IMAGE, images.inputs_hash())
