@@ -22,7 +22,7 @@ def test_no_engine_and_no_dockerd_is_one_clear_error(tmp_path: Path,
 
 def test_a_silent_docker_host_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
-    with pytest.raises(engine.EngineError, match="DOCKER_HOST=.* does not answer"):
+    with pytest.raises(engine.EngineError, match=r"DOCKER_HOST=.* does not answer"):
         engine.connect(tmp_path)
 
 
