@@ -24,7 +24,7 @@ from node_runtimes import docker_unavailable
 
 from lab.control import lifecycle
 from lab.control.handle import RunningLab
-from lab.control.polling import assert_stays
+from lab.control.polling import assert_stays, wait_for
 from lab.dataplane.nodes import runtime
 from lab.dataplane.nodes.docker import LAB_LABEL, DockerRuntime
 from lab.testing.plugin import LabFactory
@@ -246,3 +246,59 @@ def test_clear_errors(tmp_path: Path) -> None:
                        text=True, timeout=60, check=False, env=env)
     assert r.returncode == 1 and "does not answer" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_an_interrupted_up_leaves_what_down_cleans() -> None:
+    """`up` killed (SIGKILL) while it creates the containers: the next `down` removes them."""
+    name = "ci" + secrets.token_hex(2)
+    rt = docker()
+    proc = subprocess.Popen([*CLI, "--lab", name, "up", "--runtime", "docker"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: rt.lab_nodes(name), "the first container of the lab", timeout=30,
+                 interval=0.01)
+    finally:
+        proc.kill()
+        proc.wait()
+    r = cli(name, "down")
+    assert r.returncode == 0, r.stderr
+    assert rt.lab_nodes(name) == []
+    assert not [n for n in os.listdir("/run/netns") if n.startswith(f"clab-{name}-")]
+
+
+@pytest.mark.parametrize("kind, command, expect", [
+    ("frr", ["vtysh", "-c", "show bgp summary"], "169.254.0.16"),
+    ("bird", ["birdc", "show", "protocols"], "Established"),
+])
+def test_docker_exec_reaches_the_customer_daemon(kind: str, command: list[str],
+                                                 expect: str) -> None:
+    """`docker exec clab-<lab>-customer-router vtysh|birdc ...` with the daemon's defaults."""
+    with LabFactory() as make:
+        lab = make("basic", hold_time=3, router=kind, runtime_name="docker")
+        c = docker().container(lab.netns("customer-router"))
+        assert c is not None
+        code, out = c.exec_run(command)
+        assert code == 0 and expect in out.decode(), out.decode()
+
+
+def test_a_customer_image_of_the_users_own(tmp_path: Path) -> None:
+    """`customer: {image: ...}`: that node runs the user's image (here: the lab's, retagged,
+    as no registry is reachable), the others the lab's."""
+    rt = docker()
+    lab_image = _lab_image()
+    user_image = "my/frr:" + secrets.token_hex(3)
+    rt.client().images.get(lab_image).tag(user_image)
+    scenario = tmp_path / "own-image.yaml"
+    scenario.write_text((Path(__file__).parents[2] / "lab" / "scenarios" / "basic.yaml")
+                        .read_text().replace("  router: exabgp",
+                                             f"  router: frr\n  image: {user_image}"))
+    try:
+        with LabFactory() as make:
+            lab = make(str(scenario), hold_time=3, runtime_name="docker")
+            nodes = {n["name"]: n for n in json.loads(
+                cli(lab.name, "inspect", "--json").stdout)["nodes"]}
+            assert nodes["customer-router"]["image"] == user_image
+            assert nodes["vpc-router"]["image"] == lab_image
+            assert lab.link()["status"] == "active"
+    finally:
+        rt.client().images.remove(user_image)
