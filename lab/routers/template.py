@@ -3,7 +3,8 @@
 A scenario's ``customer: {router: frr|bird, config: FILE}`` names a configuration the user
 wrote; the placeholders fill in what only the lab knows (peering addresses, VLAN, interface
 names, the link's id). Undefined placeholders are errors (StrictUndefined), reported as one
-line ``FILE:LINE: message`` naming the placeholder. The variables:
+line ``FILE:LINE: message`` naming the placeholder. Block tags alone on their line leave no
+blank line (``trim_blocks``, ``lstrip_blocks``). The variables:
 
 - ``asn``, ``scw_asn`` (12876), ``customer`` (``name``, ``asn``, ``lan_ipv4``, ``lan_ipv6``);
 - ``link``: the customer's first link, ``links``: all of them, in scenario order. A link has
@@ -134,8 +135,11 @@ def _template_line(exc: BaseException, source: str) -> int | None:
 
 def render(text: str, source: str, variables: Mapping[str, Any]) -> str:
     """``text`` (the template read from ``source``) rendered; TemplateError otherwise."""
+    # trim_blocks/lstrip_blocks: a line holding only {% for %} or {% if %} leaves no blank
+    # line (as Ansible and Salt render configuration templates)
     env = jinja2.Environment(loader=_OneFile(text), undefined=_Strict,
-                             keep_trailing_newline=True, autoescape=False)
+                             keep_trailing_newline=True, autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True)
     try:
         return env.get_template(source).render(**variables)
     except jinja2.TemplateError as exc:
