@@ -73,7 +73,8 @@ def why(o: Observation) -> str | None:
     fam = o.family[-1]
     placeholder = f"{{{{ link.peer_ipv{fam} }}}}"
     if o.configured is False:
-        have = f"it has: {', '.join(o.neighbors)}" if o.neighbors else "it has none"
+        same = [n for n in o.neighbors if (":" in n) == (fam == "6")]  # of this family
+        have = f"it has: {', '.join(same)}" if same else f"no IPv{fam} neighbor at all"
         if o.own_config:
             return (f"your config has no neighbor {o.peer}, Scaleway's IPv{fam} address on "
                     f"link {o.link} ({have}): use {placeholder}")
