@@ -259,7 +259,16 @@ class LabDaemon:
             await self.wiring.resync()
         await self.hub.start()
         await self.ctrl.start()
-        await self._sync_customers()
+        try:
+            await self._sync_customers()
+        except RouterStartFailed:
+            # nothing serves yet: stop what runs here so that the process ends now
+            # (`up` reports the failure and takes the lab down)
+            await self.ctrl.close(stop_speakers=False)
+            await self.hub.close()
+            for t in self._tables.values():
+                t.close()
+            raise
         # Serve only once the speakers told us their sessions: a restarted controller must
         # not answer `all_down` for links whose sessions never went down.
         with contextlib.suppress(TimeoutError):

@@ -5,6 +5,11 @@ protocol per family holding the announced prefixes, communities set per route), 
 (control socket), ``bird.pid``, ``bird.log``. Two kernel protocols export BGP routes into the
 netns main table (``proto bird``). Run-time changes rewrite ``announce.conf`` and run
 ``birdc configure``: only the static protocols change, the BGP sessions stay up.
+
+With the user's own configuration (scenario ``config:``): ``bird -c own.conf`` runs the rendered
+file, once ``bird -p`` accepted it; its BGP protocols are found by neighbor address
+(``show protocols all``); the lab announces nothing (409). The instance's directory is bound on
+/run/bird for the daemon (birdc's default socket place) where the node can take it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ zebra).
 Announcements are ``network`` statements (``no bgp network import-check``: no matching route
 needed); a set of communities is a route-map ``ILAB-C-<tag>`` set on the network statement.
 Run-time changes go through vtysh, diffed against ``show running-config``.
+
+With the user's own configuration (scenario ``config:``): zebra and bgpd start with stub
+configs, then ``vtysh -f own.conf`` applies the rendered integrated file (each command to its
+daemon, as ``vtysh -b`` does), once ``vtysh -C`` accepted it; the lab announces nothing (409).
+The frr user's uid/gid are the node's (``runtime_for(netns).user_ids``); the instance's
+directory is bound on /var/run/frr for the daemons (vtysh's default socket place).
 """
 
 from __future__ import annotations

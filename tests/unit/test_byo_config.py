@@ -83,7 +83,7 @@ def test_missing_config_is_a_file_line_col_error(tmp_path: Path) -> None:
 
 def test_config_with_exabgp_is_refused(tmp_path: Path) -> None:
     (tmp_path / "my.conf").write_text("x\n")
-    with pytest.raises(ScenarioError, match="customer.config: a configuration of your own "
+    with pytest.raises(ScenarioError, match=r"customer\.config: a configuration of your own "
                                             "needs router: frr or bird"):
         load_scenario(str(_write(tmp_path, router="exabgp")))
 
