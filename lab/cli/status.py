@@ -29,16 +29,34 @@ def _counter(stats: dict[str, Any] | None, key: str) -> str:
     return "/".join(str((stats.get(fam) or {}).get(key, "-")) for fam in ("ipv4", "ipv6"))
 
 
+def customer_whys(client: Client) -> dict[tuple[str, str], str]:
+    """(link name, family) -> why the customer router's session is not up, one line
+    (lab.routers.diagnose); {} when the lab cannot tell."""
+    try:
+        data = client.get("/lab/v1/customer/diagnosis")
+    except ApiError:
+        return {}
+    out = {}
+    for c in data.get("customers") or []:
+        for s in c.get("sessions") or []:
+            if s.get("state") != "up" and s.get("why"):
+                out[(str(s.get("link")), str(s.get("family")))] = f"{c.get('node')}: {s['why']}"
+    return out
+
+
 def link_rows(client: Client, links: list[dict[str, Any]],
               notes: list[str] | None = None) -> list[list[Any]]:
-    """Table rows; ``notes`` collects why enabled sessions are down, when the lab knows."""
+    """Table rows; ``notes`` collects why enabled sessions are down, when the lab knows:
+    the customer router's diagnosis first, else what Scaleway's side saw."""
     policies = policy_names(client)
     vpcs = {v["id"]: v["name"] for v in client.vpcs()}
+    whys = customer_whys(client) if notes is not None else {}
     rows = []
     for lk in links:
         st = _stats(client, lk["id"])
         for fam in ("ipv4", "ipv6"):
-            reason = ((st or {}).get(fam) or {}).get("reason")
+            reason = whys.get((str(lk.get("name")), fam)) or \
+                ((st or {}).get(fam) or {}).get("reason")
             if notes is not None and reason and lk.get(f"bgp_v{fam[-1]}_status") == "down":
                 notes.append(f"{lk.get('name')} {fam} down: {reason}")
         rows.append([

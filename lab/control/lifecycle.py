@@ -99,11 +99,24 @@ def _api(url: str, token: str, path: str) -> Any:
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float, on_fail: Callable[[], str]) -> Any:
-    """Poll ``check`` until it returns a truthy value; a LabError saying why after ``timeout``."""
+    """Poll ``check`` until it returns a truthy value; a LabError saying why after ``timeout``.
+    A LabError from ``check`` (the controller exited) ends the wait at once."""
+    fatal: list[LabError] = []
+
+    def guarded() -> Any:
+        try:
+            return check()
+        except LabError as exc:  # wait_for would take it for "not yet"
+            fatal.append(exc)
+            return True
+
     try:
-        return wait_for(check, what, timeout, interval=0.02)
+        got = wait_for(guarded, what, timeout, interval=0.02)
     except WaitTimeout:
         raise LabError(f"timed out after {timeout:g}s waiting for {what}: {on_fail()}") from None
+    if fatal:
+        raise fatal[0]
+    return got
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:

@@ -24,7 +24,7 @@ from lab.dataplane import faults, iproute
 from lab.dataplane.nodes import runtime_for
 from lab.routers import registry
 from lab.routers.announcements import validate_announcement
-from lab.routers.kind import CustomerRouter, RouterDown
+from lab.routers.kind import CustomerRouter, RouterDown, RouterOwnConfig
 from lab.scenario.topology import CustomerSession, Node
 
 STOPPED = "lab_fault_stop_node"  # store kind of the nodes stopped on purpose: id node name
@@ -45,6 +45,7 @@ class LabApi:
         app.router.add_post("/lab/v1/customer/announce", self.h_announce)
         app.router.add_post("/lab/v1/customer/withdraw", self.h_withdraw)
         app.router.add_get("/lab/v1/customer/routes", self.h_customer_routes)
+        app.router.add_get("/lab/v1/customer/diagnosis", self.h_diagnosis)
         app.router.add_post("/lab/v1/faults/cut", self.h_cut)
         app.router.add_post("/lab/v1/faults/restore", self.h_restore)
         app.router.add_post("/lab/v1/faults/reset", self.h_reset)
@@ -151,6 +152,8 @@ class LabApi:
                                       **self._link_arg(router, body))
         except RouterDown as exc:
             return self._down(router, exc)
+        except RouterOwnConfig as exc:
+            return self._own_config(router, exc)
         return json_response({"announced": n})
 
     async def h_withdraw(self, request: web.Request) -> web.Response:
@@ -161,6 +164,8 @@ class LabApi:
             n = await router.withdraw(prefixes, **self._link_arg(router, body))
         except RouterDown as exc:
             return self._down(router, exc)
+        except RouterOwnConfig as exc:
+            return self._own_config(router, exc)
         asked = len(set(validate_announcement(prefixes, ())[0]))
         return json_response({"withdrawn": n, "not_announced": asked - n})
 
@@ -170,6 +175,35 @@ class LabApi:
         return json_response({"type": "router_down", "node": node, "daemon": exc.daemon,
                               "message": f"{exc.daemon} is not running on {node}: "
                                          "`interlink-lab fault restore` starts it again"}, 409)
+
+    def _own_config(self, router: CustomerRouter, exc: RouterOwnConfig) -> web.Response:
+        """409: announcements of a router running the user's configuration are its file's."""
+        return json_response({"type": "router_own_config", "node": self._node_name(router),
+                              "customer": exc.customer, "config": exc.config,
+                              "message": str(exc)}, 409)
+
+    async def h_diagnosis(self, request: web.Request) -> web.Response:
+        """Each customer router's sessions and, for those not up, why (one line each)."""
+        wanted = request.query.get("customer")
+        if wanted is not None and wanted not in self.d.customers:
+            raise NotFound("customer", wanted)
+        out = []
+        for name, router in sorted(self.d.customers.items()):
+            if wanted not in (None, name):
+                continue
+            details = await asyncio.to_thread(router.session_details) or {}
+            cw = self.d.topo.customer(name)
+            sessions = []
+            for s in router.sessions:
+                d = details.get(s.peer_address) or {}
+                sessions.append({"link": s.link, "family": s.family, "peer": s.peer_address,
+                                 "state": d.get("state", "unknown"),
+                                 "bgp_state": d.get("bgp_state"),
+                                 "why": d.get("why") or (d.get("reason")
+                                                         if d.get("state") != "up" else None)})
+            out.append({"customer": name, "node": self._node_name(router),
+                        "router": cw.router, "config": cw.config, "sessions": sessions})
+        return json_response({"customers": out})
 
     async def h_customer_routes(self, request: web.Request) -> web.Response:
         router = self._customer(dict(request.query))

@@ -46,7 +46,7 @@ from lab.daemon.speakers import ProcessSpeakers
 from lab.daemon.tables import KernelTable
 from lab.daemon.wiring import RESERVED_PREFIXES, LabWiring
 from lab.routers import registry
-from lab.routers.daemon_router import md5_failures
+from lab.routers.daemon_router import DaemonError, md5_failures
 from lab.routers.kind import CustomerRouter, RouterContext, SpeakerListener
 from lab.scenario.model import Scenario
 from lab.scenario.parse import load_scenario
@@ -132,6 +132,10 @@ def listen_socket(port: int) -> socket.socket:
     return sock
 
 
+class RouterStartFailed(RuntimeError):
+    """A customer router could not start (e.g. the user's configuration is refused)."""
+
+
 class LabDaemon:
     def __init__(self, lab: str):
         self.lab = lab
@@ -191,7 +195,11 @@ class LabDaemon:
         return RouterContext(store=self.store, workdir=self.dir / "routers" / customer,
                              hold_time=self.wiring.scenario.hold_time, hub=self.hub,
                              ensure_speaker=self.speakers.ensure, listen=self._listen,
-                             speaker_pid=self.speakers.pid)
+                             speaker_pid=self.speakers.pid, link_ids=self._link_ids)
+
+    def _link_ids(self) -> dict[str, str]:
+        """Scenario link name -> API id (for a user's router configuration template)."""
+        return {name: lid for lid, name in self.wiring.link_names.items()}
 
     def _listen(self, speaker: str, listener: SpeakerListener) -> Callable[[], None]:
         self._by_speaker[speaker] = listener
@@ -212,7 +220,10 @@ class LabDaemon:
             if router is None:
                 router = registry.get(cw.router).factory(cw, self._router_context(name))
                 self.customers[name] = router
-                await router.start()
+                try:
+                    await router.start()
+                except DaemonError as exc:  # one line: `up` shows the log's last ones
+                    raise RouterStartFailed(f"customer {name!r} ({cw.router}): {exc}") from None
             else:
                 await router.update(cw)
 
@@ -256,7 +267,16 @@ class LabDaemon:
             await self.wiring.resync()
         await self.hub.start()
         await self.ctrl.start()
-        await self._sync_customers()
+        try:
+            await self._sync_customers()
+        except RouterStartFailed:
+            # nothing serves yet: stop what runs here so that the process ends now
+            # (`up` reports the failure and takes the lab down)
+            await self.ctrl.close(stop_speakers=False)
+            await self.hub.close()
+            for t in self._tables.values():
+                t.close()
+            raise
         # Serve only once the speakers told us their sessions: a restarted controller must
         # not answer `all_down` for links whose sessions never went down.
         with contextlib.suppress(TimeoutError):
@@ -294,8 +314,9 @@ def main(argv: list[str] | None = None) -> None:
     daemon = LabDaemon(args.lab)
     try:
         asyncio.run(daemon.run())
-    except PortTaken as exc:
-        log.error("%s", exc)  # the last log line: `up`/`controller start` show it
+    except (PortTaken, RouterStartFailed) as exc:
+        # one line, the log's last: `up` / `controller start` show it
+        log.error("%s", " ".join(str(exc).split()))
         sys.exit(1)
 
 

@@ -5,6 +5,11 @@ protocol per family holding the announced prefixes, communities set per route), 
 (control socket), ``bird.pid``, ``bird.log``. Two kernel protocols export BGP routes into the
 netns main table (``proto bird``). Run-time changes rewrite ``announce.conf`` and run
 ``birdc configure``: only the static protocols change, the BGP sessions stay up.
+
+With the user's own configuration (scenario ``config:``): ``bird -c own.conf`` runs the rendered
+file, once ``bird -p`` accepted it; its BGP protocols are found by neighbor address
+(``show protocols all``); the lab announces nothing (409). The instance's directory is bound on
+/run/bird for the daemon (birdc's default socket place) where the node can take it.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from controller.core.model import SCW_ASN
 from controller.core.secrets import check_md5_password
 from controller.drivers.procs import stop_process
+from lab.dataplane.nodes import runtime_for
+from lab.dataplane.nodes.base import Mount, NodeError
 from lab.routers.daemon_router import (
     DaemonError,
     DaemonRouter,
@@ -34,6 +42,7 @@ from lab.scenario.topology import CustomerSession
 BIRD = os.environ.get("ILAB_BIRD", "bird")
 BIRDC = os.environ.get("ILAB_BIRDC", "birdc")
 FAMILY_DIGIT = {"ipv4": "4", "ipv6": "6"}
+CTL_DIR = "/run/bird"  # where birdc looks for bird.ctl by default
 
 
 def bird_available() -> bool:
@@ -72,6 +81,33 @@ def parse_protocols(text: str) -> dict[str, tuple[str, str, str | None]]:
     return out
 
 
+def parse_protocols_all(text: str) -> dict[str, dict[str, str]]:
+    """``birdc show protocols all`` -> {name: {"state", "bgp_state", "reason", "neighbor",
+    "neighbor_as", "local_as", "last_error"}} for the BGP protocols (any names: a user's
+    configuration chooses them)."""
+    out: dict[str, dict[str, str]] = {}
+    summary = parse_protocols(text)
+    current: dict[str, str] | None = None
+    keys = {"BGP state": "bgp_state", "Neighbor address": "neighbor",
+            "Neighbor AS": "neighbor_as", "Local AS": "local_as", "Last error": "last_error"}
+    for line in text.splitlines():
+        if line and not line[0].isspace():
+            words = line.split()
+            if len(words) >= 2 and words[1] == "BGP" and words[0] in summary:
+                state, bgp_state, reason = summary[words[0]]
+                current = out[words[0]] = {"state": state, "bgp_state": bgp_state,
+                                           "reason": reason or ""}
+            else:
+                current = None
+            continue
+        if current is None or ":" not in line:
+            continue
+        key, _, value = line.strip().partition(":")
+        if key in keys and keys[key] not in ("bgp_state",):
+            current[keys[key]] = value.strip().split("%")[0]
+    return out
+
+
 class BirdRouter(DaemonRouter):
     NAME = "bird"
     KERNEL_PROTO = "bird"
@@ -82,7 +118,8 @@ class BirdRouter(DaemonRouter):
     # --- files (under self.dir = workdir/bird) ---------------------------------------------
     @property
     def conf_path(self) -> Path:
-        return self.dir / "bird.conf"
+        """What bird runs: the user's rendered file, or the generated one."""
+        return self.rendered_path() if self.own_config else self.dir / "bird.conf"
 
     @property
     def announce_path(self) -> Path:
@@ -155,24 +192,62 @@ class BirdRouter(DaemonRouter):
         return {"bird": self.pid()}
 
     def _reconnect(self, sessions: Sequence[CustomerSession]) -> None:
+        names = self._protocol_names()
         for s in sessions:
-            self.birdc("restart", bgp_protocol(s.family), timeout=5.0)
+            name = names.get(s.peer_address)
+            if name is not None:
+                self.birdc("restart", name, timeout=5.0)
+
+    def _protocol_names(self) -> dict[str, str]:
+        """Scaleway's address -> the BGP protocol peering with it."""
+        if not self.own_config:
+            return {s.peer_address: bgp_protocol(s.family) for s in self.sessions}
+        protos = parse_protocols_all(self.birdc("show", "protocols", "all", timeout=5.0))
+        return {_norm(p["neighbor"]): name for name, p in protos.items() if p.get("neighbor")}
+
+    # --- the user's own configuration -----------------------------------------------------
+    @staticmethod
+    def interfaces_named(text: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(re.findall(r'interface\s+"([^"*]+)"', text)))
+
+    def log_paths(self, daemon: str) -> list[Path]:
+        start = self.dir / "bird-start.log"
+        return [start] if self.own_config else [self.log_path, start]
+
+    def _check_own_config(self, path: Path) -> None:
+        """bird's own parser (``bird -p``): one line with its message (FILE:LINE:COL)."""
+        try:
+            proc = runtime_for(self.netns).run(self.netns, [BIRD, "-p", "-c", str(path)],
+                                               timeout=10.0)
+        except NodeError as exc:
+            raise DaemonError(str(exc)) from None
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines()
+                     if ln.strip()]
+            what = lines[-1] if lines else f"exit {proc.returncode}"
+            raise DaemonError(f"{what} (bird -p; rendered from {self.config})")
 
     def _start_daemons(self, desired: Mapping[str, tuple[str, ...]]) -> None:
         if not bird_available():
             raise DaemonError(f"BIRD not found ({BIRD}, {BIRDC}): apt-get install bird2")
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.announce_path, self.announce_config(desired))
-        _write_atomic(self.conf_path, self.bird_config())
+        if self.own_config:
+            self.render_own_config(self.conf_path)
+            self._check_own_config(self.conf_path)
+        else:
+            _write_atomic(self.announce_path, self.announce_config(desired))
+            _write_atomic(self.conf_path, self.bird_config())
         self.pid_path.unlink(missing_ok=True)
         self.socket_path.unlink(missing_ok=True)
+        # birdc's default socket is the instance's (birdc in the node)
         spawn_daemon(self.netns, [BIRD, "-c", str(self.conf_path), "-s", str(self.socket_path),
                                   "-P", str(self.pid_path)],
-                     log_path=self.dir / "bird-start.log")
+                     log_path=self.dir / "bird-start.log",
+                     mounts=[Mount(self.dir, CTL_DIR)])
         # bird forks into the background: its pid file may come a moment after the parent exits.
         wait_until(lambda: self.pid() is not None, 3.0,
                    f"bird to write its pid file (see {self.log_path})")
-        self._pushed = self.announce_path.read_text()
+        self._pushed = None if self.own_config else self.announce_path.read_text()
 
     def _stop_daemons(self) -> None:
         pid = self.pid()
@@ -202,7 +277,11 @@ class BirdRouter(DaemonRouter):
         self._pushed = text
 
     # --- state -----------------------------------------------------------------------------
+    _last_protocols: dict[str, dict[str, str]] | None = None  # BYO: show protocols all
+
     def _peer_states(self) -> dict[str, tuple[str, str | None]]:
+        if self.own_config:
+            return self._own_peer_states()
         try:
             protos = parse_protocols(self.birdc("show", "protocols", timeout=5.0))
         except DaemonError as exc:
@@ -214,6 +293,44 @@ class BirdRouter(DaemonRouter):
             out[s.peer_address] = (bgp_state, reason)
         return out
 
+    def _own_peer_states(self) -> dict[str, tuple[str, str | None]]:
+        try:
+            protos = parse_protocols_all(self.birdc("show", "protocols", "all", timeout=5.0))
+        except DaemonError as exc:
+            self._last_protocols = None
+            return {s.peer_address: ("unknown", f"birdc: {exc}") for s in self.sessions}
+        self._last_protocols = protos
+        by_peer = {_norm(p["neighbor"]): p for p in protos.values() if p.get("neighbor")}
+        out: dict[str, tuple[str, str | None]] = {}
+        for s in self.sessions:
+            p = by_peer.get(_norm(s.peer_address))
+            if p is None:
+                out[s.peer_address] = ("unknown", None)
+            else:
+                out[s.peer_address] = (p["bgp_state"],
+                                       p.get("reason") or p.get("last_error") or None)
+        return out
+
+    def _neighbor_facts(self) -> dict[str, Any]:
+        protos = self._last_protocols
+        if protos is None or not self.own_config:
+            return {}
+        peers = {_norm(p["neighbor"]): {"remote_asn": _int(p.get("neighbor_as")),
+                                        "local_asn": _int(p.get("local_as"))}
+                 for p in protos.values() if p.get("neighbor")}
+        return {"neighbors": sorted(peers), "peers": peers}
+
+
+def _norm(addr: str) -> str:
+    try:
+        return str(ipaddress.ip_address(addr))
+    except ValueError:
+        return addr
+
+
+def _int(v: str | None) -> int | None:
+    return int(v) if v is not None and v.strip().isdigit() else None
+
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -223,4 +340,4 @@ def _write_atomic(path: Path, text: str) -> None:
 
 KIND = RouterKind(name=BirdRouter.NAME, available=bird_available,
                   kernel_proto=BirdRouter.KERNEL_PROTO, per_link_sessions=False,
-                  factory=BirdRouter.for_customer)
+                  factory=BirdRouter.for_customer, own_config=True)

@@ -30,8 +30,10 @@ from controller.drivers.store import Store
 from lab.dataplane import iproute
 from lab.dataplane.nodes import runtime_for
 from lab.dataplane.nodes.base import Mount, NodeError
+from lab.routers import template
 from lab.routers.announcements import AnnouncementBook, normalise_base, validate_announcement
-from lab.routers.kind import RouterContext, RouterDown
+from lab.routers.diagnose import Observation, why
+from lab.routers.kind import RouterContext, RouterDown, RouterOwnConfig
 from lab.scenario.topology import CustomerSession, CustomerWiring
 
 POLL = 0.01  # seconds between two looks at something we wait for
@@ -87,9 +89,22 @@ def pid_from_file(pid_file: Path, marker: str) -> int | None:
     return pid if any(marker.encode() in arg for arg in cmdline) else None
 
 
+def node_mounts(netns: str, wanted: Sequence[Mount]) -> list[Mount]:
+    """``wanted`` as the node can take them. A container runtime binds every one (it creates
+    missing targets in the container). The netns runtime shares the host's filesystem, where
+    a missing target (no /run/bird on a host without BIRD's service) cannot be bound and must
+    not be created: that bind is dropped (the lab's own vtysh/birdc pass explicit socket
+    paths, so nothing of the lab needs it)."""
+    if runtime_for(netns).name != "netns":
+        return list(wanted)
+    return [m for m in wanted if Path(m.target).is_dir()]
+
+
 def spawn_daemon(netns: str, argv: Sequence[str], *, log_path: Path,
-                 private_var_tmp: Path | None = None, timeout: float = 10.0) -> None:
-    mounts = [Mount(private_var_tmp, "/var/tmp")] if private_var_tmp is not None else []
+                 private_var_tmp: Path | None = None, timeout: float = 10.0,
+                 mounts: Sequence[Mount] = ()) -> None:
+    mounts = node_mounts(netns, [*mounts, *([Mount(private_var_tmp, "/var/tmp")]
+                                           if private_var_tmp is not None else [])])
     try:
         runtime_for(netns).start_daemon(netns, argv, log_path=log_path, mounts=mounts,
                                         timeout=timeout)
@@ -98,6 +113,36 @@ def spawn_daemon(netns: str, argv: Sequence[str], *, log_path: Path,
 
 
 # --- kernel view ---------------------------------------------------------------------------
+
+
+def log_tail(paths: Iterable[Path], lines: int = 5) -> list[str]:
+    """The last lines of the first of ``paths`` that has any (a daemon's own log first)."""
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+                text = f.read().decode(errors="replace").splitlines()
+        except OSError:
+            continue
+        text = [t for t in text if t.strip()]
+        if text:
+            return text[-lines:]
+    return []
+
+
+def l2_facts(netns: str, peer: str, ifname: str) -> tuple[str | None, int | None]:
+    """The kernel's ARP/ND state of ``peer`` (None: no entry) and the packets received on
+    ``ifname`` (None: unknown), read from the node's namespace."""
+    state: str | None = None
+    rx: int | None = None
+    with contextlib.suppress(iproute.IprouteError, ValueError):
+        for n in iproute.ip_json(netns, "neigh", "show", "to", peer):
+            st = n.get("state") or []
+            state = str(st[0] if isinstance(st, list) and st else st or "") or None
+    with contextlib.suppress(iproute.IprouteError, ValueError, KeyError, IndexError):
+        rx = int(iproute.ip_json(netns, "-s", "link", "show", "dev", ifname)[0]
+                 ["stats64"]["rx"]["packets"])
+    return state, rx
 
 
 def read_kernel_routes(netns: str, proto: str) -> list[dict[str, Any]]:
@@ -200,7 +245,9 @@ class DaemonRouter:
 
     def __init__(self, store: Store, netns: str, asn: int, sessions: Sequence[CustomerSession],
                  base_announce: Iterable[Any], hold_time: int, md5_password: str | None,
-                 workdir: Path, name: str = "customer"):
+                 workdir: Path, name: str = "customer", *, config: str | None = None,
+                 customer: CustomerWiring | None = None,
+                 link_ids: Callable[[], Mapping[str, str]] = dict):
         if not name or "/" in name:
             raise ValueError(f"bad customer name {name!r}")
         self.store, self.netns, self.name = store, netns, name
@@ -216,13 +263,46 @@ class DaemonRouter:
         self._md5_baseline: dict[str, int] = {}
         self._watch: asyncio.Task[None] | None = None
         self._dead: set[str] = set()  # daemons seen dead (their routes were flushed)
+        # The user's own configuration (a template), rendered into the instance's directory.
+        self.config = config
+        self.customer = customer
+        self.link_ids = link_ids
+        self._config_interfaces: tuple[str, ...] = ()
+
+    @property
+    def own_config(self) -> bool:
+        return self.config is not None
+
+    def render_own_config(self, dest: Path) -> str:
+        """The user's template rendered to ``dest``; DaemonError (one line) if it cannot be."""
+        assert self.config is not None and self.customer is not None
+        try:
+            text = Path(self.config).read_text()
+        except OSError as exc:
+            raise DaemonError(f"cannot read {self.config}: {exc.strerror}") from None
+        try:
+            out = template.render_customer(text, self.config, self.customer, self.link_ids())
+        except template.TemplateError as exc:
+            raise DaemonError(str(exc)) from None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        tmp.write_text(out)
+        os.replace(tmp, dest)
+        self._config_interfaces = self.interfaces_named(out)
+        return out
+
+    @staticmethod
+    def interfaces_named(text: str) -> tuple[str, ...]:
+        """Interfaces a configuration names (for the VLAN diagnosis); the kinds override."""
+        return ()
 
     @classmethod
     def for_customer(cls, customer: CustomerWiring, ctx: RouterContext) -> DaemonRouter:
         """The router of a topology customer (the kind's factory)."""
         return cls(ctx.store, customer.netns, customer.asn, customer.sessions,
                    customer.announce, ctx.hold_time, customer.md5_password, ctx.workdir,
-                   customer.name)
+                   customer.name, config=customer.config, customer=customer,
+                   link_ids=ctx.link_ids)
 
     @property
     def router_id(self) -> str:
@@ -236,12 +316,15 @@ class DaemonRouter:
     async def start(self) -> None:
         """Start the daemons (or adopt running ones) and make them announce what is due."""
         async with self.lock:
-            desired = self.book.desired()
+            desired = self._desired()
             self.adopted = await asyncio.to_thread(self._running)
             if not self.adopted:
                 await asyncio.to_thread(self._stop_daemons)  # a half-dead leftover
                 await asyncio.to_thread(self._start_daemons, desired)
-            await self._apply(desired)
+            elif self.own_config:  # adopted: what it runs is what was rendered then
+                await asyncio.to_thread(self._note_rendered)
+            if not self.own_config:
+                await self._apply(desired)
         self._watch = asyncio.create_task(self._watch_loop())
 
     async def update(self, customer: CustomerWiring) -> None:
@@ -317,10 +400,11 @@ class DaemonRouter:
             dead = await asyncio.to_thread(self.dead_daemons)
             if not dead:
                 return []
-            desired = self.book.desired()
+            desired = self._desired()
             await asyncio.to_thread(self._stop_daemons)
             await asyncio.to_thread(self._start_daemons, desired)
-            await self._apply(desired)
+            if not self.own_config:
+                await self._apply(desired)
             self._dead.clear()
             return dead
 
@@ -335,11 +419,30 @@ class DaemonRouter:
         """Stop the daemons by PID (learned routes leave the kernel with them)."""
         self._stop_daemons()
 
+    def _desired(self) -> dict[str, tuple[str, ...]]:
+        """What the lab makes the router announce: nothing when it runs the user's config
+        (the file announces what it wants; the scenario's list is its ``{{ prefixes }}``)."""
+        return {} if self.own_config else self.book.desired()
+
+    def _refuse_own_config(self) -> None:
+        if self.config is not None:
+            raise RouterOwnConfig(self.name, self.config)
+
+    def _note_rendered(self) -> None:
+        path = self.rendered_path()
+        with contextlib.suppress(OSError):
+            self._config_interfaces = self.interfaces_named(path.read_text())
+
+    def rendered_path(self) -> Path:
+        """Where the user's configuration is rendered (and read by the daemon)."""
+        return self.dir / "own.conf"
+
     # --- announcements -----------------------------------------------------------------
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
                        link: str | None = None) -> int:
         _no_link(link)
         validate_announcement(prefixes, communities)  # bad input first, then a dead router
+        self._refuse_own_config()
         self._check_alive()  # before the book: a refused command changes nothing
         async with self.lock:
             clean = self.book.announce(prefixes, communities)
@@ -349,6 +452,7 @@ class DaemonRouter:
     async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
         _no_link(link)
         validate_announcement(prefixes, ())
+        self._refuse_own_config()
         self._check_alive()
         async with self.lock:
             clean = self.book.withdraw(prefixes)
@@ -371,29 +475,39 @@ class DaemonRouter:
         return {peer: d["state"] for peer, d in self.session_details().items()}
 
     def session_details(self) -> dict[str, dict[str, Any]]:
-        """``{peer: {"state": "up"|"down", "bgp_state": str, "reason": str|None}}``.
+        """``{peer: {"state": "up"|"down", "bgp_state": str, "reason": str|None,
+        "why": str|None, "link": str, "family": str}}``.
 
         ``reason`` explains a down session when one is known: the daemon's own (e.g. BIRD
         ``Received: Bad peer AS``, FRR's last reset reason) or, when TCP-MD5 segments were
         dropped in the netns since the sessions were last all up, the MD5 mismatch (BGP
-        itself never sees it).
+        itself never sees it). ``why`` is the one-line diagnosis (lab.routers.diagnose).
         """
         dead = self.dead_daemons()
         if self.MAIN_DAEMON in dead:  # no daemon holds the sessions
-            return {s.peer_address: {"state": "down", "bgp_state": "not running",
-                                     "reason": f"{' and '.join(dead)} "
-                                               f"{'is' if len(dead) == 1 else 'are'} not running"}
-                    for s in self.sessions}
+            tail = log_tail(self.log_paths(self.MAIN_DAEMON))
+            out: dict[str, dict[str, Any]] = {}
+            for s in self.sessions:
+                obs = self._observation(s, False, "not running", None, {}, {},
+                                        running=False, tail=tail)
+                out[s.peer_address] = {
+                    "state": "down", "bgp_state": "not running",
+                    "reason": f"{' and '.join(dead)} "
+                              f"{'is' if len(dead) == 1 else 'are'} not running",
+                    "why": why(obs), "link": s.link, "family": s.family}
+            return out
         # another daemon dead (FRR's zebra): the sessions are what the main daemon holds
         states = self._peer_states()
-        out: dict[str, dict[str, Any]] = {}
+        out = {}
         for s in self.sessions:
             bgp_state, reason = states.get(s.peer_address, ("unknown", None))
             up = bgp_state.lower() == "established"
             out[s.peer_address] = {"state": "up" if up else "down", "bgp_state": bgp_state,
-                                   "reason": None if up else reason}
+                                   "reason": None if up else reason, "link": s.link,
+                                   "family": s.family}
         pids = self.daemon_pids()
         counters = md5_failures(pids[0]) if pids else {}
+        grown: dict[str, int] = {}
         if all(d["state"] == "up" for d in out.values()):
             self._md5_baseline = counters
         else:
@@ -404,7 +518,46 @@ class DaemonRouter:
                 for d in out.values():
                     if d["state"] == "down":
                         d["reason"] = f"TCP-MD5 authentication failures ({what})"
+        facts = self._neighbor_facts() if any(d["state"] == "down" for d in out.values()) \
+            else {}
+        for s in self.sessions:
+            d = out[s.peer_address]
+            if d["state"] == "up":
+                d["why"] = None
+                continue
+            raw_reason = states.get(s.peer_address, ("", None))[1]
+            d["why"] = why(self._observation(s, False, d["bgp_state"], raw_reason, grown,
+                                             facts))
         return out
+
+    def _observation(self, s: CustomerSession, up: bool, bgp_state: str, reason: str | None,
+                     md5: dict[str, int], facts: Mapping[str, Any], *, running: bool = True,
+                     tail: Sequence[str] = ()) -> Observation:
+        neighbors = facts.get("neighbors")
+        peer = (facts.get("peers") or {}).get(s.peer_address) or {}
+        state, rx = (None, None)
+        if running and not up:
+            state, rx = l2_facts(self.netns, s.peer_address, s.ifname) if s.ifname \
+                else (None, None)
+        return Observation(
+            link=s.link, family=s.family, peer=s.peer_address, local=s.local_address,
+            vlan=s.vlan, interface=s.ifname, asn=self.asn, up=up, bgp_state=bgp_state,
+            reason=reason, daemon=self.MAIN_DAEMON, daemon_running=running, log_tail=tail,
+            own_config=self.own_config,
+            configured=None if neighbors is None else s.peer_address in neighbors,
+            neighbors=tuple(neighbors or ()), remote_asn=peer.get("remote_asn"),
+            local_asn=peer.get("local_asn"), md5_failures=dict(md5),
+            neighbor_state=state, rx_packets=rx, config_interfaces=self._config_interfaces)
+
+    def log_paths(self, daemon: str) -> list[Path]:
+        """Where ``daemon`` logs, its own log first (the kinds override)."""
+        return []
+
+    def _neighbor_facts(self) -> dict[str, Any]:
+        """What the running daemon says about its neighbors, after ``_peer_states``:
+        ``{"neighbors": [addresses], "peers": {address: {"remote_asn", "local_asn"}}}``;
+        {} when unknown."""
+        return {}
 
     # --- subclass hooks ------------------------------------------------------------------
     def _running(self) -> bool:

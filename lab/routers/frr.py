@@ -15,6 +15,12 @@ zebra).
 Announcements are ``network`` statements (``no bgp network import-check``: no matching route
 needed); a set of communities is a route-map ``ILAB-C-<tag>`` set on the network statement.
 Run-time changes go through vtysh, diffed against ``show running-config``.
+
+With the user's own configuration (scenario ``config:``): zebra and bgpd start with stub
+configs, then ``vtysh -f own.conf`` applies the rendered integrated file (each command to its
+daemon, as ``vtysh -b`` does), once ``vtysh -C`` accepted it; the lab announces nothing (409).
+The frr user's uid/gid are the node's (``runtime_for(netns).user_ids``); the instance's
+directory is bound on /var/run/frr for the daemons (vtysh's default socket place).
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import grp
 import ipaddress
 import json
 import os
-import pwd
+import re
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,8 @@ from typing import Any
 from controller.core.model import SCW_ASN
 from controller.core.secrets import check_md5_password
 from controller.drivers.procs import stop_process
+from lab.dataplane.nodes import runtime_for
+from lab.dataplane.nodes.base import Mount, NodeError
 from lab.routers.daemon_router import (
     DaemonError,
     DaemonRouter,
@@ -48,6 +57,8 @@ FRR_DIR = Path(os.environ.get("ILAB_FRR_DIR", "/usr/lib/frr"))
 FRR_USER = "frr"
 DAEMONS = ("zebra", "bgpd")  # start order; stopped in reverse
 VTYSH_CHUNK = 2000  # commands per vtysh call: argv stays ~100 KiB, far below ARG_MAX
+VTY_DIR = "/var/run/frr"  # where vtysh looks for the daemons by default
+_DRYRUN_LINE = re.compile(r"^line (\d+): (.*)$")
 
 
 def frr_available() -> bool:
@@ -158,10 +169,11 @@ class FrrRouter(DaemonRouter):
         if not frr_available():
             raise DaemonError(f"FRR not found ({FRR_DIR}/zebra, bgpd, vtysh): "
                               "apt-get install frr")
-        try:
-            uid, gid = pwd.getpwnam(FRR_USER).pw_uid, grp.getgrnam(FRR_USER).gr_gid
-        except KeyError:
-            raise DaemonError(f"no {FRR_USER} user/group: is FRR installed?") from None
+        try:  # as the node sees it: a container's frr is not the host's
+            uid, gid = runtime_for(self.netns).user_ids(self.netns, FRR_USER)
+        except NodeError as exc:
+            raise DaemonError(f"no {FRR_USER} user in {self.netns} ({exc}): is FRR installed?"
+                              ) from None
         for d in (self.dir, self.var_tmp):
             d.mkdir(parents=True, exist_ok=True)
             os.chown(d, uid, gid)
@@ -172,10 +184,45 @@ class FrrRouter(DaemonRouter):
                               "directories world-searchable (chmod o+x)")
         return uid, gid
 
+    # --- the user's own configuration -----------------------------------------------------
+    @staticmethod
+    def interfaces_named(text: str) -> tuple[str, ...]:
+        return tuple(m.group(1) for m in re.finditer(r"^interface\s+(\S+)", text, re.M))
+
+    def log_paths(self, daemon: str) -> list[Path]:
+        return [self.dir / f"{daemon}.log", self.workdir / "frr-start.log"]
+
+    def _check_own_config(self, path: Path) -> None:
+        """vtysh's own dry run (every daemon's commands): one line with its first error."""
+        proc = _node_run(self.netns, ["vtysh", "-C", "-f", str(path)])
+        if proc.returncode == 0:
+            return
+        lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+        first = next((m for m in map(_DRYRUN_LINE.match, lines) if m), None)
+        if first is not None:
+            msg = re.sub(r"\[\d+\]", "", first.group(2))  # "% Unknown command[25]:"
+            raise DaemonError(f"{path}:{first.group(1)}: {' '.join(msg.split())} (vtysh -C; "
+                              f"rendered from {self.config})")
+        what = lines[-1] if lines else f"exit {proc.returncode}"
+        raise DaemonError(f"{path}: {what} (vtysh -C; rendered from {self.config})")
+
+    def _apply_own_config(self, path: Path) -> None:
+        out = run(self.netns, ["vtysh", "--vty_socket", str(self.dir), "-f", str(path)],
+                  check=False, timeout=30.0)
+        errors = [ln.strip() for ln in out.splitlines() if "%" in ln]
+        if errors:
+            raise DaemonError(f"{path}: the daemons refused: {errors[0]}")
+
     def _start_daemons(self, desired: Mapping[str, tuple[str, ...]]) -> None:
         uid, gid = self._prepare_dirs()
-        for daemon, text in (("zebra", self.zebra_config()),
-                             ("bgpd", self.bgpd_config(desired))):
+        own: Path | None = None
+        if self.own_config:
+            own = self.rendered_path()
+            self.render_own_config(own)
+            os.chown(own, uid, gid)
+            self._check_own_config(own)
+        bgpd_text = f"hostname {self.netns}\n" if own else self.bgpd_config(desired)
+        for daemon, text in (("zebra", self.zebra_config()), ("bgpd", bgpd_text)):
             path = self.conf_path(daemon)
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(text)
@@ -188,8 +235,9 @@ class FrrRouter(DaemonRouter):
                     "-f", str(self.conf_path(daemon)), "-i", str(self.pid_path(daemon)),
                     "-P", "0", "--log", f"file:{self.dir / (daemon + '.log')}"]
             try:
+                # vtysh's default socket directory is the instance's (vtysh in the node)
                 spawn_daemon(self.netns, argv, log_path=self.workdir / "frr-start.log",
-                             private_var_tmp=self.var_tmp)
+                             private_var_tmp=self.var_tmp, mounts=[Mount(self.dir, VTY_DIR)])
             except DaemonError:
                 self._stop_daemons()
                 raise
@@ -197,6 +245,13 @@ class FrrRouter(DaemonRouter):
                 self._stop_daemons()
                 raise DaemonError(f"{daemon} exited right after starting; see "
                                   f"{self.dir / (daemon + '.log')}")
+        if own is not None:
+            # the user's integrated file, as vtysh -b would: each command to its daemon
+            try:
+                self._apply_own_config(own)
+            except DaemonError:
+                self._stop_daemons()
+                raise
 
     def _stop_daemons(self) -> None:
         self._applied = None
@@ -265,7 +320,9 @@ class FrrRouter(DaemonRouter):
         try:
             data = json.loads(self.vtysh("show bgp neighbors json", timeout=5.0) or "{}")
         except (DaemonError, json.JSONDecodeError) as exc:
+            self._last_neighbors = {} if "No BGP" in str(exc) else None
             return {s.peer_address: ("unknown", f"vtysh: {exc}") for s in self.sessions}
+        self._last_neighbors = data if isinstance(data, dict) else None
         out: dict[str, tuple[str, str | None]] = {}
         for peer, d in data.items():
             if not isinstance(d, dict):
@@ -273,6 +330,29 @@ class FrrRouter(DaemonRouter):
             out[_norm(peer)] = (str(d.get("bgpState", "unknown")), _frr_reason(d))
         return {s.peer_address: out.get(_norm(s.peer_address), ("unknown", None))
                 for s in self.sessions}
+
+
+    _last_neighbors: dict[str, Any] | None = None  # `show bgp neighbors json`, last read
+
+    def _neighbor_facts(self) -> dict[str, Any]:
+        data = self._last_neighbors
+        if data is None:
+            return {}
+        peers = {_norm(p): {"remote_asn": _int(d.get("remoteAs")),
+                            "local_asn": _int(d.get("localAs"))}
+                 for p, d in data.items() if isinstance(d, dict)}
+        return {"neighbors": sorted(peers), "peers": peers}
+
+
+def _node_run(netns: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return runtime_for(netns).run(netns, argv, timeout=10.0)
+    except NodeError as exc:
+        raise DaemonError(str(exc)) from None
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def _frr_reason(d: Mapping[str, Any]) -> str | None:
@@ -304,4 +384,4 @@ def _user_can_enter(path: Path, uid: int, gid: int) -> bool:
 
 KIND = RouterKind(name=FrrRouter.NAME, available=frr_available,
                   kernel_proto=FrrRouter.KERNEL_PROTO, per_link_sessions=False,
-                  factory=FrrRouter.for_customer)
+                  factory=FrrRouter.for_customer, own_config=True)

@@ -9,7 +9,7 @@ their own daemons ignore that part.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +18,7 @@ from controller.core.events import Event
 from controller.drivers.exabgp_config import NeighborConfig
 from controller.drivers.speaker import SpeakerHub
 from controller.drivers.store import Store
+from lab.dataplane.nodes import runtime_for
 from lab.scenario.topology import CustomerSession, CustomerWiring
 
 
@@ -46,6 +47,8 @@ class RouterContext:
     listen: Callable[[str, SpeakerListener], Callable[[], None]]
     # The PID of the named ExaBGP speaker, None if it is not running.
     speaker_pid: Callable[[str], int | None] = lambda _name: None
+    # The API ids of the links, by scenario name (a user's config template may use them).
+    link_ids: Callable[[], Mapping[str, str]] = lambda: {}
 
 
 class RouterDown(RuntimeError):
@@ -55,6 +58,16 @@ class RouterDown(RuntimeError):
         super().__init__(f"{daemon} is not running on {node}: `interlink-lab fault restore` "
                          "starts it again")
         self.node, self.daemon = node, daemon
+
+
+class RouterOwnConfig(RuntimeError):
+    """A lab-driven announcement went to a router running the user's own configuration
+    (the lab API answers 409): its announcements are the user's file's business."""
+
+    def __init__(self, customer: str, config: str):
+        super().__init__(f"customer {customer!r} runs its own router configuration ({config}): "
+                         "announce prefixes there (e.g. from {{ prefixes }}), not through the lab")
+        self.customer, self.config = customer, config
 
 
 class CustomerRouter(Protocol):
@@ -141,9 +154,19 @@ class RouterKind:
     # False: one session per family, announcements for all of them.
     per_link_sessions: bool
     factory: RouterFactory  # a router for a customer of the topology (not started)
+    # Whether it can run a configuration the user wrote (scenario `config:`).
+    own_config: bool = False
 
     def refusal(self, customer: CustomerWiring) -> str | None:
         """Why this kind cannot be ``customer``'s router; None if it can."""
+        if customer.config is not None and not self.own_config:
+            able = "frr or bird"
+            return (f"customer {customer.name!r} has a config of its own ({customer.config}); "
+                    f"the {self.name} router runs the lab's generated configuration (use "
+                    f"router {able})")
+        if customer.image is not None and runtime_for(customer.netns).name == "netns":
+            return (f"customer {customer.name!r} names an image ({customer.image}): images need "
+                    "a container runtime; the netns runtime runs the host's own daemons")
         if self.per_link_sessions:
             return None
         families = [s.family for s in customer.sessions]

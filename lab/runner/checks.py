@@ -110,9 +110,31 @@ class Evaluator:
         try:
             wait_for(passes, c.summary(), timeout, interval=POLL_INTERVAL)
         except WaitTimeout:
+            why = self.explain(c)
+            if why:
+                seen[0] += f"; why: {why}"
             raise CheckFailed(f"not true after {timeout:g}s: expected {c.expected()}; "
                               f"last seen {seen[0]}", c.expected(), seen[0]) from None
         return time.monotonic() - t0
+
+    def explain(self, c: Check) -> str | None:
+        """Why a failed link check's sessions are down, as the customer router sees it
+        (lab.routers.diagnose), asked once the check has failed."""
+        if c.kind != "link":
+            return None
+        wanted = [f"ipv{k[-1]}" for k in ("bgp_v4", "bgp_v6") if c.spec.get(k) == "up"]
+        if c.spec.get("status") == "active":
+            wanted = ["ipv4", "ipv6"]
+        try:
+            name = self.lab.link(c.spec.get("name"))["name"]
+            data = self.lab.client.get("/lab/v1/customer/diagnosis")
+        except (ApiError, LabError, OSError, KeyError):
+            return None
+        whys = [f"{s['family']} {s['why']}" for cust in data.get("customers") or []
+                for s in cust.get("sessions") or []
+                if s.get("link") == name and s.get("family") in wanted
+                and s.get("state") != "up" and s.get("why")]
+        return "; ".join(whys) or None
 
     # --- kinds --------------------------------------------------------------------------------
     def _link(self, s: dict[str, Any]) -> tuple[bool, str]:

@@ -205,7 +205,7 @@ def build_topology(scenario: Scenario, lab: str = "ilab",
                 peer[net.version] = (str(_nth(net, 0)), str(_nth(net, 1)), scw_c, peer_c)
                 sessions[lk.customer].append(CustomerSession(
                     link=lk.name, family=f"ipv{net.version}", local_address=str(_nth(net, 1)),
-                    peer_address=str(_nth(net, 0))))
+                    peer_address=str(_nth(net, 0)), vlan=lk.vlan, ifname=cust_if))
 
         # Transit to the VPC's router, addressed by link index (stable across additions).
         transit: tuple[str, str, str, str] | None = None
@@ -274,6 +274,7 @@ def build_topology(scenario: Scenario, lab: str = "ilab",
         lan_host_netns=ns(names.onprem_host(c.name)), lan_v4=c.lan_v4, lan_v6=c.lan_v6,
         announce=c.announce, md5_password=c.md5_password, sessions=tuple(sessions[c.name]),
         node=names.customer_router(c.name), lan_host=names.onprem_host(c.name),
+        config=c.config, image=c.image,
     ) for c in scenario.customers)
     return Topology(lab=lab, scenario=scenario.name, nodes=tuple(nodes), veths=tuple(veths),
                     vlans=tuple(vlans), bridges=bridges, addresses=tuple(addresses),
@@ -283,4 +284,4 @@ def build_topology(scenario: Scenario, lab: str = "ilab",
                     images=tuple(sorted(
                         (c.node, img) for c, spec in zip(customers, scenario.customers,
                                                            strict=True)
-                        if (img := getattr(spec, "image", None)) is not None)))
+                        if (img := spec.image) is not None)))

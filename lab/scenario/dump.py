@@ -36,6 +36,10 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
                               "announce": [_announce_to_data(a) for a in c.announce]}
         if c.md5_password is not None:
             cd["md5_password"] = c.md5_password
+        if c.config is not None:
+            cd["config"] = c.config  # absolute: the stored scenario has no folder of its own
+        if c.image is not None:
+            cd["image"] = c.image
         out["customers"].append(cd)
     out["vpcs"] = [{"name": v.name, "index": v.index,
                     "private_networks": [{"name": pn.name, "subnets": list(pn.subnets)}

@@ -112,6 +112,12 @@ class CustomerSpec:
     lan_v6: str | None
     announce: tuple[AnnounceSpec, ...]
     md5_password: str | None = None  # may differ from the link's to simulate a mismatch
+    # The user's own router configuration (a Jinja2 template, lab.routers.template): an
+    # absolute path once parsed (a relative one is read from the scenario file's folder).
+    # None: the lab generates the router's configuration.
+    config: str | None = None
+    # A container image for the customer router (the docker runtime); carried as written.
+    image: str | None = None
 
     @property
     def announce_prefixes(self) -> tuple[str, ...]:

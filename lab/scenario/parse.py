@@ -84,21 +84,32 @@ def load_scenario(path_or_name: str) -> Scenario:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ScenarioError(f"{path}: invalid YAML: {e}") from e
-    return parse_scenario(data, source=str(path), default_description=leading_comment(text))
+    return parse_scenario(data, source=str(path), default_description=leading_comment(text),
+                          base_dir=path.resolve().parent)
 
 
 def parse_scenario(data: Any, source: str = "<scenario>", *,
-                   default_description: str = "") -> Scenario:
+                   default_description: str = "", base_dir: Path | None = None) -> Scenario:
     """Validate a scenario mapping (as loaded from YAML). Raises ScenarioError.
     `default_description` is used when there is no `description:` key (load_scenario passes
-    the file's leading comment)."""
-    return _Parser(source).scenario(data, default_description)
+    the file's leading comment). `base_dir`: where relative paths in the file (a customer's
+    `config`) are read from, the scenario file's folder; None keeps them as written."""
+    return _Parser(source, base_dir).scenario(data, default_description)
+
+
+def resolve_config_path(value: str, base_dir: Path | None) -> str:
+    """A customer's `config` as the lab reads it: absolute, relative ones from ``base_dir``."""
+    p = Path(value).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = base_dir / p
+    return str(p)
 
 
 
 class _Parser:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, base_dir: Path | None = None) -> None:
         self.source = source
+        self.base_dir = base_dir
 
     def err(self, where: str, msg: str) -> ScenarioError:
         return ScenarioError(f"{self.source}: {where}: {msg}")
@@ -325,7 +336,8 @@ class _Parser:
 
     def customer(self, v: Any, where: str) -> CustomerSpec:
         c = self.mapping(v, where)
-        self.known_keys(c, where, ("name", "asn", "router", "lan", "announce", "md5_password"))
+        self.known_keys(c, where, ("name", "asn", "router", "lan", "announce", "md5_password",
+                                   "config", "image"))
         name = self.name(c.get("name", DEFAULT_CUSTOMER), f"{where}.name")
         asn = self.integer(c.get("asn"), f"{where}.asn", 1, 4294967295)
         if asn == 12876:
@@ -343,10 +355,27 @@ class _Parser:
                 self.hostable(net, w)
         announce = tuple(self.announce(p, f"{where}.announce[{i}]")
                          for i, p in enumerate(self.seq(c.get("announce"), f"{where}.announce")))
+        config = self.optional_string(c.get("config"), f"{where}.config")
+        if config is not None and router == DEFAULT_ROUTER:
+            # The ExaBGP customer is the lab's own speaker: its configuration is generated.
+            raise self.err(f"{where}.config", f"a configuration of your own needs router: frr "
+                                              f"or bird; the {router} customer router runs the "
+                                              "lab's generated configuration")
+        if config is not None:
+            config = resolve_config_path(config, self.base_dir)
         return CustomerSpec(name=name, asn=asn, router=router, lan_v4=str(v4) if v4 else None,
                             lan_v6=str(v6) if v6 else None, announce=announce,
                             md5_password=self.password(c.get("md5_password"),
-                                                       f"{where}.md5_password"))
+                                                       f"{where}.md5_password"),
+                            config=config,
+                            image=self.optional_string(c.get("image"), f"{where}.image"))
+
+    def optional_string(self, v: Any, where: str) -> str | None:
+        if v is None:
+            return None
+        if not isinstance(v, str) or not v.strip() or "\n" in v:
+            raise self.err(where, f"expected a non-empty string on one line, got {v!r}")
+        return v
 
     def hostable(self, net: IPNetwork, where: str) -> None:
         if net.num_addresses < host_offset(net.version) + 2:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lab.scenario.addressing import build_topology
@@ -23,7 +25,7 @@ from lab.scenario.document import (
     ScenarioFile,
 )
 from lab.scenario.model import ROLES, ScenarioError, host_conflict
-from lab.scenario.parse import parse_scenario
+from lab.scenario.parse import parse_scenario, resolve_config_path
 
 # Node names when the topology cannot be built (its error is reported): role + suffix.
 _LOOSE_NODE_RE = re.compile(rf"^({'|'.join(ROLES)})(-[A-Za-z0-9_.]+)*$")
@@ -114,6 +116,7 @@ class References:
         custs = d.get("customers") or [d.get("customer") or {}]
         for i, c in enumerate(custs):
             base: Path_ = (key, i) if key == "customers" else (key,)
+            self.config_file(c.get("config"), (*base, "config"))
             for j, a in enumerate(c.get("announce") or []):
                 if isinstance(a, Mapping):
                     self.prefix(a.get("prefix"), (*base, "announce", j, "prefix"), True)
@@ -128,6 +131,17 @@ class References:
                     if v is not None and v != fam:
                         self.err(("routing_policies", i, lst, j),
                                  f"{pfx} is not IPv{fam} (is_ipv6: {fam == 6})")
+
+    def config_file(self, value: Any, path: Path_) -> None:
+        """A customer's own router configuration must be a readable file (relative paths
+        are read from the scenario file's folder, as `up` does)."""
+        if not isinstance(value, str) or not value.strip():
+            return  # the schema says why
+        p = Path(resolve_config_path(value, self.sf.path.resolve().parent))
+        if not p.is_file():
+            self.err(path, f"config file {value!r} not found ({p})")
+        elif not os.access(p, os.R_OK):
+            self.err(path, f"config file {value!r} is not readable ({p})")
 
     # --- steps and checks --------------------------------------------------------------------
     def step(self, s: Mapping[str, Any], path: Path_) -> None:
@@ -234,7 +248,8 @@ def topology_issues(sf: ScenarioFile) -> list[Issue]:
     source = str(sf.path)
     data = {k: v for k, v in sf.topology_data().items() if k not in METADATA_KEYS}
     try:
-        sf.topology = build_topology(parse_scenario(copy.deepcopy(data), source))
+        sf.topology = build_topology(parse_scenario(copy.deepcopy(data), source,
+                                                    base_dir=sf.path.resolve().parent))
     except ScenarioError as e:
         path, msg = _topology_where(str(e), source)
         return [sf.issue(path, msg)]

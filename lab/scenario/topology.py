@@ -140,6 +140,8 @@ class CustomerSession:
     family: str  # "ipv4" | "ipv6"
     local_address: str  # the customer's (odd) peering address
     peer_address: str  # Scaleway's
+    vlan: int = 0  # the link's VLAN
+    ifname: str = ""  # the customer's VLAN sub-interface ("il0.2451")
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ class CustomerWiring:
     sessions: tuple[CustomerSession, ...]
     node: str = "customer-router"
     lan_host: str = "onprem-host"
+    config: str | None = None  # the user's router configuration template (absolute path)
+    image: str | None = None  # the customer router's container image (docker runtime)
 
 
 @dataclass(frozen=True)

@@ -356,7 +356,8 @@ def test_session_details_and_md5(store: Store, tmp_path: Path,
     r.helper_alive = True
     r.alive = False
     assert r.session_details()["169.254.0.16"] == {
-        "state": "down", "bgp_state": "not running", "reason": "fake is not running"}
+        "state": "down", "bgp_state": "not running", "reason": "fake is not running",
+        "why": "fake is not running", "link": "link-lab", "family": "ipv4"}
 
 
 def test_md5_counters_of_a_real_netns() -> None:

@@ -291,8 +291,9 @@ def test_default_wiring(topo: Topology) -> None:
     assert (c.name, c.netns, c.lan_host_netns, c.asn, c.router) == (
         "customer", "ilab-customer-router", "ilab-onprem-host", 64512, "exabgp")
     assert c.sessions == (
-        CustomerSession("link-lab", "ipv4", "169.254.0.17", "169.254.0.16"),
-        CustomerSession("link-lab", "ipv6", "2001:db8:fc60::1", "2001:db8:fc60::"))
+        CustomerSession("link-lab", "ipv4", "169.254.0.17", "169.254.0.16", 2451, "il0.2451"),
+        CustomerSession("link-lab", "ipv6", "2001:db8:fc60::1", "2001:db8:fc60::", 2451,
+                        "il0.2451"))
     (w,) = topo.links
     assert (w.customer, w.index, w.partner_netns) == ("customer", 1, "ilab-partner")
     (v,) = topo.vpcs

@@ -26,7 +26,9 @@ def topology_json(scenario: str) -> str:
     """The built topology as JSON: dataclasses as objects with sorted keys, tuples as lists
     (their order is the build order, which matters)."""
     topo = build_topology(load_scenario(scenario), "ilab")
-    return json.dumps(dataclasses.asdict(topo), indent=2, sort_keys=True) + "\n"
+    text = json.dumps(dataclasses.asdict(topo), indent=2, sort_keys=True) + "\n"
+    # a customer's own config is an absolute path: the same file wherever the checkout is
+    return text.replace(json.dumps(str(SCENARIO_DIR))[1:-1], "$SCENARIO_DIR")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
