@@ -183,7 +183,7 @@ class BirdRouter(DaemonRouter):
 
     # --- processes -------------------------------------------------------------------------
     def pid(self) -> int | None:
-        return pid_from_file(self.pid_path, str(self.conf_path))
+        return pid_from_file(self.pid_path, str(self.conf_path), self.netns)
 
     def _running(self) -> bool:
         return self.pid() is not None

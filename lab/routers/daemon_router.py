@@ -73,13 +73,20 @@ def run(netns: str, argv: Sequence[str], timeout: float = 10.0, check: bool = Tr
     return proc.stdout
 
 
-def pid_from_file(pid_file: Path, marker: str) -> int | None:
-    """The PID in ``pid_file`` if that process is alive and its command line holds ``marker``
-    (guards against PID reuse: pass something unique to the instance, e.g. its config path)."""
+def pid_from_file(pid_file: Path, marker: str, netns: str | None = None) -> int | None:
+    """The host PID of the process in ``pid_file`` if it is alive and its command line holds
+    ``marker`` (guards against PID reuse: pass something unique to the instance, e.g. its
+    config path). A daemon writes the PID it sees: in a container, ``netns``'s runtime
+    translates it."""
     try:
         pid = int(pid_file.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+    if netns is not None:
+        found = runtime_for(netns).host_pid(netns, pid)
+        if found is None:
+            return None
+        pid = found
     if pid <= 1 or not process_alive(pid):
         return None
     try:

@@ -117,7 +117,8 @@ class FrrRouter(DaemonRouter):
         return self.dir / f"{daemon}.pid"
 
     def pids(self) -> dict[str, int | None]:
-        return {d: pid_from_file(self.pid_path(d), str(self.conf_path(d))) for d in DAEMONS}
+        return {d: pid_from_file(self.pid_path(d), str(self.conf_path(d)), self.netns)
+                for d in DAEMONS}
 
     def zebra_config(self) -> str:
         return f"hostname {self.netns}\n"

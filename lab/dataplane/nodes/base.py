@@ -204,6 +204,12 @@ class NodeRuntime(ABC):
         (``-m exabgp``, ``-m controller.drivers.exabgp_bridge``)."""
         return sys.executable
 
+    def host_pid(self, handle: str, pid: int) -> int | None:
+        """The host PID of the node's process that sees itself as ``pid`` (what it writes in
+        its pid file), None if there is none; the same number where nodes share the host's
+        PID namespace."""
+        return pid
+
     def user_ids(self, handle: str, user: str) -> tuple[int, int]:
         """(uid, gid) of ``user`` as the node's programs see it (FRR runs as ``frr``)."""
         try:

@@ -63,6 +63,7 @@ class DockerRuntime(NodeRuntime):
         self._lock = threading.Lock()
         self._init_pids: dict[str, int] = {}  # handle -> the container's init (host PID)
         self._users: dict[tuple[str, int, str], tuple[int, int]] = {}
+        self._host_pids: dict[tuple[str, int], int] = {}  # (pid ns, pid in it) -> host PID
         self._children: dict[int, subprocess.Popen[bytes]] = {}  # nsenter wrappers to reap
         self.state_root: Path | None = None  # bound in every container (set by the lab)
         self.default_image: str | None = None  # the image of nodes with none of their own
@@ -429,6 +430,33 @@ class DockerRuntime(NodeRuntime):
     def python(self, handle: str) -> str:
         return NODE_PYTHON
 
+    def host_pid(self, handle: str, pid: int) -> int | None:
+        """From the container's PID namespace to the host's: the process whose innermost
+        NSpid is ``pid`` and whose PID namespace is the container's (remembered: the
+        watchers ask often)."""
+        try:
+            ns = os.readlink(f"/proc/{self.init_pid(handle)}/ns/pid")
+        except (OSError, NodeError):
+            return None
+        known = self._host_pids.get((ns, pid))
+        if known is not None and _ns_pid(known, ns) == pid:
+            return known
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") != ns:
+                    continue
+                for line in Path(f"/proc/{entry}/status").read_text().splitlines():
+                    if line.startswith("NSpid:"):
+                        if int(line.split()[-1]) == pid:
+                            self._host_pids[(ns, pid)] = int(entry)
+                            return int(entry)
+                        break
+            except (OSError, ValueError):
+                continue
+        return None
+
     def user_ids(self, handle: str, user: str) -> tuple[int, int]:
         key = (handle, self.init_pid(handle), user)
         if key not in self._users:
@@ -438,6 +466,19 @@ class DockerRuntime(NodeRuntime):
                 raise NodeError(f"no user {user!r} in {handle}'s image")
             self._users[key] = (int(fields[2]), int(fields[3]))
         return self._users[key]
+
+
+def _ns_pid(host_pid: int, ns: str) -> int | None:
+    """What ``host_pid`` is in PID namespace ``ns`` (None: gone, or not in it)."""
+    try:
+        if os.readlink(f"/proc/{host_pid}/ns/pid") != ns:
+            return None
+        for line in Path(f"/proc/{host_pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _lab_and_node(handle: str, opts: NodeOptions) -> tuple[str, str]:
