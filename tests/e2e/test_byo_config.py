@@ -140,10 +140,10 @@ def status_text(lab: str) -> str:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_own_config_up(kind: str, tmp_path: Path, labs: list[str]) -> None:
+def test_own_config_up(kind: str, node_runtime: str, tmp_path: Path, labs: list[str]) -> None:
     name, path = write_lab(tmp_path, kind)
     labs.append(name)
-    lab = RunningLab.up(str(path), name)  # waits for active and traffic
+    lab = RunningLab.up(str(path), name, runtime_name=node_runtime)  # active, traffic
     link = lab.link()
     assert (link["bgp_v4_status"], link["bgp_v6_status"]) == ("up", "up")
     wait_for(lambda: "198.51.100.0/24" in lab.routes("vpc-router")
@@ -162,14 +162,14 @@ def test_own_config_up(kind: str, tmp_path: Path, labs: list[str]) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_syntax_error_fails_up_with_the_daemons_message(kind: str, tmp_path: Path,
-                                                        labs: list[str]) -> None:
+def test_syntax_error_fails_up_with_the_daemons_message(kind: str, node_runtime: str,
+                                                        tmp_path: Path, labs: list[str]) -> None:
     bad = " neighbor {{ link.peer_ipv4 }} bogus-option 3" if kind == "frr" else \
         "protocol bgp broken { local as 64512 neighbor 1.2.3.4; }"
     name, path = write_lab(tmp_path, kind, bad=bad)
     labs.append(name)
     with pytest.raises(LabError) as e:
-        lifecycle.up(str(path), lab=name, hold_time=3)
+        lifecycle.up(str(path), lab=name, hold_time=3, runtime_name=node_runtime)
     msg = str(e.value)
     assert "\n" not in msg.split("controller exited:")[-1].strip(), msg
     if kind == "frr":
