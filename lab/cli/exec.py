@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import click
 
 from lab.cli.common import lab_name
-from lab.control.labdir import LabError
+from lab.control.labdir import LabError, lab_dir, read_json
 from lab.dataplane.nodes import runtime
 from lab.dataplane.nodes.base import NodeError
+
+
+def lab_runtime(lab: str) -> str:
+    """The runtime a lab's nodes are of (lab.json; the default for a lab that is not up)."""
+    with contextlib.suppress(OSError, ValueError, LabError):
+        rt = read_json(lab_dir(lab) / "lab.json").get("runtime")
+        if rt in ("netns", "docker"):
+            return str(rt)
+    return "netns"
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True,
@@ -20,7 +30,7 @@ from lab.dataplane.nodes.base import NodeError
 def exec_(ctx: click.Context, node: str, command: tuple[str, ...]) -> None:
     """Run COMMAND (default: a shell) in NODE's namespace; its exit code is passed through."""
     lab = lab_name(ctx)
-    nodes = runtime()
+    nodes = runtime(lab_runtime(lab))
     handle = nodes.handle(lab, node)
     if not nodes.exists(handle):
         prefix = nodes.handle(lab, "")

@@ -341,7 +341,7 @@ def up_containerlab(path: Path, *, progress: Progress = _quiet, router: str | No
     rt = runtime_name or "docker"
     if rt == DEFAULT_RUNTIME:
         raise LabError("a containerlab file needs a container runtime: --runtime docker")
-    topo = build_topology(with_runtime(load_checked(scenario_ref), rt), lab)
+    topo = build_topology(with_runtime(load_checked(scenario_ref), "docker"), lab)
     if rt == "containerlab":
         _containerlab_deploy(path, progress)
     else:
@@ -355,7 +355,8 @@ def up_containerlab(path: Path, *, progress: Progress = _quiet, router: str | No
         if report.failures:
             down(lab)
             raise LabError(f"{path}: exec failed: {report.failures[0]}")
-    return up(scenario_ref, lab, router=router, runtime_name=rt, adopt=True,
+    # containerlab's nodes are Docker containers: the docker runtime drives them from here.
+    return up(scenario_ref, lab, router=router, runtime_name="docker", adopt=True,
               progress=progress, **options)
 
 

@@ -125,10 +125,14 @@ class DockerRuntime(NodeRuntime):
             c = self.container(handle)
             if c is not None and c.status == "running":
                 return f"container {handle} is already running"
-            if c is None:
-                c = self._run(handle, opts)
-            else:  # stopped (``fault stop-node``, a crash): started again, fresh namespace
-                c.start()
+            if c is not None:
+                # Stopped (``fault stop-node``, a crash): made anew with what it was made
+                # with. Not ``start``: Docker 20.10 (Debian 12's) can deadlock its network
+                # controller restarting a container whose sandbox is gone (moby#46661).
+                lab, _ = _lab_and_node(handle, opts)
+                opts = _options_of(c, opts, {str(PROJECT_ROOT), str(self._state_root() / lab)})
+                c.remove(force=True)
+            c = self._run(handle, opts)
             self._expose(handle, c)
         except docker.errors.ImageNotFound:
             return (f"{handle}: image {opts.image or self.default_image!r} does not exist "
@@ -466,6 +470,25 @@ class DockerRuntime(NodeRuntime):
                 raise NodeError(f"no user {user!r} in {handle}'s image")
             self._users[key] = (int(fields[2]), int(fields[3]))
         return self._users[key]
+
+
+def _options_of(c: Container, given: NodeOptions, implied: set[str]) -> NodeOptions:
+    """The options a container of ours was created with (labels, image, binds other than the
+    ``implied`` ones every container gets)."""
+    labels = dict(c.labels or {})
+    own = {"containerlab", "clab-node-name", "clab-node-kind", "clab-node-type",
+           "clab-node-group", "clab-topo-file", LAB_LABEL, ROLE_LABEL}
+    binds = []
+    for b in (c.attrs.get("HostConfig") or {}).get("Binds") or []:
+        src, _, rest = b.partition(":")
+        target = rest.split(":")[0]
+        if src not in implied:
+            binds.append(Mount(Path(src), target))
+    return NodeOptions(role=labels.get(ROLE_LABEL, given.role),
+                       image=c.attrs["Config"]["Image"] or given.image,
+                       binds=tuple(binds) or given.binds,
+                       labels=tuple(sorted((k, v) for k, v in labels.items() if k not in own))
+                       or given.labels)
 
 
 def _ns_pid(host_pid: int, ns: str) -> int | None:

@@ -24,6 +24,7 @@ from controller.drivers.nsenter import NETNS_DIR
 from controller.drivers.procs import stop_process
 from lab.dataplane.iproute import parallel, run
 from lab.dataplane.nodes.base import Mount, NodeError, NodeOptions, NodeRuntime, RemoveReport
+from lab.scenario.model import node_handle
 
 _libc = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
@@ -61,7 +62,7 @@ class NetnsRuntime(NodeRuntime):
     # -- naming -------------------------------------------------------------------------
 
     def handle(self, lab: str, node: str) -> str:
-        return f"{lab}-{node}"
+        return node_handle(self.name, lab, node)
 
     def lab_nodes(self, lab: str) -> list[str]:
         try:
