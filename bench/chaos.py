@@ -124,6 +124,7 @@ class Chaos:
         self.bulk = _bulk()
         self.report = Report(router="")
         self._cycle: list[str] = []
+        self.spare: frozenset[str] = frozenset()  # kinds of process never killed
 
     def _announced_now(self) -> set[str]:
         routes = self.lab.client.get("/lab/v1/customer/routes")
@@ -227,7 +228,8 @@ class Chaos:
             rep.disagreements.append(f"round {n}: not healthy before the fault: "
                                      f"{self._last_problems()}")
             return False
-        kinds = targets(self.lab.name, self.view.nodes())
+        kinds = {k: v for k, v in targets(self.lab.name, self.view.nodes()).items()
+                 if k not in self.spare}
         kind = self._next_kind(kinds)
         load = self._load()
         worker = None
@@ -285,12 +287,14 @@ class Chaos:
 
 def run(rounds: int, *, router: str = "exabgp", seed: int | None = None,
         truth_deadline: float = 5.0, heal_deadline: float = 20.0,
+        spare: frozenset[str] = frozenset(),
         log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Report:
     seed = seed if seed is not None else random.randrange(1 << 30)
     lab = RunningLab.up("basic", unique_lab_name(), hold_time=3, router=router)
     try:
         chaos = Chaos(lab, random.Random(seed), truth_deadline=truth_deadline,
                       heal_deadline=heal_deadline, log=log)
+        chaos.spare = spare
         chaos.report.router = router
         log(f"chaos: lab {lab.name}, router {router}, seed {seed}, {rounds} rounds")
         for n in range(1, rounds + 1):

@@ -522,7 +522,7 @@ def down(lab: str = "ilab") -> DownResult:
         names |= {n for n in info.get("namespaces", []) if runtime_for(n).name == rt}
         removed += teardown(lab, sorted(names), runtime_name=rt).removed
     shutil.rmtree(d, ignore_errors=True)
-    if "docker" in lab_runtimes(lab, info):
+    if info.get("runtime", DEFAULT_RUNTIME) != DEFAULT_RUNTIME:  # a container lab went
         from lab.dataplane.docker import engine
 
         engine.release(state_root())  # a private engine stops with the last container lab

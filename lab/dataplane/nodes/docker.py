@@ -60,6 +60,7 @@ class DockerRuntime(NodeRuntime):
 
     def __init__(self) -> None:
         self._client: docker.DockerClient | None = None
+        self._socket = ""  # the engine's unix socket: gone means the engine stopped
         self._lock = threading.Lock()
         self._init_pids: dict[str, int] = {}  # handle -> the container's init (host PID)
         self._users: dict[tuple[str, int, str], tuple[int, int]] = {}
@@ -72,10 +73,14 @@ class DockerRuntime(NodeRuntime):
 
     def client(self) -> docker.DockerClient:
         with self._lock:
+            if self._client is not None and self._socket and not os.path.exists(self._socket):
+                self._client = None  # its engine stopped (a private one, released): again
             if self._client is None:
                 from lab.dataplane.docker import engine  # the engine costs nothing to netns labs
 
                 self._client = engine.connect(self._state_root())
+                url = (engine.which(self._state_root()) or {}).get("url", "")
+                self._socket = url.removeprefix("unix://") if url.startswith("unix://") else ""
             return self._client
 
     def _state_root(self) -> Path:
