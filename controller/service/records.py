@@ -7,7 +7,6 @@ it was before the change in progress: a change whose write fails reloads what it
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
 from typing import Any
 
 from controller.core.inventory import Inventory
@@ -15,6 +14,7 @@ from controller.core.model import (
     Link,
     RoutingPolicy,
     Vpc,
+    as_record,
     link_from_dict,
     policy_from_dict,
     vpc_from_dict,
@@ -81,7 +81,7 @@ class Records:
                 if obj is None:
                     tx.delete(kind, obj_id)
                 else:
-                    tx.put(kind, obj_id, asdict(obj))
+                    tx.put(kind, obj_id, as_record(obj))
 
     def reload(self, *keys: Key) -> None:
         """Put these records back in the inventory as stored (dropping those never stored)."""

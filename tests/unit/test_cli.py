@@ -300,7 +300,7 @@ class _Nodes:
 
 
 def test_exec_unknown_node(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(exec_mod, "runtime", lambda: _Nodes("ilab-partner", "other-x"))
+    monkeypatch.setattr(exec_mod, "runtime", lambda _name: _Nodes("ilab-partner", "other-x"))
     res = CliRunner().invoke(cli, ["exec", "nope", "--", "true"])
     assert res.exit_code == 1
     assert "no node 'nope' in lab ilab (nodes: partner)" in res.output
@@ -308,7 +308,7 @@ def test_exec_unknown_node(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_exec_passes_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
     nodes = _Nodes("ilab-partner")
-    monkeypatch.setattr(exec_mod, "runtime", lambda: nodes)
+    monkeypatch.setattr(exec_mod, "runtime", lambda _name: nodes)
     res = CliRunner().invoke(cli, ["exec", "partner", "--", "ip", "-br", "addr"])
     assert res.exit_code == 3
     assert nodes.attached == [["ilab-partner", "ip", "-br", "addr"]]

@@ -1,6 +1,18 @@
-import pytest
+import ipaddress
+import re
 
-from controller.core.prefixes import PrefixError, PrefixFilter, parse_prefix
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from controller.core.prefixes import (
+    PrefixError,
+    PrefixFilter,
+    _canonical_fast,
+    _entry,
+    canonical_prefix,
+    parse_prefix,
+)
 
 
 @pytest.mark.parametrize("entries,prefix,expected", [
@@ -36,3 +48,43 @@ def test_family_enforced():
         parse_prefix("2001:db8::/32", ipv6=False)
     with pytest.raises(PrefixError, match="not an IPv6"):
         parse_prefix("10.0.0.0/8", ipv6=True)
+
+
+# --- the libc fast path agrees with ipaddress on every spelling -------------------------------
+def _exact(text: str) -> tuple[int, int, int] | str:
+    try:
+        net = parse_prefix(text)
+    except PrefixError as exc:
+        return str(exc)
+    return net.version, int(net.network_address), net.prefixlen
+
+
+def _spellings() -> st.SearchStrategy[str]:
+    v4 = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
+    v6 = st.integers(0, 2**128 - 1).map(lambda n: str(ipaddress.IPv6Address(n)))
+    v6_long = st.integers(0, 2**128 - 1).map(lambda n: ipaddress.IPv6Address(n).exploded)
+    mapped = st.integers(0, 2**32 - 1).map(lambda n: f"::ffff:{ipaddress.IPv4Address(n)}")
+    odd = st.sampled_from(["01.2.3.4", "1.2.3", "::", "::1", "1::", "2001:DB8::", "1.2.3.4 ",
+                           "2001:db8::%eth0", "0:0:0:0:0:0:0:1", "1:0:0:1:0:0:0:1", ""])
+    addr = st.one_of(v4, v6, v6_long, mapped, odd, st.text(max_size=12))
+    plen = st.one_of(st.integers(0, 129).map(str), st.sampled_from(["", "08", "00", "+8", "٣"]))
+    return st.tuples(addr, plen).map("/".join)
+
+
+@settings(max_examples=800, deadline=None)
+@given(_spellings())
+def test_fast_path_agrees_with_ipaddress(text: str) -> None:
+    expected = _exact(text)
+    if isinstance(expected, str):  # an error: the same message either way
+        with pytest.raises(PrefixError, match="^" + re.escape(expected) + "$"):
+            canonical_prefix(text)
+        return
+    assert _entry(text) == expected
+    assert canonical_prefix(text) == str(parse_prefix(text))
+
+
+@pytest.mark.parametrize("net", ["198.51.100.0/24", "2001:db8::/32", "0.0.0.0/0", "::/0",
+                                 "2001:db8:0:1::/64", "1:0:0:1::/64"])
+def test_canonical_inputs_take_the_fast_path(net: str) -> None:
+    assert _canonical_fast(net) is not None and str(ipaddress.ip_network(net)) == net
+
