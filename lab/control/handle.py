@@ -6,6 +6,8 @@ lab.testing.plugin builds its fixtures on ``RunningLab.up``.
 
 from __future__ import annotations
 
+import ipaddress
+
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,15 +118,29 @@ class RunningLab:
         """prefix -> gateway of the node's main table (v4 + v6), by default BGP routes only."""
         return {r["prefix"]: r["via"] for r in iproute.routes(self.netns(node), proto)}
 
-    def ping(self, src: str, dst: str, family: int, timeout: float = 1.0) -> bool:
-        """One ICMP echo with iputils ping (fast); see ``probe`` for scapy."""
-        return ping_fast(self.netns(src), self.address(dst, family), timeout=timeout)
+    def target(self, dst: str, family: int | None = None) -> str:
+        """The address ``dst`` names: an address as it is (its family is its own: a
+        contradicting ``family`` is an error), else node ``dst``'s address of ``family``
+        (IPv4 unless given)."""
+        try:
+            addr = ipaddress.ip_address(dst)
+        except ValueError:
+            return self.address(dst, family or 4)
+        if family not in (None, addr.version):
+            raise ValueError(f"{dst} is an IPv{addr.version} address, not IPv{family}")
+        return str(addr)
 
-    def probe(self, src: str, dst: str, family: int, count: int = 3) -> Any:
-        """A scapy ICMP probe run inside ``src``'s namespace."""
+    def ping(self, src: str, dst: str, family: int | None = None,
+             timeout: float = 1.0) -> bool:
+        """One ICMP echo with iputils ping (fast) from node ``src`` to a node or an address
+        (``target``); see ``probe`` for scapy."""
+        return ping_fast(self.netns(src), self.target(dst, family), timeout=timeout)
+
+    def probe(self, src: str, dst: str, family: int | None = None, count: int = 3) -> Any:
+        """A scapy ICMP probe run inside ``src``'s namespace, to a node or an address."""
         from lab.dataplane.probes import ping
 
-        return ping(self.netns(src), self.address(dst, family), count=count, timeout=2.0)
+        return ping(self.netns(src), self.target(dst, family), count=count, timeout=2.0)
 
     # --- polling (lab.control.polling) ----------------------------------------------------
     def wait_for(self, check: Callable[[], T], what: str, timeout: float = 15.0, *,
