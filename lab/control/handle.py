@@ -7,7 +7,6 @@ lab.testing.plugin builds its fixtures on ``RunningLab.up``.
 from __future__ import annotations
 
 import ipaddress
-
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
