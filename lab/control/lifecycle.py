@@ -525,7 +525,8 @@ def down(lab: str = "ilab") -> DownResult:
     if info.get("runtime", DEFAULT_RUNTIME) != DEFAULT_RUNTIME:  # a container lab went
         from lab.dataplane.docker import engine
 
-        engine.release(state_root())  # a private engine stops with the last container lab
+        # a private engine stops with the last container lab (exiting on its own: ~1 s)
+        engine.release(state_root(), wait=False)
     return DownResult(lab=lab, removed_namespaces=sorted(removed), killed=killed)
 
 

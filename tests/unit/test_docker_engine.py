@@ -37,3 +37,22 @@ def test_image_tag_follows_every_input() -> None:
     ref = images.node_image_ref()
     assert ref.startswith("interlink-lab/node:") and len(ref.split(":")[1]) == 12
     assert ref == images.tag_of(images.NODE_IMAGE, images.inputs_hash())
+
+
+def test_an_engine_being_stopped_is_waited_for(tmp_path: Path) -> None:
+    import subprocess
+
+    # a stand-in for a private dockerd that `down` signalled and left to exit
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "docker").mkdir()
+        (tmp_path / "docker" / "dockerd.pid").write_text(f"{proc.pid}\n")
+        (tmp_path / "docker" / "dockerd.stopping").write_text(f"{proc.pid}\n")
+        assert engine.which(tmp_path) is None  # going away: not an engine to use
+        assert not engine.release(tmp_path)  # waits for it (here: stops it)
+        assert proc.wait(timeout=5) is not None
+        assert not (tmp_path / "docker" / "dockerd.stopping").exists()
+        assert not (tmp_path / "docker" / "dockerd.pid").exists()
+    finally:
+        proc.kill()
+        proc.wait()

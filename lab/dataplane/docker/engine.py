@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
 PING_TIMEOUT = 2.0
 LAB_LABEL = "interlink-lab.lab"  # on every container a lab creates
 Progress = Callable[[str], None] | None
@@ -71,12 +73,53 @@ def user_url() -> str | None:
     return f"unix://{DEFAULT_SOCKET}" if os.path.exists(DEFAULT_SOCKET) else None
 
 
+def _stopping_file(state_root: Path) -> Path:
+    return _dir(state_root) / "dockerd.stopping"
+
+
 def _private_pid(state_root: Path) -> int | None:
+    """The private engine's PID if it runs and is not being stopped."""
+    if _stopping_file(state_root).exists():
+        return None
     try:
         pid = int(_pid_file(state_root).read_text().strip())
     except (OSError, ValueError):
         return None
     return pid if process_alive(pid) else None
+
+
+def _settle(state_root: Path) -> None:
+    """Wait for a private engine that ``release(wait=False)`` asked to stop to be gone, and
+    for any dockerd still holding its own pid file there (a new one would refuse to start)."""
+    marker = _stopping_file(state_root)
+    with contextlib.suppress(OSError, ValueError):
+        stop_process(int(marker.read_text().strip()), timeout=STOP_TIMEOUT)  # waits, then kills
+    if marker.exists():
+        _pid_file(state_root).unlink(missing_ok=True)
+        marker.unlink()
+    try:
+        holder = int((_dir(state_root) / "docker.pid").read_text().strip())
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while process_alive(holder):
+        if time.monotonic() > deadline:
+            raise EngineError(f"a dockerd (pid {holder}) holds {_dir(state_root)} without "
+                              "answering: stop it, then try again")
+        time.sleep(0.05)
+
+
+def _answering(state_root: Path, pid: int) -> docker.DockerClient | None:
+    """A client of the private engine ``pid`` once it answers (it may still be starting,
+    for another ``up``), None if it exits or stays silent for START_TIMEOUT."""
+    sock = private_socket(state_root)
+    deadline = time.monotonic() + START_TIMEOUT
+    while process_alive(pid) and time.monotonic() < deadline:
+        client = _client(f"unix://{sock}") if sock.exists() else None
+        if client is not None:
+            return client
+        time.sleep(0.05)
+    return None
 
 
 def which(state_root: Path) -> dict[str, str] | None:
@@ -112,11 +155,12 @@ def connect(state_root: Path, progress: Progress = None) -> docker.DockerClient:
             return client
         if os.environ.get("DOCKER_HOST"):
             raise EngineError(f"the Docker engine at DOCKER_HOST={url} does not answer")
-    sock = f"unix://{private_socket(state_root)}"
-    if _private_pid(state_root) is not None:
-        client = _client(sock)
+    pid = _private_pid(state_root)
+    if pid is not None:
+        client = _answering(state_root, pid)
         if client is not None:
             return client
+    _settle(state_root)  # one still stopping shares the socket and data root: let it go
     return _start_private(state_root, progress)
 
 
@@ -158,11 +202,18 @@ def _start_private(state_root: Path, progress: Progress) -> docker.DockerClient:
     raise EngineError(f"dockerd did not answer within {START_TIMEOUT:g}s: {_tail(log_path)}")
 
 
-def release(state_root: Path) -> bool:
+def release(state_root: Path, wait: bool = True) -> bool:
     """Stop the private engine if no container is left on it (a lab's, or one a user started
-    on it); True if it was stopped. The user's engine is never touched."""
+    on it); True if it was stopped (or, ``wait=False``, asked to stop). The user's engine is
+    never touched.
+
+    dockerd takes ~1 s to shut down, two thirds of a docker lab's ``down``: without ``wait``
+    it is signalled and left to exit; the next ``connect`` (or a waiting ``release``) waits
+    for it, as they share the socket and the data root."""
     pid = _private_pid(state_root)
     if pid is None:
+        if wait:
+            _settle(state_root)
         return False
     client = _client(f"unix://{private_socket(state_root)}")
     if client is not None:
@@ -170,7 +221,13 @@ def release(state_root: Path) -> bool:
         client.close()
         if left:
             return False
-    stop_process(pid, timeout=10.0)
+    if not wait:
+        # the marker first: whoever connects from now on waits for this engine to be gone
+        _stopping_file(state_root).write_text(f"{pid}\n")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        return True
+    stop_process(pid, timeout=STOP_TIMEOUT)
     _pid_file(state_root).unlink(missing_ok=True)
     return True
 
