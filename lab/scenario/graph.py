@@ -107,7 +107,7 @@ def _notes(topo: Topology, node: str, role: str) -> tuple[str, ...]:
             out.append(f"router {c.router}" + (" (own config)" if c.config else ""))
     for v in topo.vpcs:
         if v.router_node == node:
-            out.append(f"VPC {v.name}: " + ", ".join(v.subnets))
+            out += [f"VPC {v.name}", *(f"subnet {s}" for s in v.subnets)]
         for i in v.instances:
             if i.node == node:
                 out.append(f"PN {i.private_network}")
@@ -260,7 +260,7 @@ def dot(graph: Graph) -> str:
     title = f"lab {graph.lab} ({graph.scenario})" + ("" if graph.live else ", no status")
     lines = [f"graph {_q(graph.lab)} {{",
              f"  graph [rankdir=LR, fontname=Helvetica, fontsize=12, labelloc=t, "
-             f"label={_q(title)}, nodesep=0.6, ranksep=1.1];",
+             f"label={_q(title)}, nodesep=0.5, ranksep=0.7];",
              "  node [shape=box, style=\"rounded,filled\", fontname=Helvetica, fontsize=10, "
              "color=\"#546e7a\"];",
              "  edge [fontname=Helvetica, fontsize=9];"]

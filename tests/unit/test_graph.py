@@ -54,7 +54,8 @@ def test_nodes_carry_asns_addresses_vlans_and_vpcs() -> None:
     assert nodes["scw-interlink"].asn == 12876
     assert nodes["partner"].asn is None and "VLAN 2451" in nodes["partner"].notes
     assert "il0.2451 169.254.0.17/31" in nodes["customer-router"].addresses
-    assert any(n.startswith("VPC vpc-lab: 203.0.113.0/24") for n in nodes["vpc-router"].notes)
+    assert nodes["vpc-router"].notes == ("VPC vpc-lab", "subnet 203.0.113.0/24",
+                                         "subnet 2001:db8:200::/64")
     assert [s for s in g.sides] == ["customer", "partner", "scaleway"]
 
 

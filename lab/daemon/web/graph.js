@@ -73,7 +73,7 @@
   function layout() {
     // cytoscape-dagre registered itself with window.cytoscape when it loaded.
     cy.layout({ name: "dagre",
-      rankDir: "LR", nodeSep: 40, rankSep: 90, edgeSep: 20, padding: 20,
+      rankDir: "LR", nodeSep: 30, rankSep: 60, edgeSep: 20, padding: 20,
       // Only the wires rank the nodes; InterLinks and sessions follow them.
       minLen: function (e) { return e.hasClass("wire") ? 1 : 0; },
       edgeWeight: function (e) { return e.hasClass("wire") ? 1 : 0; },
