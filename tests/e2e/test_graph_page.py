@@ -2,7 +2,8 @@
 selenium through Debian's chromedriver) opens /lab/graph with the token once, both sessions of
 the link are cut, and the page turns the link red from the event stream, without a reload,
 within a second of the controller's event; restored, it turns green again. A screenshot of
-each state is kept ($ILAB_TEST_ARTIFACTS, else the test's tmp dir) and its path printed."""
+each state is kept ($ILAB_TEST_ARTIFACTS, else the test's tmp dir) and its path printed.
+On each node runtime: the page reads only the controller, whatever the nodes are."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from lab.cli.main import cli
 from lab.control.handle import RunningLab
 from lab.control.polling import wait_for
 from lab.daemon import graph_page
@@ -37,15 +40,16 @@ EVENT_TO_DOM_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[RunningLab]:
+def lab(node_runtime: str) -> Iterator[RunningLab]:
     with LabFactory() as make:
-        yield make("basic", hold_time=3, name=f"graph{secrets.token_hex(3)}")
+        yield make("basic", hold_time=3, name=f"graph{secrets.token_hex(3)}",
+                   runtime_name=node_runtime)
 
 
 @pytest.fixture
 def artifacts(tmp_path: Path) -> Path:
     root = os.environ.get("ILAB_TEST_ARTIFACTS")
-    out = Path(root) / "graph-page" if root else tmp_path
+    out = Path(root) / "graph-page" / tmp_path.name if root else tmp_path
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -113,6 +117,11 @@ def test_a_cut_turns_the_link_red_live(lab: RunningLab, browser: Any, artifacts:
                      f"the {fam} session shown down", 5)
             assert _edge_colour(browser, f"bgp:link-lab:{fam}") == BGP_COLOURS["down"]
         _shot(browser, artifacts / "graph-cut.png")
+        # `interlink-lab graph` draws the same live status
+        res = CliRunner().invoke(cli, ["--lab", lab.name, "graph", "--format", "dot"])
+        assert res.exit_code == 0, res.output
+        line = next(x for x in res.output.splitlines() if 'id="link:link-lab"' in x)
+        assert f'color="{LINK_COLOURS["all_down"]}"' in line and "all_down" in line
     finally:
         lab.fault("restore", "both")
     wait_for(lambda: _row(browser, "link:link-lab").get("status") == "active",

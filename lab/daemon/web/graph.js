@@ -13,7 +13,7 @@
 
   let model = null;
   let cy = null;
-  let eventsSeen = 0; // events applied: a model fetched meanwhile may be older than them
+  let statusSeen = 0; // status events shown: a model fetched meanwhile may be older
   let refreshTimer = null;
 
   function colourOf(edge) {
@@ -81,6 +81,16 @@
   }
 
   function draw(m) {
+    if (model !== null) { // keep when a shown status changed (the rows say it)
+      const old = new Map(model.edges.map(function (e) { return [e.id, e]; }));
+      m.edges.forEach(function (e) {
+        const before = old.get(e.id);
+        if (before && before.status === e.status && before.changedAt) {
+          e.changedAt = before.changedAt;
+          e.eventTime = before.eventTime;
+        }
+      });
+    }
     model = m;
     document.getElementById("title").textContent =
       m.lab + " (" + m.scenario + ")" + (m.live ? "" : ", no status");
@@ -168,10 +178,10 @@
   }
 
   async function refresh() {
-    const seen = eventsSeen;
+    const seen = statusSeen;
     try {
       const m = await fetchModel();
-      if (seen !== eventsSeen) { scheduleRefresh(); return; } // older than an event applied
+      if (seen !== statusSeen) { scheduleRefresh(); return; } // older than a status shown
       draw(m);
       say("");
     } catch (err) {
@@ -179,26 +189,31 @@
     }
   }
 
+  // At most one fetch per REFRESH_MS however many events come (routes can be thousands).
   function scheduleRefresh() {
-    if (refreshTimer !== null) clearTimeout(refreshTimer);
+    if (refreshTimer !== null) return;
     refreshTimer = setTimeout(function () { refreshTimer = null; refresh(); }, REFRESH_MS);
   }
 
   function onEvent(ev) {
-    eventsSeen += 1;
-    if (ev.type === "status" && model !== null && ev.field in FIELDS) {
-      const family = FIELDS[ev.field][0];
-      model.edges.forEach(function (e) {
-        if (e.link_id !== ev.link_id) return;
-        if (family === null ? e.kind !== "interlink" : (e.kind !== "bgp" || e.family !== family)) return;
-        e.status = ev.new;
-        e.changedAt = Date.now();
-        e.eventTime = ev.time;
-        paintEdge(e);
-      });
-      table();
+    if (ev.type !== "status" || model === null || !(ev.field in FIELDS)) {
+      scheduleRefresh(); // another kind (a link added, a VPC attached) may change the model
+      return;
     }
-    scheduleRefresh(); // anything else (a link added, a VPC attached) changes the model
+    const family = FIELDS[ev.field][0];
+    let known = false;
+    model.edges.forEach(function (e) {
+      if (e.link_id !== ev.link_id) return;
+      known = true;
+      if (family === null ? e.kind !== "interlink" : (e.kind !== "bgp" || e.family !== family)) return;
+      e.status = ev.new;
+      e.changedAt = Date.now();
+      e.eventTime = ev.time;
+      paintEdge(e);
+    });
+    statusSeen += 1;
+    table();
+    if (!known) scheduleRefresh(); // a link the model does not have yet
   }
 
   async function follow() {
