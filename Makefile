@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB ?= ilab
 SCENARIO ?= basic
-APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps frr bird2 docker.io debootstrap
+APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps frr bird2 docker.io debootstrap \
+  graphviz chromium chromium-driver
 STAMP := $(VENV)/.installed
 
 .PHONY: setup up down status test quick unit e2e golden containerlab lint bench clean images
@@ -13,7 +14,11 @@ STAMP := $(VENV)/.installed
 TS_SDK := tests/sdk/ts
 TS_STAMP := $(TS_SDK)/node_modules/.installed
 
-setup: $(STAMP) $(TS_STAMP)
+# The topology page's libraries (cytoscape.js + dagre layout), served by the controller.
+WEB := lab/daemon/web
+WEB_STAMP := $(WEB)/node_modules/.installed
+
+setup: $(STAMP) $(TS_STAMP) $(WEB_STAMP)
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -28,6 +33,12 @@ $(TS_STAMP): $(TS_SDK)/package.json $(TS_SDK)/package-lock.json
 	  echo "installing Scaleway's TypeScript SDK (npm ci in $(TS_SDK))"; \
 	  cd $(TS_SDK) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
 	else echo "npm not found: the TypeScript SDK test will be skipped (install nodejs and npm)"; fi
+
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  echo "installing the topology page's libraries (npm ci in $(WEB))"; \
+	  cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the topology page (/lab/graph, graph --format html) will say so"; fi
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,7 +76,7 @@ e2e: setup
 
 # Rewrite tests/golden/ from the code after an intended topology change; review the diff.
 golden: setup
-	$(BIN)/pytest -q tests/unit/test_topology_golden.py --update-golden
+	$(BIN)/pytest -q tests/unit/test_topology_golden.py tests/unit/test_graph.py --update-golden
 
 # Rewrite containerlab/<scenario>.clab.yml from the shipped scenarios (lab ilab, the default
 # image); tests/unit/test_containerlab.py fails when they drift.

@@ -288,11 +288,14 @@ class Routes:
 
 
 def make_app(ctrl: ControllerApi, token: str,
-             extensions: Sequence[ApiExtension] = ()) -> web.Application:
-    """The controller's aiohttp app, with the routes of ``extensions`` (the lab's)."""
+             extensions: Sequence[ApiExtension] = (),
+             pages: Sequence[str] = ()) -> web.Application:
+    """The controller's aiohttp app, with the routes of ``extensions`` (the lab's).
+    ``pages`` are paths a browser opens: the token may come once as ``?token=``, then from
+    a cookie (``auth_middleware``)."""
     if not token:
         raise ValueError("an API token is required")
-    middlewares = [errors_middleware, auth_middleware(token, PUBLIC_PATHS)]
+    middlewares = [errors_middleware, auth_middleware(token, PUBLIC_PATHS, frozenset(pages))]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     r = Routes(ctrl, openapi.document(*(ext.openapi() for ext in extensions)))
     add = app.router.add_route

@@ -4,6 +4,7 @@ exceptions (exact shapes of interlink.md), and the token check."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -89,17 +90,53 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return json_response(body, status)
 
 
-def auth_middleware(token: str, public_paths: frozenset[str]) -> Middleware:
-    """Every request needs the token, except a GET of ``public_paths``."""
+def token_cookie(token: str) -> str:
+    """The cookie a browser keeps the token in. Cookies are not kept apart by port, so each
+    lab on 127.0.0.1 names its own (from its token: the name reveals nothing usable)."""
+    return "ilab_" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+PAGE_DENIED = ("<!doctype html><title>interlink-lab: token needed</title>"
+               "<p>This page needs the lab's token: open the address that "
+               "<code>interlink-lab graph --url</code> prints (it carries "
+               "<code>?token=</code> once; the page then keeps it in a cookie).</p>")
+
+
+def auth_middleware(token: str, public_paths: frozenset[str],
+                    pages: frozenset[str] = frozenset()) -> Middleware:
+    """Every request needs the token, except a GET of ``public_paths``.
+
+    A browser cannot send a header when it opens a page: a GET of one of ``pages`` may carry
+    ``?token=`` instead, once; it is answered by a redirect to the same page without it (out
+    of the address bar, the history and referrers) that sets the token as an HttpOnly,
+    SameSite=Strict cookie. That cookie is taken for GETs only: GETs change nothing, so a
+    page of another site or port cannot act on the lab with it."""
     expected = token.encode()
+    cookie = token_cookie(token)
+
+    def valid(given: str) -> bool:
+        # Constant time: the token is the only thing protecting the lab's control plane.
+        return hmac.compare_digest(given.encode(), expected)
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in public_paths and request.method == "GET":
-            return await handler(request)
-        given = request.headers.get("X-Auth-Token", "").encode()
-        # Constant time: the token is the only thing protecting the lab's control plane.
-        if not hmac.compare_digest(given, expected):
+        if request.method == "GET":
+            if request.path in public_paths:
+                return await handler(request)
+            if request.path in pages and "token" in request.query:
+                if not valid(request.query["token"]):
+                    return web.Response(text=PAGE_DENIED, status=401, content_type="text/html")
+                query = {k: v for k, v in request.query.items() if k != "token"}
+                resp = web.Response(status=303, headers={
+                    "Location": str(request.rel_url.with_query(query)),
+                    "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+                resp.set_cookie(cookie, token, path="/", httponly=True, samesite="Strict")
+                return resp
+            if valid(request.cookies.get(cookie, "")):
+                return await handler(request)
+            if request.path in pages:
+                return web.Response(text=PAGE_DENIED, status=401, content_type="text/html")
+        if not valid(request.headers.get("X-Auth-Token", "")):
             return json_response(DENIED, 401)
         return await handler(request)
 

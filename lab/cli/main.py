@@ -74,6 +74,7 @@ def _register() -> None:
     from lab.cli.exec import exec_
     from lab.cli.export import export
     from lab.cli.fault import fault
+    from lab.cli.graph import graph
     from lab.cli.images import images
     from lab.cli.inspect import inspect
     from lab.cli.partner import partner
@@ -87,7 +88,8 @@ def _register() -> None:
     from lab.cli.vpc import vpc
 
     for cmd in (up, down, status, inspect, routes, policy, propagation, vpc, customer, fault,
-                events, exec_, controller, run, validate, partner, export, attach, images):
+                events, exec_, controller, run, validate, partner, export, attach, images,
+                graph):
         _accept_lab_anywhere(cmd)
         cli.add_command(cmd)
 

@@ -40,6 +40,7 @@ from controller.service.controller import Controller
 from lab.control.labdir import lab_dir, read_json, write_json
 from lab.control.lifecycle import use_images, with_router, with_runtime
 from lab.daemon.events_api import EventsApi
+from lab.daemon.graph_api import PAGE_PATH, GraphApi
 from lab.daemon.lab_api import LabApi
 from lab.daemon.partner_api import PartnerApi
 from lab.daemon.speakers import ProcessSpeakers
@@ -281,8 +282,11 @@ class LabDaemon:
         # not answer `all_down` for links whose sessions never went down.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ctrl.replayed.wait(), timeout=5.0)
+        graph = GraphApi(self.lab, lambda: self.topo, self.ctrl.api.list_links,
+                         self.wiring.link_name)
         app = make_app(self.ctrl.api, self.info["token"],
-                       [PartnerApi(self.ctrl.api), EventsApi(self.ctrl.bus), LabApi(self)])
+                       [PartnerApi(self.ctrl.api), EventsApi(self.ctrl.bus), LabApi(self), graph],
+                       pages=[PAGE_PATH])
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.SockSite(runner, listener)
