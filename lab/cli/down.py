@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lab.control import lifecycle
+from lab.control.down import down as take_down
 
 
 @click.command("down")
@@ -12,7 +12,7 @@ from lab.control import lifecycle
 def down(ctx: click.Context) -> None:
     """Stop the lab's controller and speakers and delete its namespaces."""
     lab = ctx.obj["lab"]
-    result = lifecycle.down(lab)
+    result = take_down(lab)
     if not result.removed_namespaces and not result.killed:
         click.echo(f"[{lab}] nothing to remove: the lab was not up", err=True)
         return

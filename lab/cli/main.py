@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -14,6 +15,25 @@ from lab.control.labdir import DEFAULT_LAB, LabError, check_lab_name
 
 
 class LabGroup(click.Group):
+    """The top-level group: verbs load on first use (VERBS), our errors map to one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            if cmd_name not in VERBS:
+                return None
+            self.add_command(load_verb(cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The listing from the table: `--help` imports no verb.
+        limit = formatter.width - 6 - max(len(name) for name in VERBS)
+        rows = [(name, _shorten(help_, limit)) for name, (_m, _a, help_) in VERBS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context) -> Any:
         # Subcommands (and nested groups) run inside this call: one place maps our errors.
         try:
@@ -54,6 +74,66 @@ def _verb_lab(ctx: click.Context, _param: click.Parameter, value: str | None) ->
         obj["lab"], obj["lab_given"] = _checked_lab(value), True
 
 
+# Verbs are imported when used, not at start-up: `--help` and light verbs stay fast (importing
+# every verb pulls the scenario schema, the routers and Docker: ~0.35 s). The one-line helps here
+# are what `--help` lists without importing; tests/unit/test_cli_lazy.py keeps them equal to the
+# commands' own.
+VERBS: dict[str, tuple[str, str, str]] = {
+    "up": ("lab.cli.up", "up",
+        'Bring up a lab from SCENARIO (a shipped name such as `basic`, or a YAML file).'),
+    "down": ("lab.cli.down", "down",
+        "Stop the lab's controller and speakers and delete its namespaces."),
+    "status": ("lab.cli.status", "status",
+        'Links of the lab: status, BGP sessions, VPC, policies, route counters.'),
+    "inspect": ("lab.cli.inspect", "inspect",
+        'Nodes of the lab and the API url/token (for the Scaleway SDK or curl).'),
+    "routes": ("lab.cli.routes", "routes",
+        'Routes of NODE (default: every node): prefix, gateway, device, protocol.'),
+    "policy": ("lab.cli.policy", "policy",
+        'Routing policies: list, show, create, update, delete, attach to / detach from '
+        'links.'),
+    "propagation": ("lab.cli.propagation", "propagation",
+        "Turn route propagation of LINK on or off (default: the lab's only link)."),
+    "vpc": ("lab.cli.vpc", "vpc",
+        'VPCs: list, attach to a link, detach from a link.'),
+    "customer": ("lab.cli.customer", "customer",
+        'The customer router: announce / withdraw prefixes, see its routes.'),
+    "fault": ("lab.cli.fault", "fault",
+        "Cut / restore BGP sessions (packets dropped on Scaleway's side, hold timer "
+        'expires).'),
+    "events": ("lab.cli.events", "events",
+        'Stream events until interrupted (or --count / --timeout), following the '
+        'controller across restarts (it fails if the controller stays away for 30 s).'),
+    "exec": ("lab.cli.exec", "exec_",
+        "Run COMMAND (default: a shell) in NODE's namespace; its exit code is passed "
+        'through.'),
+    "controller": ("lab.cli.controller", "controller",
+        "Start, stop or restart the lab's controller daemon."),
+    "run": ("lab.cli.run", "run",
+        'Run scenario FILES (paths or shipped names): bring the lab up, run the steps in '
+        'order, then the checks, and tear it down.'),
+    "validate": ("lab.cli.validate", "validate",
+        'Check scenario FILES (paths or shipped names) against the schema, their '
+        'references (links, policies, VPCs, nodes, waits) and the topology rules, without'
+        ' running them.'),
+    "partner": ("lab.cli.partner", "partner",
+        "The partner's side of hosted links: approve, refuse, let expire."),
+    "export": ("lab.cli.export", "export",
+        "Write the lab in another tool's format."),
+    "attach": ("lab.cli.attach", "attach",
+        'Adopt the running nodes of a containerlab topology (clab-LAB-*): add what the '
+        "file cannot say (VLAN emulation, the partner's switch, sysctls), start the "
+        'controller and drive the Scaleway side.'),
+    "images": ("lab.cli.images", "images",
+        "The lab's images on the Docker engine (the node image every container runs, and "
+        'its Debian base); `images build` builds what is missing.'),
+    "graph": ("lab.cli.graph", "graph",
+        'The topology: nodes, wires, VLANs, addresses, ASNs, each InterLink coloured by '
+        'its status and each BGP session by its state (green up/active, orange limited, '
+        'red down, grey otherwise).'),
+}
+
+
 def _accept_lab_anywhere(cmd: click.Command) -> None:
     """Give every verb (and sub-verb) the global --lab too, so it may follow the verb."""
     if not any(p.name == "lab" for p in cmd.params):
@@ -65,36 +145,17 @@ def _accept_lab_anywhere(cmd: click.Command) -> None:
             _accept_lab_anywhere(sub)
 
 
-def _register() -> None:
-    from lab.cli.attach import attach
-    from lab.cli.controller import controller
-    from lab.cli.customer import customer
-    from lab.cli.down import down
-    from lab.cli.events import events
-    from lab.cli.exec import exec_
-    from lab.cli.export import export
-    from lab.cli.fault import fault
-    from lab.cli.graph import graph
-    from lab.cli.images import images
-    from lab.cli.inspect import inspect
-    from lab.cli.partner import partner
-    from lab.cli.policy import policy
-    from lab.cli.propagation import propagation
-    from lab.cli.routes import routes
-    from lab.cli.run import run
-    from lab.cli.status import status
-    from lab.cli.up import up
-    from lab.cli.validate import validate
-    from lab.cli.vpc import vpc
-
-    for cmd in (up, down, status, inspect, routes, policy, propagation, vpc, customer, fault,
-                events, exec_, controller, run, validate, partner, export, attach, images,
-                graph):
-        _accept_lab_anywhere(cmd)
-        cli.add_command(cmd)
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - 3, 10)].rsplit(" ", 1)[0] + "..."
 
 
-_register()
+def load_verb(name: str) -> click.Command:
+    module, attr, _help = VERBS[name]
+    cmd: click.Command = getattr(importlib.import_module(module), attr)
+    _accept_lab_anywhere(cmd)
+    return cmd
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,16 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.drivers.procs import stop_process, stop_processes
+from controller.drivers.procs import stop_process
 from controller.drivers.speaker import exabgp_executable
+
+# `down` lives in its own light module (the verb imports only it); re-exported for callers
+from lab.control.down import DownResult as DownResult
+from lab.control.down import down as down
+from lab.control.down import lab_runtimes
 from lab.control.labdir import LabError, check_lab_name, lab_dir, pid_alive, read_json, write_json
 from lab.control.polling import WaitTimeout, wait_for
 from lab.dataplane.build import build
-from lab.dataplane.nodes import runtime, runtime_for
+from lab.dataplane.nodes import runtime
 from lab.dataplane.probes import ping_fast
 from lab.dataplane.state import state_root
 from lab.dataplane.sync import sync
-from lab.dataplane.teardown import existing_namespaces, teardown
+from lab.dataplane.teardown import existing_namespaces
 from lab.routers import registry
 from lab.scenario import file
 from lab.scenario.addressing import build_topology
@@ -498,47 +503,3 @@ def wait_traffic(scenario: Scenario, topo: Topology, timeout: float) -> None:
               timeout, functools.partial(str, f"{dst} unreachable"))
 
 
-@dataclass
-class DownResult:
-    lab: str
-    removed_namespaces: list[str]
-    killed: list[int]
-
-
-def down(lab: str = "ilab") -> DownResult:
-    check_lab_name(lab)
-    d = lab_dir(lab)
-    pids: list[int] = []
-    for pid_file in [d / "controller.pid", *sorted((d / "speakers").glob("*.pid"))]:
-        with contextlib.suppress(OSError, ValueError):
-            pids.append(int(pid_file.read_text()))
-    killed = stop_processes(pids)  # together: one grace period for all
-    info: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        info = read_json(d / "lab.json")
-    removed: list[str] = []
-    for rt in lab_runtimes(lab, info):
-        names: set[str] = set(existing_namespaces(lab, rt))
-        names |= {n for n in info.get("namespaces", []) if runtime_for(n).name == rt}
-        removed += teardown(lab, sorted(names), runtime_name=rt).removed
-    shutil.rmtree(d, ignore_errors=True)
-    if info.get("runtime", DEFAULT_RUNTIME) != DEFAULT_RUNTIME:  # a container lab went
-        from lab.dataplane.docker import engine
-
-        # a private engine stops with the last container lab (exiting on its own: ~1 s)
-        engine.release(state_root(), wait=False)
-    return DownResult(lab=lab, removed_namespaces=sorted(removed), killed=killed)
-
-
-def lab_runtimes(lab: str, info: dict[str, Any]) -> list[str]:
-    """The runtimes a lab's nodes may be in: the netns one always (cheap to look at), the
-    docker one where lab.json says so or an engine already runs that may hold them."""
-    out = [DEFAULT_RUNTIME]
-    if info.get("runtime", DEFAULT_RUNTIME) != DEFAULT_RUNTIME:
-        out.append("docker")
-    else:
-        from lab.dataplane.docker import engine
-
-        if engine.running(state_root()):
-            out.append("docker")
-    return out

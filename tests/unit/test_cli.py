@@ -458,10 +458,10 @@ def test_lab_from_the_environment(labs_seen: list[str]) -> None:
 
 
 def test_down_accepts_lab_after_the_verb(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lab.control import lifecycle
-    from lab.control.lifecycle import DownResult
+    from lab.cli import down as down_verb
+    from lab.control.down import DownResult
     downs: list[str] = []
-    monkeypatch.setattr(lifecycle, "down",
+    monkeypatch.setattr(down_verb, "take_down",
                         lambda lab: downs.append(lab) or DownResult(lab, [], []))
     res = CliRunner().invoke(cli, ["down", "--lab", "x2"])
     assert res.exit_code == 0, res.output
