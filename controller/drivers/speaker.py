@@ -36,11 +36,13 @@ __all__ = [
     "SpeakerSpec",
     "bridge_command",
     "bridge_pid",
+    "catches_reload",
     "exabgp_executable",
     "reload_speaker",
     "speaker_pid",
     "start_speaker",
     "stop_speaker",
+    "wait_until_reloadable",
 ]
 
 log = logging.getLogger(__name__)
@@ -166,6 +168,21 @@ def _catches(pid: int, sig: int) -> bool:
     return False
 
 
+def catches_reload(pid: int) -> bool:
+    """ExaBGP ``pid`` has installed its SIGUSR1 handler (before, the signal kills it)."""
+    return _catches(pid, signal.SIGUSR1)
+
+
+def wait_until_reloadable(pid: int, timeout: float) -> bool:
+    """Wait for ``catches_reload``; False if the process died or ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    while not catches_reload(pid):
+        if not process_alive(pid) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def reload_speaker(spec: SpeakerSpec, config_text: str, timeout: float = 3.0) -> bool:
     """Rewrite the config and have ExaBGP reload it (SIGUSR1); True once it says it did.
 
@@ -184,10 +201,8 @@ def reload_speaker(spec: SpeakerSpec, config_text: str, timeout: float = 3.0) ->
         offset = 0
     deadline = time.monotonic() + timeout
     # A SIGUSR1 before ExaBGP installed its handler kills it: wait for the handler first.
-    while not _catches(pid, signal.SIGUSR1):
-        if not process_alive(pid) or time.monotonic() > deadline:
-            raise ProcessLookupError(f"speaker {spec.name} is not ready for a reload")
-        time.sleep(0.005)
+    if not wait_until_reloadable(pid, timeout):
+        raise ProcessLookupError(f"speaker {spec.name} is not ready for a reload")
     os.kill(pid, signal.SIGUSR1)
     while time.monotonic() < deadline:
         time.sleep(0.005)

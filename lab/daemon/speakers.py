@@ -8,6 +8,8 @@ adopts them by their pid files, reloading a speaker only when its configuration 
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,18 +17,28 @@ from controller.drivers.exabgp_config import NeighborConfig, render_config
 from controller.drivers.speaker import (
     SpeakerSpec,
     bridge_command,
+    catches_reload,
     reload_speaker,
     speaker_pid,
     start_speaker,
     stop_speaker,
+    wait_until_reloadable,
 )
 from lab.dataplane.nodes import runtime_for
+
+log = logging.getLogger("lab.daemon.speakers")
+# How long a speaker still starting may take to become reloadable (ExaBGP's start-up is
+# ~0.3 s idle, several seconds on a loaded 2-core machine with many links being wired).
+READY_TIMEOUT_S = 60.0
 
 
 class ProcessSpeakers:
     def __init__(self, workdir: Path, socket_path: Path):
         self.workdir, self.socket_path = workdir, socket_path
         self.specs: dict[str, SpeakerSpec] = {}
+        # Reloads waiting for a speaker still starting: name -> the latest config text.
+        self._pending: dict[str, str] = {}
+        self._pending_lock = threading.Lock()
 
     def bridge_command(self, speaker: str, netns: str) -> list[str]:
         """The API process of speaker ``speaker``: its bridge to the daemon's hub, run by the
@@ -43,8 +55,44 @@ class ProcessSpeakers:
             nodes = runtime_for(netns)
             start_speaker(spec, config_text, self.socket_path, nodes.start,
                           nodes.python(netns))
-        elif not conf.exists() or conf.read_text() != config_text:
+        elif ((not conf.exists() or conf.read_text() != config_text)
+              and not self._reload_when_ready(spec, config_text)):
             reload_speaker(spec, config_text)
+
+    def _reload_when_ready(self, spec: SpeakerSpec, config_text: str) -> bool:
+        """A speaker that has not installed its reload handler yet (still starting) is
+        reloaded by a thread once it has, with the latest config asked for: the caller (an
+        API call) does not wait for ExaBGP's start-up, and changes made meanwhile coalesce
+        into one reload. False if the speaker is ready (reload it now)."""
+        with self._pending_lock:
+            if spec.name in self._pending:
+                self._pending[spec.name] = config_text
+                return True
+            pid = speaker_pid(spec)
+            if pid is None or catches_reload(pid):
+                return False
+            self._pending[spec.name] = config_text
+        threading.Thread(target=self._deferred_reload, args=(spec,), daemon=True,
+                         name=f"reload-{spec.name}").start()
+        return True
+
+    def _deferred_reload(self, spec: SpeakerSpec) -> None:
+        pid = speaker_pid(spec)
+        ready = pid is not None and wait_until_reloadable(pid, READY_TIMEOUT_S)
+        done: str | None = None
+        while True:
+            with self._pending_lock:
+                text = self._pending.get(spec.name)
+                if text is None or text == done or not ready or speaker_pid(spec) != pid:
+                    # done, or stopped / replaced meanwhile (a new process reads its config)
+                    self._pending.pop(spec.name, None)
+                    return
+            try:
+                reload_speaker(spec, text)
+            except ProcessLookupError as exc:  # died: the controller's watchdog restarts it
+                log.warning("deferred reload of %s: %s", spec.name, exc)
+                ready = False
+            done = text  # a newer config asked for during the reload goes round again
 
     def stop(self, name: str) -> None:
         # by its pid file: also after a controller restart; forgotten, so that a start after

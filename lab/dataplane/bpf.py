@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import socket
 import struct
@@ -146,6 +147,9 @@ def subif_mux(vid: int, trunk_ifindex: int) -> bytes:
     return a.bytes()
 
 
+LOAD_ATTEMPTS = 5
+
+
 def load(prog: bytes, name: str) -> int:
     """Load a tc (SCHED_CLS) program; its fd. The verifier's complaint in the OSError."""
     insns = ctypes.create_string_buffer(prog, len(prog))
@@ -157,7 +161,12 @@ def load(prog: bytes, name: str) -> int:
                        ctypes.addressof(insns), ctypes.addressof(lic), 1, len(log),
                        ctypes.addressof(log), 0, 0, pname)
     buf = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
-    fd = _libc.syscall(_SYS_BPF, _BPF_PROG_LOAD, buf, 128)
+    # The kernel may answer EAGAIN on a loaded machine (measured: 1 load in a few hundred
+    # while provisioning links); libbpf retries it too.
+    for _attempt in range(LOAD_ATTEMPTS):
+        fd = _libc.syscall(_SYS_BPF, _BPF_PROG_LOAD, buf, 128)
+        if fd >= 0 or ctypes.get_errno() != errno.EAGAIN:
+            break
     if fd < 0:
         e = ctypes.get_errno()
         raise OSError(e, f"BPF_PROG_LOAD {name}: {os.strerror(e)}: "

@@ -7,9 +7,11 @@ live state it is given: what already exists produces no line.
 
 from __future__ import annotations
 
+import dataclasses
+
 from lab.dataplane.bpf import hidden_peer
 from lab.dataplane.iproute import LiveState, norm_cidr
-from lab.scenario.topology import Topology, VethPair
+from lab.scenario.topology import Address, Bridge, Route, Topology, VethPair, VlanInterface
 
 
 def sysctls(topology: Topology, netns: str) -> dict[str, str]:
@@ -134,3 +136,45 @@ def remove_lines(old: Topology, new: Topology, live: dict[str, LiveState]) -> tu
         # interface would fail.
         ns_lines.sort(key=lambda line: line.startswith("link del"))
     return strict, routes
+
+
+def _slices(topology: Topology) -> dict[str, tuple[object, ...]]:
+    """Everything of `topology` each namespace holds (comparable): its node, the veths with
+    an end in it, its sub-interfaces, bridges, addresses and routes."""
+    images = dict(topology.images)
+    parts: dict[str, list[object]] = {
+        n.netns: [n, images.get(n.name, topology.image)] for n in topology.nodes}
+    for v in topology.veths:
+        for end in {v.a.netns, v.b.netns}:
+            parts.setdefault(end, []).append(_veth_key(v))
+    items: tuple[VlanInterface | Bridge | Address | Route, ...] = (
+        *topology.vlans, *topology.bridges, *topology.addresses, *topology.routes)
+    for item in items:
+        parts.setdefault(item.netns, []).append(item)
+    return {n: tuple(sorted(map(repr, p))) for n, p in parts.items()}
+
+
+def touched(old: Topology | None, new: Topology) -> set[str]:
+    """The namespaces whose part of the topology differs between `old` and `new` (all of
+    `new`'s when there is no `old`): a sync only needs to look at and change those, so wiring
+    one more link costs the same with 2 links or 100."""
+    new_parts = _slices(new)
+    if old is None:
+        return set(new_parts)
+    old_parts = _slices(old)
+    return {n for n in new_parts.keys() | old_parts.keys()
+            if new_parts.get(n) != old_parts.get(n)}
+
+
+def restrict(topology: Topology, names: set[str]) -> Topology:
+    """`topology` reduced to the namespaces `names`: their nodes, the veths with both ends in
+    them (a veth with an end elsewhere is unchanged, so it exists already), their
+    sub-interfaces, bridges, addresses and routes."""
+    return dataclasses.replace(
+        topology,
+        nodes=tuple(n for n in topology.nodes if n.netns in names),
+        veths=tuple(v for v in topology.veths if v.a.netns in names and v.b.netns in names),
+        vlans=tuple(v for v in topology.vlans if v.netns in names),
+        bridges=tuple(b for b in topology.bridges if b.netns in names),
+        addresses=tuple(a for a in topology.addresses if a.netns in names),
+        routes=tuple(r for r in topology.routes if r.netns in names))

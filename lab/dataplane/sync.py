@@ -24,15 +24,16 @@ class SyncReport:
 def sync(old: Topology | None, new: Topology) -> SyncReport:
     """Make the lab's namespaces match `new`, `old` being what was built before.
 
-    Creates the namespaces, veths, VLAN sub-interfaces, bridge ports, addresses and static
-    routes of `new` that are missing; removes the nodes of `old` that `new` lacks (killing
-    their processes) and its veths, sub-interfaces, addresses and static routes that `new`
-    lacks. Nodes are matched by namespace: `new` is built with `old`'s node names
-    (``build_topology(..., given=old.node_names)``), so a kept node keeps its namespace and
-    a node of `old` renamed in `new` is an error (it would be rebuilt). Everything else is
-    left alone, so existing links keep their traffic (VLAN programs are swapped
-    atomically). With `old=None` (a restarting controller) nothing is removed and whatever
-    already exists is kept: only what is missing is created.
+    Only the namespaces whose part differs between `old` and `new` (``plan.touched``) are looked
+    at. Creates the namespaces, veths, VLAN sub-interfaces, bridge ports, addresses and static
+    routes of `new` that are missing; removes the nodes of `old` that `new` lacks (killing their
+    processes) and its veths, sub-interfaces, addresses and static routes that `new` lacks.
+    Nodes are matched by namespace: `new` is built with `old`'s node names
+    (``build_topology(..., given=old.node_names)``), so a kept node keeps its namespace and a
+    node of `old` renamed in `new` is an error (it would be rebuilt). Everything else is left
+    alone, so existing links keep their traffic (VLAN programs are swapped atomically). With
+    `old=None` (a restarting controller) nothing is removed and whatever already exists is kept:
+    only what is missing is created.
 
     On failure, the namespaces this call created are removed and LabBuildError is raised;
     calling sync again with the same `new` completes the job.
@@ -52,22 +53,27 @@ def sync(old: Topology | None, new: Topology) -> SyncReport:
                              + ", ".join(moved))
     nodes = runtime(new.runtime)
     removed: tuple[str, ...] = ()
+    # Only the namespaces whose part of the topology changed are read and written.
+    names = plan.touched(old, new)
+    old_part = plan.restrict(old, names) if old is not None else None
+    new_part = plan.restrict(new, names)
     with build_errors(new.lab):
-        if old is not None:
-            gone = [n.netns for n in old.nodes if n.key not in new_keys and nodes.exists(n.netns)]
+        if old_part is not None:
+            gone = [n.netns for n in old_part.nodes
+                    if n.key not in new_keys and nodes.exists(n.netns)]
             if gone:
                 _unplug(gone)
                 removed = teardown(new.lab, gone, runtime_name=new.runtime).removed
 
         # What is there already (the namespaces still missing are empty: no need to ask).
-        live = iproute.live_state(n for n in new.netns_names if nodes.exists(n))
+        live = iproute.live_state(n for n in new_part.netns_names if nodes.exists(n))
 
         # Removals (old minus new), before creations that may reuse the names.
-        if old is not None:
-            strict, best_effort = plan.remove_lines(old, new, live)
+        if old_part is not None:
+            strict, best_effort = plan.remove_lines(old_part, new_part, live)
             iproute.batches(strict, "removing from")
             iproute.batches(best_effort, "removing routes from", force=True)
-    created = provision(new, live)
+    created = provision(new_part, live)
     return SyncReport(added_nodes=created, removed_nodes=removed,
                       seconds=time.perf_counter() - t0)
 

@@ -103,3 +103,35 @@ def test_sysctls(basic: Topology) -> None:
     router = plan.sysctls(basic, "ilab-customer-router")
     assert router["net/ipv4/ip_forward"] == "1" and router["net/ipv6/conf/all/accept_dad"] == "0"
     assert "net/ipv6/conf/all/disable_ipv6" not in router
+
+
+def _with_link_b(partner: str = "pop-b") -> tuple[Topology, Topology]:
+    s = load_scenario("basic")
+    extra = LinkSpec(name="link-b", vlan=2452, bandwidth_mbps=1000,
+                     peering_v4="169.254.0.18/31", peering_v6="2001:db8:fc60::2/127",
+                     vpc="vpc-lab", routing_policies=(), enable_route_propagation=False,
+                     customer="customer", index=2, partner=partner)
+    one = build_topology(s, lab="ilab")
+    return one, build_topology(replace(s, links=(*s.links, extra)), "ilab", one.node_names)
+
+
+def test_a_sync_touches_only_the_namespaces_that_change() -> None:
+    one, two = _with_link_b()
+    assert plan.touched(one, one) == set()
+    assert plan.touched(None, one) == set(one.netns_names)
+    # the new link's own nodes, and the two routers it plugs into; not the hosts
+    assert plan.touched(one, two) == {"ilab-scw-interlink-2", "ilab-partner-pop-b",
+                                      "ilab-customer-router", "ilab-vpc-router"}
+    assert plan.touched(two, one) == plan.touched(one, two)
+
+
+def test_a_restricted_topology_keeps_whole_veths_only() -> None:
+    one, two = _with_link_b()
+    names = plan.touched(one, two)
+    part = plan.restrict(two, names)
+    assert set(part.netns_names) == names
+    assert all(v.a.netns in names and v.b.netns in names for v in part.veths)
+    assert {a.netns for a in part.addresses} <= names
+    # what the untouched namespaces hold is left out, and so never rewritten
+    assert not any(a.netns == "ilab-onprem-host" for a in part.addresses)
+    assert part.links == two.links

@@ -1,0 +1,167 @@
+"""Scale: many InterLinks through Scaleway's own SDK, and bulk customer routes.
+
+- links: N links created, approved by the partner, attached to a VPC and two policies,
+  propagation on, as a user's script would; time to all `active`, the lab's RSS (controller,
+  speakers, bridges, customer routers), the latency of a light API call made while the links
+  are being wired (p50/p99), then `down`.
+- routes: one customer router announces P prefixes; time until all are in the VPC's route
+  table, and until all are gone after the withdrawal; propagation off/on with them all.
+
+    python -m bench.scale links --links 100 [--json F]
+    python -m bench.scale routes --prefixes 100000 [--router frr] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lab.control import lifecycle
+from lab.control.client import Client as LabClient
+from lab.control.labdir import api_info, lab_dir
+
+PROJECT = "11111111-1111-4111-8111-111111111111"
+TH2 = "95b2e92f-b7ae-4298-a581-b6c14cdae035"
+FREEPRO = "bc5163ff-cce9-498e-8401-0d8bfe81fd33"
+
+
+def sdk(lab: str) -> Any:
+    from scaleway import Client
+
+    info = api_info(lab)
+    return Client(access_key="SCWXXXXXXXXXXXXXXXXX", secret_key=info.token,
+                  default_project_id=PROJECT, default_region="fr-par", api_url=info.url)
+
+
+def lab_rss_mib(lab: str) -> float:
+    """Resident memory of every process in the lab's namespaces plus its controller (MiB)."""
+    from lab.dataplane.nodes import runtime
+
+    rt = runtime("netns")
+    pids: set[int] = set()
+    for pids_of in rt.pids(rt.lab_nodes(lab)).values():
+        pids.update(pids_of)
+    ctl = lab_dir(lab) / "controller.pid"
+    if ctl.exists():
+        pids.add(int(ctl.read_text()))
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def poll(check: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> float:
+    t0 = time.perf_counter()
+    while not check():
+        if time.perf_counter() - t0 > timeout:
+            raise SystemExit(f"bench: timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+    return time.perf_counter() - t0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def run_links(n: int, lab: str = "scale", progress: bool = True) -> dict[str, Any]:
+    lifecycle.down(lab)
+    lifecycle.up("basic", lab=lab)
+    res = provision(n, lab, progress)
+    t1 = time.perf_counter()
+    lifecycle.down(lab)
+    return {**res, "down_s": time.perf_counter() - t1}
+
+
+def provision(n: int, lab: str, progress: bool = True) -> dict[str, Any]:
+    """N links on a running lab, through the SDK; returns the figures (the lab stays up)."""
+    from scaleway.interlink.v1beta1 import InterlinkV1Beta1API
+    from scaleway.vpc.v2 import VpcV2API
+
+    client = sdk(lab)
+    api, vpcs, labc = InterlinkV1Beta1API(client), VpcV2API(client), LabClient.for_lab(lab)
+    vpc = vpcs.create_vpc(enable_routing=True, enable_transitivity=False, name="scale")
+    vpcs.create_private_network(vpc_id=vpc.id, name="apps",
+                                default_route_propagation_enabled=False)
+    p4 = api.create_routing_policy(name="scale-v4", is_ipv6=False,
+                                   prefix_filter_in=["100.64.0.0/10"],
+                                   prefix_filter_out=["0.0.0.0/0"])
+    p6 = api.create_routing_policy(name="scale-v6", is_ipv6=True,
+                                   prefix_filter_in=["2001:db8::/32"],
+                                   prefix_filter_out=["::/0"])
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def probe() -> None:  # a user's dashboard polling while the links are wired
+        c = LabClient.for_lab(lab)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            c.get(f"/interlink/v1beta1/regions/fr-par/links/{first_id}")
+            latencies.append(time.perf_counter() - t0)
+            time.sleep(0.05)
+
+    t0 = time.perf_counter()
+    ids: list[str] = []
+    prober: threading.Thread | None = None
+    first_id = ""
+    for i in range(n):
+        link = api.create_link(name=f"scale-{i:03d}", pop_id=TH2, bandwidth_mbps=50,
+                               partner_id=FREEPRO)
+        ids.append(link.id)
+        if prober is None:
+            first_id = link.id
+            prober = threading.Thread(target=probe, daemon=True)
+            prober.start()
+        labc.post("/lab/v1/partner/approve", {"pairing_key": link.partner.pairing_key})
+        api.attach_vpc(link_id=link.id, vpc_id=vpc.id)
+        api.attach_routing_policy(link_id=link.id, routing_policy_id=p4.id)
+        api.attach_routing_policy(link_id=link.id, routing_policy_id=p6.id)
+        api.enable_route_propagation(link_id=link.id)
+        if progress:
+            print(f"  link {i + 1}/{n} configured at {time.perf_counter() - t0:.1f}s",
+                  file=sys.stderr)
+    api_s = time.perf_counter() - t0
+
+    def all_active() -> bool:
+        links = {lk.id: lk.status for lk in api.list_links_all()}
+        return all(links.get(i) == "active" for i in ids)
+
+    poll(all_active, 600, f"{n} links active", step=0.2)
+    active_s = time.perf_counter() - t0
+    stop.set()
+    rss = lab_rss_mib(lab)
+    return {"links": n, "api_calls_s": api_s, "all_active_s": active_s, "rss_mib": rss,
+            "api_p50_ms": 1000 * pct(latencies, 0.5), "api_p99_ms": 1000 * pct(latencies, 0.99),
+            "api_max_ms": 1000 * max(latencies, default=0.0), "api_samples": len(latencies)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="bench.scale")
+    sub = ap.add_subparsers(dest="what", required=True)
+    lk = sub.add_parser("links")
+    lk.add_argument("--links", type=int, default=100)
+    lk.add_argument("--lab", default="scale")
+    lk.add_argument("--json")
+    args = ap.parse_args(argv)
+    if args.what == "links":
+        res = run_links(args.links, args.lab)
+    print(json.dumps(res, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
