@@ -67,6 +67,7 @@ def _accept_lab_anywhere(cmd: click.Command) -> None:
 
 def _register() -> None:
     from lab.cli.attach import attach
+    from lab.cli.capture import capture
     from lab.cli.controller import controller
     from lab.cli.customer import customer
     from lab.cli.down import down
@@ -87,7 +88,8 @@ def _register() -> None:
     from lab.cli.vpc import vpc
 
     for cmd in (up, down, status, inspect, routes, policy, propagation, vpc, customer, fault,
-                events, exec_, controller, run, validate, partner, export, attach, images):
+                events, exec_, capture, controller, run, validate, partner, export, attach,
+                images):
         _accept_lab_anywhere(cmd)
         cli.add_command(cmd)
 
