@@ -18,6 +18,10 @@ from lab.cli.exec import find_node
 from lab.dataplane.capture import Capture, CaptureError, interfaces, pick_iface
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def split_target(target: str) -> tuple[str, str | None]:
     """NODE[:IFACE] -> (node, iface or None)."""
     node, sep, iface = target.partition(":")
@@ -65,6 +69,9 @@ def capture(ctx: click.Context, target: str, write: str | None, bgp: bool, count
 
     cap = Capture(nodes, handle, iface, out=out, bgp=bgp, count=count, duration=duration,
                   pcap=write is not None, on_stderr=say)
+    # tcpdump has a session of its own (the terminal's Ctrl-C reaches us only): SIGTERM and
+    # SIGHUP end the capture like Ctrl-C, so that it never outlives this process.
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         cap.start()
         cap.wait()
@@ -74,6 +81,8 @@ def capture(ctx: click.Context, target: str, write: str | None, bgp: bool, count
         pass  # Ctrl-C is how a capture usually ends: stopped below, exit 0
     finally:
         cap.stop()  # reaps tcpdump whatever happened (and flushes its counts)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         if opened is not None:
             opened.close()
     # A reader that went away (wireshark closed) ends tcpdump by SIGPIPE: not a failure.

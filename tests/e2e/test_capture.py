@@ -105,6 +105,14 @@ def test_duration_ends_it(lab: RunningLab, tmp_path: Path) -> None:
     assert tcpdumps(lab, "vpc-router") == []
 
 
+def test_sigterm_ends_it_cleanly(lab: RunningLab, tmp_path: Path) -> None:
+    proc, _ = start_cli(lab, tmp_path, "capture", "partner", "-w", str(tmp_path / "p.pcap"))
+    proc.send_signal(signal.SIGTERM)  # a CI job cancelled, a pipeline killed
+    assert proc.wait(10) == 0, (tmp_path / "err").read_text()
+    assert "packets captured" in (tmp_path / "err").read_text()
+    assert tcpdumps(lab, "partner") == []
+
+
 def test_clear_errors(lab: RunningLab) -> None:
     p = cli(lab, "capture", "nope")
     assert p.returncode == 1 and "no node 'nope'" in p.stderr and "scw-interlink" in p.stderr
