@@ -35,9 +35,10 @@ def split_target(target: str) -> tuple[str, str | None]:
 @click.option("-w", "write", metavar="FILE",
               help="Write a pcap to FILE; '-' streams it to stdout (| wireshark -k -i -).")
 @click.option("--bgp", is_flag=True, help="BGP only (tcp port 179).")
-@click.option("--count", "-c", type=click.IntRange(min=1), default=None,
+@click.option("--count", "-c", type=click.IntRange(min=1), default=None, metavar="N",
               help="Stop after N packets.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="S",
               help="Stop after S seconds.")
 @click.pass_context
 def capture(ctx: click.Context, target: str, write: str | None, bgp: bool, count: int | None,

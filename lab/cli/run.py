@@ -31,6 +31,7 @@ EXIT_FAILED, EXIT_INVALID = 1, 2
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the reports as JUnit XML to FILE (for CI).")
 @click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR",
               help="Collect into DIR: report.json, junit.xml, captures, and the lab's logs "
                    "when something failed (a subdirectory per scenario).")
 @click.pass_context

@@ -192,9 +192,11 @@ def check_tcpdump(nodes: NodeRuntime, handle: str) -> None:
         p = nodes.run(handle, ["tcpdump", "--version"], timeout=10.0)
     except NodeError as e:
         if "not found" in str(e):
-            where = "its image" if nodes.name == "docker" else "this machine"
-            raise CaptureError(f"tcpdump is not installed in node {handle} ({where}; "
-                               f"`make setup` installs it)") from None
+            # netns nodes run the host's programs; a container its image's (the lab's node
+            # image has it, a customer's own image may not).
+            fix = ("add it to the node's image" if nodes.name == "docker"
+                   else "install it on this machine: `make setup`")
+            raise CaptureError(f"tcpdump is not installed in node {handle} ({fix})") from None
         raise CaptureError(str(e)) from None
     if p.returncode != 0:
         raise CaptureError(f"tcpdump in {handle} does not run: "

@@ -70,8 +70,8 @@ def test_missing_tcpdump_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
     r = CliRunner().invoke(cli, ["--lab", "capu", "capture", "partner", "-w", "-"])
     assert r.exit_code == 1
     assert r.output.strip().splitlines() == [
-        "interlink-lab: error: tcpdump is not installed in node h (its image; "
-        "`make setup` installs it)"]
+        "interlink-lab: error: tcpdump is not installed in node h (add it to the node's "
+        "image)"]
 
 
 @pytest.mark.parametrize("target", ["", ":pe0", "scw-interlink:"])
