@@ -10,7 +10,7 @@ import click
 from lab.cli.common import lab_name
 from lab.control.labdir import LabError, lab_dir, read_json
 from lab.dataplane.nodes import runtime
-from lab.dataplane.nodes.base import NodeError
+from lab.dataplane.nodes.base import NodeError, NodeRuntime
 
 
 def lab_runtime(lab: str) -> str:
@@ -22,6 +22,18 @@ def lab_runtime(lab: str) -> str:
     return "netns"
 
 
+def find_node(lab: str, node: str) -> tuple[NodeRuntime, str]:
+    """The runtime and handle of the lab's ``node``; LabError naming the nodes there are."""
+    nodes = runtime(lab_runtime(lab))
+    handle = nodes.handle(lab, node)
+    if not nodes.exists(handle):
+        prefix = nodes.handle(lab, "")
+        names = [h[len(prefix):] for h in nodes.lab_nodes(lab)]
+        known = ", ".join(names) if names else f"none: is lab {lab} up?"
+        raise LabError(f"no node {node!r} in lab {lab} (nodes: {known})")
+    return nodes, handle
+
+
 @click.command("exec", context_settings={"ignore_unknown_options": True,
                                          "allow_interspersed_args": False})
 @click.argument("node")
@@ -30,13 +42,7 @@ def lab_runtime(lab: str) -> str:
 def exec_(ctx: click.Context, node: str, command: tuple[str, ...]) -> None:
     """Run COMMAND (default: a shell) in NODE's namespace; its exit code is passed through."""
     lab = lab_name(ctx)
-    nodes = runtime(lab_runtime(lab))
-    handle = nodes.handle(lab, node)
-    if not nodes.exists(handle):
-        prefix = nodes.handle(lab, "")
-        names = [h[len(prefix):] for h in nodes.lab_nodes(lab)]
-        known = ", ".join(names) if names else f"none: is lab {lab} up?"
-        raise LabError(f"no node {node!r} in lab {lab} (nodes: {known})")
+    nodes, handle = find_node(lab, node)
     argv = list(command)
     if argv[:1] == ["--"]:  # click keeps "--" once it stopped parsing options at NODE
         argv = argv[1:]

@@ -107,6 +107,9 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "exec": ("lab.cli.exec", "exec_",
         "Run COMMAND (default: a shell) in NODE's namespace; its exit code is passed "
         'through.'),
+    "capture": ("lab.cli.capture", "capture",
+        'Capture packets on IFACE of NODE (default: its first 802.1Q trunk or bridge port, '
+        'where VLAN tags show, else `any`) until --count, --duration or Ctrl-C.'),
     "controller": ("lab.cli.controller", "controller",
         "Start, stop or restart the lab's controller daemon."),
     "run": ("lab.cli.run", "run",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from lab.cli.output import echo_json, table
 from lab.control.labdir import check_lab_name
 from lab.routers import registry
+from lab.runner import junit
 from lab.runner import run as runner
+from lab.runner.artifacts import report_json, write_reports
 from lab.runner.report import iter_failures
 from lab.scenario import document
 
@@ -25,9 +28,16 @@ EXIT_FAILED, EXIT_INVALID = 1, 2
 @click.option("--router", type=click.Choice(registry.names()), default=None,
               help="Run every customer router of the files on this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the reports as JUnit XML to FILE (for CI).")
+@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR",
+              help="Collect into DIR: report.json, junit.xml, captures, and the lab's logs "
+                   "when something failed (a subdirectory per scenario).")
 @click.pass_context
 def run(ctx: click.Context, files: tuple[str, ...], lab: str | None, keep: bool,
-        router: str | None, as_json: bool) -> None:
+        router: str | None, as_json: bool, junit_file: Path | None,
+        artifacts: Path | None) -> None:
     """Run scenario FILES (paths or shipped names): bring the lab up, run the steps in order,
     then the checks, and tear it down. Progress goes to stderr, the summary to stdout.
 
@@ -44,14 +54,20 @@ def run(ctx: click.Context, files: tuple[str, ...], lab: str | None, keep: bool,
 
     try:
         reports = runner.run_files(list(files), lab=lab, keep=keep, progress=progress,
-                                   router=router)
+                                   router=router,
+                                   artifacts=artifacts.resolve() if artifacts else None)
     except document.ScenarioFileError as e:
         for issue in e.issues:
             click.echo(str(issue), err=True)
         sys.exit(EXIT_INVALID)
     ok = all(r.ok for r in reports)
+    if junit_file is not None:
+        junit_file.write_text(junit.render(reports))
+    if artifacts is not None:
+        write_reports(artifacts, reports)
+        progress(f"artifacts in {artifacts}")
     if as_json:
-        echo_json({"ok": ok, "files": [r.to_json() for r in reports]})
+        echo_json(report_json(reports))
     else:
         rows = []
         for r in reports:

@@ -40,6 +40,10 @@ class FileReport:
     up_seconds: float = 0.0
     duration: float = 0.0
     kept: bool = False
+    artifacts: str | None = None  # the file's artifacts directory (captures, logs on failure)
+    # Each capture step's pcap: {"path", "node", "iface", "summary"} (tcpdump's count).
+    captures: list[dict[str, str]] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)  # lab logs copied there (on failure)
 
     @property
     def ok(self) -> bool:

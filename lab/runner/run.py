@@ -28,6 +28,7 @@ from lab.control.handle import RunningLab
 from lab.control.labdir import LabError
 from lab.dataplane.probes import ProbeError
 from lab.routers import registry
+from lab.runner.artifacts import DEFAULT_DIR, collect_logs, file_dirs
 from lab.runner.checks import Check, CheckFailed, Evaluator
 from lab.runner.report import FileReport, ItemResult
 from lab.runner.steps import StepRunner
@@ -72,9 +73,19 @@ def _fail(item: ItemResult, exc: BaseException) -> None:
 
 
 def _execute(lab: RunningLab, sf: document.ScenarioFile, report: FileReport,
-             progress: Progress) -> None:
+             progress: Progress, artifacts: Path) -> None:
     ev = Evaluator(lab, sf)
-    steps = StepRunner(lab, sf, ev)
+    steps = StepRunner(lab, sf, ev, artifacts)
+    try:
+        _items(steps, ev, sf, report, progress)
+    finally:  # captures end with the run, before the lab goes down
+        for c in steps.close():
+            report.captures.append(c)
+            progress(f"capture {c['node']}:{c['iface']} saved {c['path']} ({c['summary']})")
+
+
+def _items(steps: StepRunner, ev: Evaluator, sf: document.ScenarioFile, report: FileReport,
+           progress: Progress) -> None:
 
     def emit(item: ItemResult) -> None:
         report.items.append(item)
@@ -106,15 +117,20 @@ def _execute(lab: RunningLab, sf: document.ScenarioFile, report: FileReport,
 
 
 def run_file(path: str | Path, lab: str | None = None, keep: bool = False,
-             progress: Progress = _quiet, router: str | None = None) -> FileReport:
+             progress: Progress = _quiet, router: str | None = None,
+             artifacts: Path | None = None) -> FileReport:
     """Validate, bring up, run and tear down one scenario file.
 
     Raises ScenarioFileError for an invalid file (nothing is started); every other problem
     ends up in the report (``error`` for the lab itself, FAIL items for steps and checks).
+    ``artifacts``: the file's artifacts directory (its captures; the lab's logs when something
+    failed); without it captures go to ./interlink-lab-artifacts/<scenario> and no log is kept.
     """
     sf = sfile.load(path, registry.names())
     lab = lab or new_lab_name()
-    report = FileReport(file=str(sf.path), scenario=sf.name, lab=lab, kept=keep)
+    report = FileReport(file=str(sf.path), scenario=sf.name, lab=lab, kept=keep,
+                        artifacts=str(artifacts) if artifacts is not None else None)
+    where = artifacts if artifacts is not None else Path.cwd() / DEFAULT_DIR / sf.name
     t0 = time.monotonic()
 
     def say(msg: str) -> None:
@@ -130,11 +146,16 @@ def run_file(path: str | Path, lab: str | None = None, keep: bool = False,
         running = _up(sf, lab, say, router)
         report.up_seconds = time.monotonic() - t0
         say(f"up in {report.up_seconds:.2f}s")
-        _execute(running, sf, report, say)
+        _execute(running, sf, report, say, where)
     except (LabError, ApiError, ProbeError, OSError, ScenarioError) as exc:
         report.error = str(exc)
         say(f"ERROR {report.error}")
     finally:
+        if artifacts is not None and not report.ok:
+            # Before `down`, which removes the lab's directory and its logs with it.
+            report.logs = collect_logs(lab, artifacts)
+            if report.logs:
+                say(f"{len(report.logs)} logs kept in {artifacts / 'logs'}")
         if started and not keep:
             try:
                 lifecycle.down(lab)
@@ -147,16 +168,22 @@ def run_file(path: str | Path, lab: str | None = None, keep: bool = False,
 
 
 def run_files(paths: list[str | Path], lab: str | None = None, keep: bool = False,
-              progress: Progress = _quiet, router: str | None = None) -> list[FileReport]:
-    """Every file is validated first: one invalid file and nothing runs."""
+              progress: Progress = _quiet, router: str | None = None,
+              artifacts: Path | None = None) -> list[FileReport]:
+    """Every file is validated first: one invalid file and nothing runs. ``artifacts``: the
+    run's directory, a subdirectory per file (lab.runner.artifacts)."""
     errors: list[document.Issue] = []
+    names = []
     for p in paths:
         try:
-            sfile.load(p, registry.names())
+            names.append(sfile.load(p, registry.names()).name)
         except document.ScenarioFileError as e:
             errors += e.issues
     if errors:
         raise document.ScenarioFileError(errors)
     if keep and lab and len(paths) > 1:
         raise LabError("--keep with several files needs one lab each: leave out --lab")
-    return [run_file(p, lab=lab, keep=keep, progress=progress, router=router) for p in paths]
+    dirs: list[Path | None] = (list(file_dirs(artifacts, names)) if artifacts is not None
+                               else [None] * len(paths))
+    return [run_file(p, lab=lab, keep=keep, progress=progress, router=router, artifacts=d)
+            for p, d in zip(paths, dirs, strict=True)]

@@ -1,20 +1,38 @@
-"""Steps of a scenario file: API calls, policy and propagation changes, announcements, faults."""
+"""Steps of a scenario file: API calls, policy and propagation changes, announcements, faults,
+captures (tcpdump in the background until its count, duration or ``close``)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
 from lab.control.client import ApiError, Client
 from lab.control.handle import REGION_PATH, RunningLab
+from lab.control.labdir import LabError
+from lab.dataplane.capture import Capture, CaptureError, interfaces, pick_iface
+from lab.dataplane.nodes import runtime
+from lab.runner.artifacts import unique
 from lab.runner.checks import Check, CheckFailed, Evaluator
 from lab.scenario import document
 
 
+@dataclass
+class RunningCapture:
+    node: str
+    capture: Capture
+    path: Path
+    out: IO[bytes]
+
+
 class StepRunner:
-    def __init__(self, lab: RunningLab, sf: document.ScenarioFile, ev: Evaluator):
+    def __init__(self, lab: RunningLab, sf: document.ScenarioFile, ev: Evaluator,
+                 artifacts: Path | None = None):
         self.lab, self.sf, self.ev = lab, sf, ev
         self.client: Client = lab.client
+        self.artifacts = artifacts or Path.cwd()  # where capture steps write their pcaps
+        self.captures: list[RunningCapture] = []
 
     def summary(self, kind: str, v: dict[str, Any]) -> str:
         if kind in ("wait", "check"):
@@ -30,6 +48,9 @@ class StepRunner:
             return f"{v['action']}{mode} {v.get('family', 'both')} {v.get('link', '')}".strip()
         if kind in ("announce", "withdraw"):
             return f"{kind} {' '.join(v['prefixes'])}"
+        if kind == "capture":
+            where = f"{v['node']}:{v['iface']}" if v.get("iface") else v["node"]
+            return f"capture {where}{' bgp' if v.get('bgp') else ''}"
         args = " ".join(str(x) for k, x in v.items() if isinstance(x, str))
         return f"{kind} {args}".strip()
 
@@ -125,4 +146,35 @@ class StepRunner:
             self.lab.fault(v["action"], v.get("family", "both"), link=v.get("link"),
                            mode=v.get("mode"))
 
+    def _capture(self, v: dict[str, Any]) -> None:
+        node = v["node"]
+        handle = self.lab.netns(node)
+        nodes = runtime(self.lab.topo.runtime)
+        try:
+            iface = pick_iface(interfaces(handle), v.get("iface"), node)
+        except CaptureError as e:
+            raise LabError(str(e)) from None
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        default = f"{node}-{v['iface']}.pcap" if v.get("iface") else f"{node}.pcap"
+        path = unique(self.artifacts, v.get("file") or default)
+        out = open(path, "wb")  # noqa: SIM115 (closed by close(), once tcpdump ended)
+        cap = Capture(nodes, handle, iface, out=out, bgp=bool(v.get("bgp")),
+                      count=v.get("count"), duration=v.get("duration"))
+        try:
+            cap.start()
+        except CaptureError as e:
+            out.close()
+            path.unlink(missing_ok=True)
+            raise LabError(str(e)) from None
+        self.captures.append(RunningCapture(node, cap, path, out))
 
+    def close(self) -> list[dict[str, str]]:
+        """Stop the captures still running (the end of the run); what each one saved."""
+        out = []
+        for rc in self.captures:
+            rc.capture.stop()
+            rc.out.close()
+            out.append({"node": rc.node, "iface": rc.capture.iface, "path": str(rc.path),
+                        "summary": rc.capture.summary()})
+        self.captures = []
+        return out

@@ -155,6 +155,9 @@ class References:
             self.placeholders(v.get("path"), (*p, "path"))
             self.placeholders(v.get("body"), (*p, "body"))
             return
+        if kind == "capture":
+            self.node_ref(v.get("node"), (*p, "node"))
+            return
         if kind == "fault" and v.get("action") == "kill":
             self.node_ref(v.get("node"), (*p, "node"))
         elif kind == "fault" and v.get("action") == "restore" and v.get("link") is None:

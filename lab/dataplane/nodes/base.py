@@ -8,7 +8,8 @@ for all of them and are implemented here once. The rest is the runtime's:
 - life cycle: ``create``, ``exists``, ``remove`` (kill what runs inside, then delete),
   ``lab_nodes``;
 - the node's own programs: ``run`` (short, captured), ``start`` (long-running, returns its
-  PID), ``start_daemon`` (self-daemonising programs such as FRR's and BIRD's, which fork and
+  PID), ``spawn`` (long-running, its output held by the caller: pipes or files),
+  ``start_daemon`` (self-daemonising programs such as FRR's and BIRD's, which fork and
   write a pid file), ``attach`` (interactive), ``stop``, ``pids``.
 
 Writing another runtime means one module subclassing ``NodeRuntime`` plus its line in
@@ -41,7 +42,10 @@ to provide, and how the parameters are meant:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pwd
+import signal
 import socket
 import subprocess
 import sys
@@ -49,7 +53,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import IO, ClassVar, TypeVar
 
 from controller.drivers.nsenter import netns_path, run_in_netns, socket_in_netns
 
@@ -85,6 +89,28 @@ class RemoveReport:
     terminated: tuple[int, ...]  # PIDs that got SIGTERM
     killed: tuple[int, ...]  # PIDs that also needed SIGKILL
     seconds: float
+
+
+@dataclass
+class NodeProcess:
+    """A program of a node started by ``spawn``: ``popen`` holds its pipes and is reaped by
+    ``wait``; ``pid`` is the program's own host PID, where signals go (``popen`` may be a
+    wrapper that does not pass them on, as nsenter)."""
+
+    popen: subprocess.Popen[bytes]
+    pid: int
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        if self.popen.poll() is None:  # not once reaped: the PID may be someone else's
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Its exit status (negative: a signal), None if still running after ``timeout``."""
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
 
 class NodeRuntime(ABC):
@@ -179,6 +205,13 @@ class NodeRuntime(ABC):
               mounts: Sequence[Mount] = ()) -> int:
         """Start a long-running program that stays in the foreground, in its own session,
         stdin closed, output appended to ``log_path``; returns its PID at once."""
+
+    @abstractmethod
+    def spawn(self, handle: str, argv: Sequence[str], *, stdout: int | IO[bytes],
+              stderr: int | IO[bytes]) -> NodeProcess:
+        """Start a long-running program in its own session, stdin closed, its output going
+        where the caller says (``subprocess.PIPE``, a file, a descriptor); the caller reaps it
+        (``NodeProcess.wait``)."""
 
     @abstractmethod
     def start_daemon(self, handle: str, argv: Sequence[str], *, log_path: Path,

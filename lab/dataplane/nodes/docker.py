@@ -26,11 +26,18 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from controller.drivers.nsenter import NETNS_DIR
 from controller.drivers.procs import process_alive, stop_process
-from lab.dataplane.nodes.base import Mount, NodeError, NodeOptions, NodeRuntime, RemoveReport
+from lab.dataplane.nodes.base import (
+    Mount,
+    NodeError,
+    NodeOptions,
+    NodeProcess,
+    NodeRuntime,
+    RemoveReport,
+)
 from lab.scenario.model import node_handle
 
 if TYPE_CHECKING:
@@ -386,6 +393,12 @@ class DockerRuntime(NodeRuntime):
             except OSError as exc:
                 raise NodeError(f"cannot run {argv[0]} in {handle}: {exc}") from None
         self._children[proc.pid] = proc
+        return self._program_pid(proc, handle, argv,
+                                 lambda: f"; log {log_path}:\n{_tail(log_path)}")
+
+    @staticmethod
+    def _program_pid(proc: subprocess.Popen[bytes], handle: str, argv: Sequence[str],
+                     more: Any = lambda: "") -> int:
         # nsenter forks to enter the PID namespace: the program is its only child.
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -397,9 +410,29 @@ class DockerRuntime(NodeRuntime):
                 return int(kids[0])
             if proc.poll() is not None:
                 raise NodeError(f"{argv[0]} exited at once in {handle} (exit "
-                                f"{proc.returncode}); log {log_path}:\n{_tail(log_path)}")
+                                f"{proc.returncode}){more()}")
             time.sleep(0.001)
         raise NodeError(f"{argv[0]} did not start in {handle} within 5 s")
+
+    def spawn(self, handle: str, argv: Sequence[str], *, stdout: int | IO[bytes],
+              stderr: int | IO[bytes]) -> NodeProcess:
+        cmd = self._enter_argv(handle, argv)
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout,
+                                    stderr=stderr, env=self._env(handle, None),
+                                    start_new_session=True, close_fds=True,
+                                    preexec_fn=self._join_cgroups(handle))
+        except OSError as exc:
+            raise NodeError(f"cannot run {argv[0]} in {handle}: {exc}") from None
+        try:
+            pid = self._program_pid(proc, handle, argv)
+        except NodeError:
+            if proc.poll() is None:  # no program after 5 s: the wrapper goes
+                proc.kill()
+                proc.wait()
+                raise
+            pid = proc.pid  # it ended at once: its status and output are the caller's to read
+        return NodeProcess(proc, pid)
 
     def start_daemon(self, handle: str, argv: Sequence[str], *, log_path: Path,
                      env: Mapping[str, str] | None = None, cwd: Path | None = None,

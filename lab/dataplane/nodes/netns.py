@@ -19,11 +19,19 @@ import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from controller.drivers.nsenter import NETNS_DIR
 from controller.drivers.procs import stop_process
 from lab.dataplane.iproute import parallel, run
-from lab.dataplane.nodes.base import Mount, NodeError, NodeOptions, NodeRuntime, RemoveReport
+from lab.dataplane.nodes.base import (
+    Mount,
+    NodeError,
+    NodeOptions,
+    NodeProcess,
+    NodeRuntime,
+    RemoveReport,
+)
 from lab.scenario.model import node_handle
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -193,6 +201,16 @@ class NetnsRuntime(NodeRuntime):
                 raise NodeError(f"cannot run {argv[0]} in {handle}: {exc}") from None
         self._children[proc.pid] = proc
         return proc.pid
+
+    def spawn(self, handle: str, argv: Sequence[str], *, stdout: int | IO[bytes],
+              stderr: int | IO[bytes]) -> NodeProcess:
+        try:
+            proc = subprocess.Popen(self._exec_argv(handle, argv, ()), stdin=subprocess.DEVNULL,
+                                    stdout=stdout, stderr=stderr, start_new_session=True,
+                                    close_fds=True)
+        except OSError as exc:
+            raise NodeError(f"cannot run {argv[0]} in {handle}: {exc}") from None
+        return NodeProcess(proc, proc.pid)  # `ip netns exec` execs: the program's own PID
 
     def start_daemon(self, handle: str, argv: Sequence[str], *, log_path: Path,
                      env: Mapping[str, str] | None = None, cwd: Path | None = None,
