@@ -49,7 +49,7 @@ def shapers(topology: Topology, w: LinkWiring) -> tuple[Shaper, Shaper]:
 
 
 def _rate(mbit: float) -> str:
-    return f"{int(round(mbit * 1000))}kbit"
+    return f"{round(mbit * 1000)}kbit"
 
 
 def _burst(mbit: float) -> int:

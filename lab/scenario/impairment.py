@@ -10,6 +10,7 @@ the field, before anything is changed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 DIRECTIONS = ("both", "to-vpc", "to-customer")
@@ -96,7 +97,7 @@ def _in_range(name: str, value: float, lo: float, hi: float, shown: str) -> floa
     return value
 
 
-def parse(values: dict[str, object]) -> Impairment:
+def parse(values: Mapping[str, object]) -> Impairment:
     """``{"delay": "20ms", "loss": "1%", ...}`` (missing or None: not impaired) -> Impairment.
     At least one value must be set."""
     unknown = sorted(set(values) - set(FIELDS))
