@@ -317,6 +317,8 @@ class LabApi:
             chosen = [(lk, self._fault_target({"link_id": lk.id, "family": body.get(
                 "family", "both")})) for lk in links if self.d.wiring.placement(lk.id)]
         restored: list[dict[str, Any]] = []
+        # A family the link has no address of has nothing to restore (an IPv4-only link).
+        chosen = [(lk, [t for t in targets if t[1]]) for lk, targets in chosen]
         for link, targets in chosen:
             modes = await asyncio.to_thread(faults.cut_modes, targets[0][0]) if targets else {}
             done = []
