@@ -199,7 +199,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json(got)
         return
-    echo_table(("KIND", "LINK/NODE", "FAMILY", "MODE/DIRECTION", "PEER/DAEMON/IMPAIRMENT"),
+    echo_table(("KIND", "LINK/NODE", "FAMILY", "MODE", "PEER/DAEMON"),
                fault_rows(got.get("faults") or []), empty="no faults")
 
 
