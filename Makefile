@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LAB ?= ilab
 SCENARIO ?= basic
 APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps frr bird2 docker.io debootstrap \
-  graphviz chromium chromium-driver
+  graphviz chromium chromium-driver iperf3
 STAMP := $(VENV)/.installed
 
 .PHONY: setup up down status test quick unit e2e golden containerlab lint bench clean images

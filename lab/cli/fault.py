@@ -7,7 +7,10 @@ kill NODE [DAEMON]: a BGP daemon crashes (SIGKILL); a customer router's stays de
 restore, a Scaleway router's speaker is restarted by the controller;
 stop-node NODE / start-node NODE: a container node is killed (power cut: its programs, its
 namespace and veths go) / started again with its network, tables and daemons (docker runtime);
-restore: undoes the cuts, starts stopped nodes and the customer daemons that are not running.
+impair LINK [--delay 20ms] [--jitter 5ms] [--loss 1%] [--corrupt 0.1%] [--duplicate 1%]
+[--rate 50mbit] [--direction both|to-vpc|to-customer]: the link's wire degraded (netem-like);
+restore: undoes the cuts and impairments, starts stopped nodes and the customer daemons that are
+not running.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from typing import Any
 
 import click
 
-from lab.cli.common import get_client
+from lab.cli.common import CliError, get_client
 from lab.cli.output import echo_json, echo_table, json_option
 from lab.control.client import Client
+from lab.scenario import impairment
 
 FAMILY = click.option("--family", type=click.Choice(["ipv4", "ipv6", "both"]), default="both",
                       show_default=True, help="Which session(s).")
@@ -46,11 +50,16 @@ def restore_message(got: dict[str, Any]) -> str:
             str(r.get("family")))
     for (what, link), fams in by_link.items():
         lines.append(f"restored {what} {', '.join(fams)} of link {link}")
+    for r in got.get("cleared_impairments") or []:
+        what = " ".join(f"{k} {v}" for k, v in (r.get("impairment") or {}).items())
+        lines.append(f"cleared impairment {what} ({r.get('direction')}) of link "
+                     f"{r.get('link_name') or r.get('link_id')}")
     for node in got.get("started_nodes") or []:
         lines.append(f"started node {node}")
     for r in got.get("restarted") or []:
         lines.append(f"restarted {', '.join(r.get('daemons') or [])} on {r.get('node')}")
-    return "\n".join(lines) or "nothing to restore (no active cut, no dead daemon)"
+    return "\n".join(lines) or ("nothing to restore (no active cut or impairment, no dead "
+                                 "daemon)")
 
 
 def _apply(ctx: click.Context, what: str, link_ref: str | None, family: str,
@@ -141,7 +150,10 @@ def kill(ctx: click.Context, node: str, daemon: str | None, as_json: bool) -> No
 def fault_rows(faults: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for f in faults:
-        if f.get("kind") in ("kill", "down", "stop-node"):
+        if f.get("kind") == "impair":
+            rows.append(["impair", f.get("link_name") or f.get("link_id"), "-",
+                         f.get("direction"), f.get("summary") or "-"])
+        elif f.get("kind") in ("kill", "down", "stop-node"):
             rows.append([f.get("kind"), f.get("node"), "-", "-", f.get("daemon") or "-"])
         else:
             rows.append([f.get("kind", "cut"), f.get("link_name") or f.get("link_id"),
@@ -181,11 +193,44 @@ def start_node(ctx: click.Context, node: str, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
-    """Active faults: cuts (with their mode) and customer daemons not running (kill: on
-    purpose; down: died)."""
+    """Active faults: cuts (with their mode), impairments (with their direction) and customer
+    daemons not running (kill: on purpose; down: died)."""
     got = get_client(ctx).get("/lab/v1/faults")
     if as_json:
         echo_json(got)
         return
     echo_table(("KIND", "LINK/NODE", "FAMILY", "MODE", "PEER/DAEMON"),
                fault_rows(got.get("faults") or []), empty="no faults")
+
+
+@fault.command("impair")
+@click.argument("link_ref", metavar="[LINK]", required=False)
+@click.option("--delay", help="One-way delay: 20ms, 1s, 500us.")
+@click.option("--jitter", help="Delay variation either way (uniform), at most the delay: 5ms.")
+@click.option("--loss", help="Packets dropped at random: 1%.")
+@click.option("--corrupt", help="Packets with one bit flipped: 0.1%.")
+@click.option("--duplicate", help="Packets sent twice: 1%.")
+@click.option("--rate", help="A rate below the link's bandwidth: 50mbit, 500kbit.")
+@click.option("--direction", type=click.Choice(list(impairment.DIRECTIONS)), default="both",
+              show_default=True, help="to-vpc: customer -> VPC; to-customer: the way back.")
+@json_option
+@click.pass_context
+def impair(ctx: click.Context, link_ref: str | None, direction: str, as_json: bool,
+           **values: str | None) -> None:
+    """Degrade the wire of LINK (default: the lab's only link): delay, jitter, loss,
+    corruption, duplication, rate, on Scaleway's side of the link, in both directions or one.
+    Replaces the impairments in force in that direction; `fault restore` clears them."""
+    given = {k: v for k, v in values.items() if v is not None}
+    try:  # checked here first: a bad value is one line and nothing changes
+        impairment.parse(given)
+    except impairment.ImpairmentError as e:
+        raise CliError(str(e)) from None
+    client = get_client(ctx)
+    link = client.default_link(link_ref)
+    got = client.post("/lab/v1/faults/impair",
+                      {"link_id": link["id"], "direction": direction, **given})
+    if as_json:
+        echo_json(got)
+        return
+    what = " ".join(f"{k} {v}" for k, v in (got.get("impairment") or {}).items())
+    click.echo(f"impaired link {link['name']} ({direction}): {what}")

@@ -101,6 +101,14 @@ class RunningLab:
             "/lab/v1/faults/kill", {"node": node, **({"daemon": daemon} if daemon else {})})
         return out
 
+    def impair(self, link: str | None = None, direction: str = "both",
+               **values: str) -> dict[str, Any]:
+        """Impair the link's wire (``delay="20ms"``, ``loss="1%"``, ...) in ``direction``;
+        ``fault("restore", ...)`` clears it."""
+        out: dict[str, Any] = self.client.post("/lab/v1/faults/impair", {
+            "link_id": self.link(link)["id"], "direction": direction, **values})
+        return out
+
     def speaker_pid(self, speaker: str) -> int:
         """PID of the lab's ExaBGP ``speaker`` (``speaker_name(link id)``, ``customer``), from
         its pid file."""

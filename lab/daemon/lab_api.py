@@ -20,12 +20,14 @@ from controller.api.http import json_body
 from controller.api.middleware import json_response
 from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
 from controller.service.ports import speaker_name
-from lab.dataplane import faults, iproute
+from lab.dataplane import faults, impair, iproute
 from lab.dataplane.nodes import runtime_for
 from lab.routers import registry
 from lab.routers.announcements import validate_announcement
 from lab.routers.kind import CustomerRouter, RouterDown, RouterOwnConfig
-from lab.scenario.topology import CustomerSession, Node
+from lab.scenario import impairment
+from lab.scenario.impairment import ImpairmentError
+from lab.scenario.topology import CustomerSession, LinkWiring, Node
 
 STOPPED = "lab_fault_stop_node"  # store kind of the nodes stopped on purpose: id node name
 KILLS = "lab_fault_kill"  # store kind of the daemons killed on purpose: id "<node>/<daemon>"
@@ -47,6 +49,7 @@ class LabApi:
         app.router.add_get("/lab/v1/customer/routes", self.h_customer_routes)
         app.router.add_get("/lab/v1/customer/diagnosis", self.h_diagnosis)
         app.router.add_post("/lab/v1/faults/cut", self.h_cut)
+        app.router.add_post("/lab/v1/faults/impair", self.h_impair)
         app.router.add_post("/lab/v1/faults/restore", self.h_restore)
         app.router.add_post("/lab/v1/faults/reset", self.h_reset)
         app.router.add_post("/lab/v1/faults/kill", self.h_kill)
@@ -259,6 +262,48 @@ class LabApi:
             faults.cut(netns, peer, ifname)
         return json_response({"cut": [f for _, _, f in targets], "mode": mode})
 
+    def _wiring(self, link: Link) -> LinkWiring:
+        name = self.d.wiring.link_name(link.id)
+        if self.d.wiring.placement(link.id) is None or name is None:
+            raise PreconditionFailed("not_provisioned", "the link has no data plane yet")
+        return self.d.topo.link(name)
+
+    async def h_impair(self, request: web.Request) -> web.Response:
+        """Impair the link's wire: ``{"link_id", "direction": both|to-vpc|to-customer,
+        "delay": "20ms", "jitter", "loss": "1%", "corrupt", "duplicate", "rate": "50mbit"}``;
+        replaces what was in force in that direction. A bad value changes nothing."""
+        body = await json_body(request)
+        values = {k: v for k, v in body.items() if k in impairment.FIELDS}
+        unknown = sorted(set(body) - set(impairment.FIELDS) - {"link_id", "direction"})
+        try:
+            if unknown:
+                raise ImpairmentError(f"unknown impairment {unknown[0]!r} (known: "
+                                      f"{', '.join(impairment.FIELDS)})")
+            way = impairment.direction(body.get("direction", "both"))
+            imp = impairment.parse(values)
+        except ImpairmentError as e:
+            field = str(e).split(":", 1)[0] if ":" in str(e) else "impairment"
+            raise ArgumentError.one(field, "constraint", str(e)) from None
+        link = self._fault_link(body)
+        w = self._wiring(link)
+        try:
+            await asyncio.to_thread(impair.apply, self.d.topo, w, imp, way)
+        except impair.ImpairError as e:
+            raise PreconditionFailed("impair_failed", str(e)) from None
+        return json_response({"link_id": link.id, "link_name": link.name, "direction": way,
+                              "impairment": imp.to_api()})
+
+    async def _clear_impairments(self, links: list[Link]) -> list[dict[str, Any]]:
+        out = []
+        for link in links:
+            name = self.d.wiring.link_name(link.id)
+            if self.d.wiring.placement(link.id) is None or name is None:
+                continue
+            was = await asyncio.to_thread(impair.clear, self.d.topo, self.d.topo.link(name))
+            out += [{"link_id": link.id, "link_name": link.name, "direction": side,
+                     "impairment": imp.to_api()} for side, imp in was.items()]
+        return out
+
     async def h_restore(self, request: web.Request) -> web.Response:
         """Undo the faults: the cuts of the link (every link without ``link_id`` when the lab
         has several), then start the customer daemons that are not running (killed on
@@ -272,6 +317,8 @@ class LabApi:
             chosen = [(lk, self._fault_target({"link_id": lk.id, "family": body.get(
                 "family", "both")})) for lk in links if self.d.wiring.placement(lk.id)]
         restored: list[dict[str, Any]] = []
+        # A family the link has no address of has nothing to restore (an IPv4-only link).
+        chosen = [(lk, [t for t in targets if t[1]]) for lk, targets in chosen]
         for link, targets in chosen:
             modes = await asyncio.to_thread(faults.cut_modes, targets[0][0]) if targets else {}
             done = []
@@ -281,6 +328,7 @@ class LabApi:
                     restored.append({"link_id": link.id, "link_name": link.name,
                                      "family": fam, "mode": modes.get(peer, "bgp")})
             await self._reconnect(link, done)
+        cleared = await self._clear_impairments([lk for lk, _ in chosen])
         stopped = {r["node"] for r in self.d.store.all(STOPPED)}
         started = await self._start_nodes([n for n in self.d.topo.nodes if n.name in stopped])
         restarted = []
@@ -293,6 +341,7 @@ class LabApi:
             self.d.store.delete(KILLS, f"{rec['node']}/{rec['daemon']}")
         return json_response({"restored": sorted({r["family"] for r in restored}),
                               "restored_cuts": restored, "restarted": restarted,
+                              "cleared_impairments": cleared,
                               "started_nodes": started})
 
     async def _reconnect(self, link: Link, families: list[str]) -> None:
@@ -460,6 +509,13 @@ class LabApi:
                 fam = "ipv6" if ":" in peer else "ipv4"
                 out.append({"kind": "cut", "link_id": link.id, "link_name": link.name,
                             "family": fam, "mode": mode, "peer": peer})
+            name = self.d.wiring.link_name(link.id)
+            if name is not None:
+                for side, imp in (await asyncio.to_thread(
+                        impair.active, self.d.topo.link(name))).items():
+                    out.append({"kind": "impair", "link_id": link.id, "link_name": link.name,
+                                "direction": side, "impairment": imp.to_api(),
+                                "summary": imp.describe()})
         stopped = {rec["node"] for rec in self.d.store.all(STOPPED)}
         out += [{"kind": "stop-node", "node": node} for node in sorted(stopped)]
         killed = {(r["node"], r["daemon"]) for r in self.d.store.all(KILLS)}

@@ -46,6 +46,7 @@ from lab.daemon.partner_api import PartnerApi
 from lab.daemon.speakers import ProcessSpeakers
 from lab.daemon.tables import KernelTable
 from lab.daemon.wiring import RESERVED_PREFIXES, LabWiring
+from lab.dataplane import impair
 from lab.routers import registry
 from lab.routers.daemon_router import DaemonError, md5_failures
 from lab.routers.kind import CustomerRouter, RouterContext, SpeakerListener
@@ -278,6 +279,7 @@ class LabDaemon:
             for t in self._tables.values():
                 t.close()
             raise
+        await asyncio.to_thread(self._start_impairments)
         # Serve only once the speakers told us their sessions: a restarted controller must
         # not answer `all_down` for links whose sessions never went down.
         with contextlib.suppress(TimeoutError):
@@ -307,6 +309,20 @@ class LabDaemon:
         await self.hub.close()
         for t in self._tables.values():
             t.close()
+        impair.stop_all()  # held packets go now; the rules stay for the next start
+
+    def _start_impairments(self) -> None:
+        """The delays in force get their workers back; on the first start, the scenario's
+        links' `impairments:` are applied."""
+        impair.resume(self.topo)
+        if self.restarted:
+            return
+        for w in self.topo.links:
+            if w.impairment is not None:
+                try:
+                    impair.apply(self.topo, w, w.impairment, w.impair_direction)
+                except impair.ImpairError as e:
+                    log.error("impairments of link %s: %s", w.name, e)
 
 
 def main(argv: list[str] | None = None) -> None:

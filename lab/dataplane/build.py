@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 
-from lab.dataplane import iproute, plan
+from lab.dataplane import iproute, plan, shaping
 from lab.dataplane.bpf import attach_vlan_programs
 from lab.dataplane.iproute import IprouteError, LiveState
 from lab.dataplane.nodes import runtime
@@ -98,6 +98,12 @@ def provision(topology: Topology, live: dict[str, LiveState]) -> tuple[str, ...]
         # only once linkwatch has processed its carrier (up to ~1 s later); until then the
         # switch silently drops that customer's first frames (ARP), so wait for it here.
         _wait_ports_forwarding(topology)
+
+        # 7. Each link's bandwidth, both ways, on Scaleway's side of the link.
+        try:
+            shaping.shape(topology)
+        except shaping.ShapingError as e:
+            raise LabBuildError(f"shaping the links: {e}") from e
     return tuple(created)
 
 

@@ -46,6 +46,9 @@ class StepRunner:
         if kind == "fault":
             mode = " link" if v.get("mode") == "link" else ""
             return f"{v['action']}{mode} {v.get('family', 'both')} {v.get('link', '')}".strip()
+        if kind == "impair":
+            vals = " ".join(f"{k} {x}" for k, x in v.items() if k not in ("link", "direction"))
+            return f"impair {vals} ({v.get('direction', 'both')}) {v.get('link', '')}".strip()
         if kind in ("announce", "withdraw"):
             return f"{kind} {' '.join(v['prefixes'])}"
         if kind == "capture":
@@ -138,6 +141,11 @@ class StepRunner:
 
     def _withdraw(self, v: dict[str, Any]) -> None:
         self.client.post("/lab/v1/customer/withdraw", self._customer_body(v))
+
+    def _impair(self, v: dict[str, Any]) -> None:
+        body = {k: x for k, x in v.items() if k != "link"}
+        self.client.post("/lab/v1/faults/impair", {"link_id": self.lab.link(v.get("link"))["id"],
+                                                   **body})
 
     def _fault(self, v: dict[str, Any]) -> None:
         if v["action"] == "kill":

@@ -242,6 +242,8 @@ def build_topology(scenario: Scenario, lab: str = "ilab",
             customer=lk.customer, index=lk.index, partner_netns=ns(partner),
             partner=lk.partner, pop=lk.pop, md5_password=lk.md5_password,
             customer_node=router, vpc_router_node=vpc_router,
+            bandwidth_mbps=lk.bandwidth_mbps, impairment=lk.impairment,
+            impair_direction=lk.impair_direction,
         ))
 
     # VPC side: one vpc-router interface and one instance per private network.

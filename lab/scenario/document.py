@@ -20,7 +20,8 @@ RUNNER_KEYS = ("waits", "steps", "checks", "ready")
 # Descriptive only: not needed to build the topology.
 METADATA_KEYS = ("description",)
 STEP_KINDS = ("api", "propagation", "policy", "attach_policy", "detach_policy", "set_policy",
-              "attach_vpc", "detach_vpc", "announce", "withdraw", "fault", "capture", "wait",
+              "attach_vpc", "detach_vpc", "announce", "withdraw", "fault", "capture",
+              "impair", "wait",
               "check")
 CHECK_KINDS = ("link", "route", "traffic", "stats")
 PLACEHOLDER_RE = re.compile(r"\{([a-z_]+):([^{}]*)\}")

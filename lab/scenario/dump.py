@@ -60,6 +60,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
             ld["pop"] = lk.pop
         if lk.md5_password is not None:
             ld["md5_password"] = lk.md5_password
+        if lk.impairment is not None:
+            ld["impairments"] = {**lk.impairment.to_api(), "direction": lk.impair_direction}
         links.append(ld)
     out["links"] = links
     if s.steps:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.scenario.impairment import Impairment
+
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 VLAN_MIN, VLAN_MAX = 1500, 3899
@@ -164,6 +166,8 @@ class LinkSpec:
     partner: str = DEFAULT_PARTNER  # links naming the same partner share its switch node
     pop: str | None = None
     md5_password: str | None = None  # Scaleway side
+    impairment: Impairment | None = None  # `impairments:`, applied when the lab first starts
+    impair_direction: str = "both"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import yaml
 
 from controller.core.limits import MAX_POLICY_ENTRIES
 from controller.core.secrets import md5_password_problem
+from lab.scenario import impairment
+from lab.scenario.impairment import Impairment
 from lab.scenario.model import (
     COMMUNITY_RE,
     DEFAULT_CUSTOMER,
@@ -427,7 +429,8 @@ class _Parser:
         d = self.mapping(v, where)
         self.known_keys(d, where, ("name", "index", "customer", "partner", "pop", "vlan",
                                    "bandwidth_mbps", "peering", "vpc", "routing_policies",
-                                   "enable_route_propagation", "md5_password"))
+                                   "enable_route_propagation", "md5_password",
+                                   "impairments"))
         name = self.name(d.get("name"), f"{where}.name")
         index = self.integer(d.get("index", position), f"{where}.index", 1, MAX_LINK_INDEX)
         if "customer" in d:
@@ -458,11 +461,24 @@ class _Parser:
                                                     f"{where}.routing_policies")))
         prop = self.boolean(d.get("enable_route_propagation", False),
                             f"{where}.enable_route_propagation")
+        imp, imp_dir = self.impairments(d.get("impairments"), f"{where}.impairments")
         return LinkSpec(name=name, vlan=vlan, bandwidth_mbps=bw, peering_v4=p4, peering_v6=p6,
                         vpc=vpc, routing_policies=refs, enable_route_propagation=prop,
                         customer=customer, index=index, partner=partner, pop=pop,
                         md5_password=self.password(d.get("md5_password"),
-                                                   f"{where}.md5_password"))
+                                                   f"{where}.md5_password"),
+                        impairment=imp, impair_direction=imp_dir)
+
+    def impairments(self, v: Any, where: str) -> tuple[Impairment | None, str]:
+        """A link's ``impairments: {delay: 20ms, loss: 1%, direction: to-vpc}``."""
+        if v is None:
+            return None, "both"
+        d = dict(self.mapping(v, where))
+        try:
+            way = impairment.direction(d.pop("direction", "both"))
+            return impairment.parse(d), way
+        except impairment.ImpairmentError as e:
+            raise self.err(where, str(e)) from None
 
     def peering(self, v: Any, where: str, version: int) -> str | None:
         if v is None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lab.scenario import impairment
 from lab.scenario.addressing import build_topology
 from lab.scenario.document import (
     CHECK_KINDS,
@@ -163,8 +164,13 @@ class References:
         elif kind == "fault" and v.get("action") == "restore" and v.get("link") is None:
             pass  # every link
         elif kind in ("propagation", "attach_policy", "detach_policy", "set_policy",
-                      "attach_vpc", "detach_vpc", "fault"):
+                      "attach_vpc", "detach_vpc", "fault", "impair"):
             self.link_ref(v.get("link"), p)
+        if kind == "impair":
+            try:
+                impairment.parse({k: x for k, x in v.items() if k not in ("link", "direction")})
+            except impairment.ImpairmentError as e:
+                self.err(p, str(e))
         if kind == "policy":
             self.ref("routing policy", list(self.policies), v["name"], (*p, "name"))
             fam = 6 if self.policies.get(v["name"]) else 4

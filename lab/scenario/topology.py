@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from lab.scenario.impairment import Impairment
 from lab.scenario.model import DEFAULT_CUSTOMER, DEFAULT_PARTNER, AnnounceSpec
 
 
@@ -130,6 +131,10 @@ class LinkWiring:
     md5_password: str | None = None  # Scaleway side
     customer_node: str = "customer-router"
     vpc_router_node: str | None = None
+    bandwidth_mbps: int = 0  # enforced both ways (lab.dataplane.shaping); 0: not shaped
+    # Applied when the lab first starts (a scenario link's `impairments:`).
+    impairment: Impairment | None = None
+    impair_direction: str = "both"
 
 
 @dataclass(frozen=True)
