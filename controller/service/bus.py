@@ -1,8 +1,10 @@
-"""The controller's event bus: subscribers get every event published, in order.
+"""The controller's event bus: subscribers get every event published, in order; the latest
+events (``controller.core.feed.Ring``, bounded) are kept so that a subscriber can start with
+what happened since a given event or time.
 
 Link status changes are published per field (``status``, ``bgp_v4_status``,
 ``bgp_v6_status``) as they happen; the first status seen for a link that existed at start-up
-is not a change.
+is not a change. The other kinds are shaped by ``controller.core.feed``.
 """
 
 from __future__ import annotations
@@ -11,26 +13,36 @@ import asyncio
 import time
 from typing import Any
 
+from controller.core.feed import RING_SIZE, Ring, Since
+
 Json = dict[str, Any]
 Statuses = tuple[str, str, str]  # link status, BGP v4 status, BGP v6 status
 STATUS_FIELDS = ("status", "bgp_v4_status", "bgp_v6_status")
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, ring_size: int = RING_SIZE) -> None:
         self._subscribers: set[asyncio.Queue[Json]] = set()
         self._last: dict[str, Statuses] = {}  # link id -> statuses last published
+        self.ring = Ring(ring_size)
 
-    async def subscribe(self) -> asyncio.Queue[Json]:
+    async def subscribe(self, since: Since | None = None) -> asyncio.Queue[Json]:
+        """A queue of the events from now on; with ``since``, the kept ones it admits
+        first (nothing is published in between: no await here)."""
         q: asyncio.Queue[Json] = asyncio.Queue()
+        for ev in self.ring.since(since) if since is not None else ():
+            q.put_nowait(ev)
         self._subscribers.add(q)
         return q
 
     async def unsubscribe(self, q: asyncio.Queue[Json]) -> None:
         self._subscribers.discard(q)
 
+    def replay(self, since: Since) -> list[Json]:
+        return self.ring.since(since)
+
     def publish(self, event: Json) -> None:
-        event = {"time": time.time(), **event}
+        event = self.ring.add(event, time.time())
         for q in list(self._subscribers):
             q.put_nowait(event)
 
