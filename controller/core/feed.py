@@ -7,9 +7,10 @@ microsecond timestamp at least one above the previous), ``time`` (epoch seconds)
 
 - ``status``: a link status field changed (``field``, ``old``, ``new``);
 - ``session``: a BGP session went ``up`` or ``down`` (``family``, ``state``, ``reason``);
-- ``routes``: one per batch of BGP updates (``cause: update``) or per reconciliation that
-  changed verdicts (``cause: reconcile``), per link and family: counts and a few sample
-  prefixes per verdict, so 100k routes make one event, not 100k;
+- ``routes``: per link and family, what a batch of BGP updates brought (``cause: update``,
+  or ``replay`` after a reconnect) or a reconciliation changed (``cause: reconcile``):
+  counts and a few sample prefixes per verdict; the bus merges the batches of a burst
+  (``batches``), so 100k routes make a few events, not 100k;
 - ``policy`` (attached, detached, replaced, created, edited, deleted), ``propagation``
   (``enabled``), ``vpc`` (attached, detached), ``fault`` (the lab's), ``error``.
 
@@ -46,6 +47,28 @@ def rejection_text(code: str, family: str, policy: str | None) -> str:
     if template is None:
         return code
     return template.format(family=family, policy=policy or "-")
+
+
+# BGP NOTIFICATION codes (RFC 4271 section 4.5, cease subcodes RFC 4486/8203/9384).
+_NOTIFICATION = {1: "message header error", 2: "OPEN message error",
+                 3: "UPDATE message error", 4: "hold timer expired",
+                 5: "finite state machine error", 6: "cease"}
+_CEASE = {1: "maximum number of prefixes reached", 2: "administrative shutdown",
+          3: "peer de-configured", 4: "administrative reset", 5: "connection rejected",
+          6: "other configuration change", 7: "connection collision resolution",
+          8: "out of resources", 9: "hard reset", 10: "BFD down"}
+_CODES = re.compile(r"\((\d+),\s*(\d+)\)")
+
+
+def session_reason(text: str) -> str:
+    """A speaker's down reason with its NOTIFICATION code spelled out:
+    ``notification sent (4,0)`` -> ``notification sent (4,0): hold timer expired``."""
+    m = _CODES.search(text)
+    if m is None:
+        return text
+    code, sub = int(m.group(1)), int(m.group(2))
+    meaning = _CEASE.get(sub) if code == 6 and sub in _CEASE else _NOTIFICATION.get(code)
+    return f"{text}: {meaning}" if meaning and meaning not in text else text
 
 
 # --- routes ---------------------------------------------------------------------------------
@@ -105,7 +128,28 @@ def route_event(link_id: str, link_name: str, family: str,
     return {"type": "routes", "cause": cause, "link_id": link_id, "link_name": link_name,
             "family": family, "accepted": n_accepted, "rejected": n_rejected,
             "withdrawn": n_withdrawn, "accepted_sample": accepted,
-            "withdrawn_sample": gone, "rejections": rejections}
+            "withdrawn_sample": gone, "rejections": rejections, "batches": 1}
+
+
+def merge_routes(a: Json, b: Json, sample: int = SAMPLE) -> Json:
+    """Two routes events of one (link, family, cause) as one: counts added, samples kept
+    to ``sample`` (O(reasons), whatever the routes)."""
+    out = dict(a)
+    for key in ("accepted", "rejected", "withdrawn"):
+        out[key] = int(a.get(key, 0)) + int(b.get(key, 0))
+    for key in ("accepted_sample", "withdrawn_sample"):
+        out[key] = (list(a.get(key) or []) + list(b.get(key) or []))[:sample]
+    groups = {r["reason"]: dict(r) for r in a.get("rejections") or []}
+    for r in b.get("rejections") or []:
+        g = groups.get(r["reason"])
+        if g is None:
+            groups[r["reason"]] = dict(r)
+        else:
+            g["count"] += r["count"]
+            g["sample"] = (list(g["sample"]) + list(r["sample"]))[:sample]
+    out["rejections"] = sorted(groups.values(), key=lambda r: (-r["count"], r["reason"]))
+    out["batches"] = int(a.get("batches", 1)) + int(b.get("batches", 1))
+    return out
 
 
 def verdict_changes(prefixes: Iterable[str], old: Mapping[str, str],

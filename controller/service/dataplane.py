@@ -131,6 +131,7 @@ class DataPlane:
 
     async def close(self, stop_speakers: bool) -> None:
         self._closing = True  # from now on a bridge going away is no loss
+        self.bus.flush()
         for task in (self._worker, self._watchdog, *self._restarts):
             if task is not None:
                 task.cancel()
@@ -270,7 +271,7 @@ class DataPlane:
         ev: dict[str, Any] = {"type": "session", "link_id": link_id, "link_name": link.name,
                               "family": family, "state": state}
         if reason:
-            ev["reason"] = reason
+            ev["reason"] = feed.session_reason(reason)
         self.bus.publish(ev)
 
     def _publish_routes(self) -> None:
@@ -287,7 +288,7 @@ class DataPlane:
                 ((p, rejected.get(p)) for p in heard.received if p in table),
                 heard.withdrawn, self._policy_name(link, fam), heard.cause)
             if ev is not None:
-                self.bus.publish(ev)
+                self.bus.routes(ev)
 
     def _publish_verdict_changes(self, before: dict[str, dict[str, str]]) -> None:
         """Routes whose verdict a full reconciliation changed (a policy edited, a VPC
@@ -307,7 +308,7 @@ class DataPlane:
                                       feed.verdict_changes(prefixes, was, now),
                                       policy=self._policy_name(link, fam), cause="reconcile")
                 if ev is not None:
-                    self.bus.publish(ev)
+                    self.bus.routes(ev)
 
     async def _apply_tables(self, desired: Applied, scope: set[str] | None) -> None:
         loop = asyncio.get_running_loop()

@@ -207,12 +207,13 @@ class Operations:
                       "prefix_filter_in": list(old.prefix_filter_in),
                       "prefix_filter_out": list(old.prefix_filter_out)}
             policy = self._commit(lambda: self.inv.update_policy(policy_id, body), policy_key)
-            self.bus.publish(feed.policy_event(
-                "edited", policy.to_api(), before,
-                [lk.name for lk in self.inv.links_using_policy(policy_id)]))
-            if self.inv.links_using_policy(policy_id):
+            api = policy.to_api()
+            users = [lk.name for lk in self.inv.links_using_policy(policy_id)]
+            # Diffing two lists of 10,000 prefixes: in a thread, like the check above.
+            self.bus.publish(await _off_loop(feed.policy_event, "edited", api, before, users))
+            if users:
                 await self.dataplane.reconcile_all()  # edits apply at once to every user
-            return policy.to_api()
+            return api
 
     async def delete_policy(self, policy_id: str) -> None:
         async with self.lock:

@@ -40,6 +40,7 @@ def test_route_event_counts_and_samples_a_burst_in_one_pass() -> None:
         {"reason": "default_route", "message": "a default route (never accepted)",
          "count": 1, "sample": ["0.0.0.0/0"]}]
     assert feed.route_event("L", "l", "ipv4", [], []) is None  # nothing heard: no event
+    assert ev["batches"] == 1
 
 
 def test_route_news_keeps_the_last_word_per_prefix() -> None:
@@ -59,6 +60,16 @@ def test_verdict_changes_only_the_ones_that_differ() -> None:
     assert feed.rejection_text("no_policy", "ipv6", None) == (
         "no routing policy attached for ipv6")
     assert feed.rejection_text("something_new", "ipv4", "p") == "something_new"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("notification sent (4,0)", "notification sent (4,0): hold timer expired"),
+    ("notification received (6,2)", "notification received (6,2): administrative shutdown"),
+    ("peer reset the session", "peer reset the session"),
+    ("hold timer expired (4,0)", "hold timer expired (4,0)"),
+])
+def test_session_reason(text: str, expected: str) -> None:
+    assert feed.session_reason(text) == expected
 
 
 # --- links and policies ----------------------------------------------------------------------
@@ -163,6 +174,38 @@ def test_bus_subscribers_start_with_the_replay_then_follow() -> None:
         assert [q.get_nowait()["n"] for _ in range(q.qsize())] == [2, 3, 4, 5]
         plain = await bus.subscribe()
         assert plain.empty()  # without since: from now on (the graph page's way)
+    asyncio.run(main())
+
+
+def test_bus_merges_a_burst_of_routes_events_and_keeps_the_order() -> None:
+    """The first routes event of a key goes out at once; the next ones within
+    ROUTES_EVERY are one merged event, out when the time is up or before any other."""
+    def batch(n: int, first: int) -> dict[str, Any]:
+        ev = feed.route_event("L", "link-a", "ipv4",
+                              [(f"10.0.{i}.0/24", None) for i in range(first, first + n)]
+                              + [(f"172.16.{first}.0/24", "filter_in")], policy="p")
+        assert ev is not None
+        return ev
+
+    async def main() -> None:
+        bus = EventBus(routes_every=0.2)
+        q = await bus.subscribe()
+        for k in range(0, 50, 10):
+            bus.routes(batch(10, k))
+        got = [q.get_nowait() for _ in range(q.qsize())]
+        assert [e["accepted"] for e in got] == [10]  # the rest is held
+        bus.publish({"type": "session", "state": "down"})  # flushes what is held first
+        got = [q.get_nowait() for _ in range(q.qsize())]
+        assert [e["type"] for e in got] == ["routes", "session"]
+        merged = got[0]
+        assert (merged["accepted"], merged["rejected"], merged["batches"]) == (40, 4, 4)
+        assert merged["accepted_sample"] == ["10.0.10.0/24", "10.0.11.0/24", "10.0.12.0/24"]
+        assert merged["rejections"][0]["count"] == 4
+        assert len(merged["rejections"][0]["sample"]) == 3
+        bus.routes(batch(1, 60))  # held: one went out less than 0.2 s ago
+        assert q.empty()
+        await asyncio.sleep(0.3)  # the timer's turn (what is under test)
+        assert [q.get_nowait()["accepted"] for _ in range(q.qsize())] == [1]
     asyncio.run(main())
 
 

@@ -466,7 +466,8 @@ def test_feed_sessions_routes_policies_propagation(tmp_path: Path) -> None:
             "link_name": "l", "family": "ipv4", "accepted": 1, "rejected": 1, "withdrawn": 0,
             "accepted_sample": ["10.1.0.0/24"], "withdrawn_sample": [],
             "rejections": [{"reason": "filter_in", "count": 1, "sample": ["192.168.0.0/24"],
-                            "message": "not in prefix_filter_in of policy p"}]}
+                            "message": "not in prefix_filter_in of policy p"}],
+            "batches": 1}
         assert [e["id"] for e in evs] == sorted(e["id"] for e in evs)
 
         policy_id = link["routing_policy_v4_id"]
