@@ -39,10 +39,12 @@ def fault_event(action: str, body: Json, answer: Json,
         ev["families"] = answer.get("reset") or []
     elif action == "restore":
         cuts = answer.get("restored_cuts") or []
-        if not (cuts or answer.get("restarted") or answer.get("started_nodes")):
+        # Whatever lists the answer has (cuts, daemons, nodes, and kinds added later):
+        # none holding anything means nothing was restored.
+        lists = {k: v for k, v in answer.items() if isinstance(v, list) and k != "restored"}
+        if not any(lists.values()):
             return None
-        ev |= {"restored_cuts": cuts, "restarted": answer.get("restarted") or [],
-               "started_nodes": answer.get("started_nodes") or []}
+        ev |= {"restored_cuts": [], "restarted": [], "started_nodes": []} | lists
         names = {str(c.get("link_name")) for c in cuts}
         if link is None and len(names) == 1:
             ev["link_name"] = names.pop()

@@ -244,6 +244,9 @@ def test_fault_events() -> None:
     restored = fault_events.fault_event("restore", {}, nothing | {"restored_cuts": [
         {"link_id": "L", "link_name": "link-a", "family": "ipv4", "mode": "bgp"}]}, None)
     assert restored is not None and restored["link_name"] == "link-a"
+    later = fault_events.fault_event("restore", {}, nothing | {"restored_impairments": [
+        {"link_name": "link-a"}]}, link)
+    assert later is not None and later["restored_impairments"] == [{"link_name": "link-a"}]
     new_kind = fault_events.fault_event("impair", {"delay": "20ms"}, {"impaired": 1}, link)
     assert new_kind is not None and new_kind["result"] == {"impaired": 1}
 
