@@ -85,7 +85,12 @@ def _fault(ev: Json) -> str:
     if action == "reset":
         return f"reset {', '.join(ev.get('families') or [])}"
     if action == "restore":
-        return restore_message(ev).replace("\n", "; ")
+        known = [restore_message(ev).replace("\n", "; ")] if (
+            ev.get("restored_cuts") or ev.get("restarted") or ev.get("started_nodes")) else []
+        other = [f"{k.removeprefix('restored_')} {len(v)}" for k, v in sorted(ev.items())
+                 if isinstance(v, list) and v and k not in (
+                     "restored_cuts", "restarted", "started_nodes")]
+        return "; ".join(known + (["restored " + ", ".join(other)] if other else []))
     if action == "kill":
         return "; ".join(f"killed {k.get('daemon')} (pid {k.get('pid')}) on {k.get('node')}"
                          for k in ev.get("killed") or [])

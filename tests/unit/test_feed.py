@@ -295,6 +295,9 @@ def test_human_lines() -> None:
                   "policy_name": "allow"}) == "policy link-a attached allow (ipv4)"
     assert _line({"type": "fault", **base, "action": "cut", "mode": "bgp",
                   "families": ["ipv4"]}) == "fault link-a cut bgp ipv4"
+    assert _line({"type": "fault", **base, "action": "restore", "restored_cuts": [],
+                  "restarted": [], "started_nodes": [], "restored_impairments": [{}]}) == (
+        "fault link-a restored impairments 1")
     assert _line({"type": "fault", "action": "kill", "node": "customer-router", "killed": [
         {"node": "customer-router", "daemon": "bgpd", "pid": 7}]}) == (
         "fault customer-router killed bgpd (pid 7) on customer-router")
