@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from controller.core import reconcile, status
+from controller.core import feed, reconcile, status
 from controller.core.events import (
     Announced,
     BridgeHello,
@@ -83,6 +83,9 @@ class DataPlane:
         self.applied_announce: dict[tuple[str, str], frozenset[str]] = {}
         self.desired = reconcile.Desired()
         self.rejected: dict[str, dict[str, str]] = {}  # link id -> prefix -> why
+        # What each (link, family) heard since the last routes events: published, one
+        # event each, once the batch is applied and the verdicts are known.
+        self._news: dict[tuple[str, str], feed.RouteNews] = {}
         self._events: asyncio.Queue[tuple[str, Item]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -128,6 +131,7 @@ class DataPlane:
 
     async def close(self, stop_speakers: bool) -> None:
         self._closing = True  # from now on a bridge going away is no loss
+        self.bus.flush()
         for task in (self._worker, self._watchdog, *self._restarts):
             if task is not None:
                 task.cancel()
@@ -238,10 +242,11 @@ class DataPlane:
             return
         views, subnets = self._views()
         self.desired = reconcile.compute(views, subnets, self.rib)
-        self.rejected = self.desired.rejected
+        before, self.rejected = self.rejected, self.desired.rejected
         await self._apply_tables(self._desired_by_netns(self.desired), scope=None)
         await self._apply_announcements()
         self.publish_status_changes()
+        self._publish_verdict_changes(before)
 
     async def _reconcile_prefixes(self, prefixes: set[str]) -> None:
         views, subnets = self._views()
@@ -253,6 +258,57 @@ class DataPlane:
             self.rejected.setdefault(link_id, {}).update(why)
         await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
         self.publish_status_changes()
+
+    # --- the feed: sessions and routes ------------------------------------------------------------
+    def _policy_name(self, link: Link, family: str) -> str | None:
+        policy = self.inv.policies.get(link.policy_id(family) or "")
+        return policy.name if policy is not None else None
+
+    def _publish_session(self, link_id: str, family: str, state: str, reason: str = "") -> None:
+        link = self.inv.links.get(link_id)
+        if link is None:
+            return
+        ev: dict[str, Any] = {"type": "session", "link_id": link_id, "link_name": link.name,
+                              "family": family, "state": state}
+        if reason:
+            ev["reason"] = feed.session_reason(reason)
+        self.bus.publish(ev)
+
+    def _publish_routes(self) -> None:
+        """One routes event per (link, family) that heard something: O(what it heard)."""
+        news, self._news = self._news, {}
+        for (link_id, fam), heard in news.items():
+            link = self.inv.links.get(link_id)
+            if link is None:
+                continue
+            table = self.rib.get(link_id, {}).get(fam, {})
+            rejected = self.rejected.get(link_id, {})
+            ev = feed.route_event(
+                link_id, link.name, fam,
+                ((p, rejected.get(p)) for p in heard.received if p in table),
+                heard.withdrawn, self._policy_name(link, fam), heard.cause)
+            if ev is not None:
+                self.bus.routes(ev)
+
+    def _publish_verdict_changes(self, before: dict[str, dict[str, str]]) -> None:
+        """Routes whose verdict a full reconciliation changed (a policy edited, a VPC
+        attached): only rejected ones can change, so this costs O(rejected), not O(routes).
+        Prefixes heard in the pending batch are that batch's routes event's."""
+        for link_id, fams in self.rib.items():
+            was, now = before.get(link_id, {}), self.rejected.get(link_id, {})
+            link = self.inv.links.get(link_id)
+            if link is None or not (was or now):
+                continue
+            candidates = sorted(was.keys() | now.keys())
+            for fam, table in fams.items():
+                heard = self._news.get((link_id, fam))
+                prefixes = [p for p in candidates if p in table
+                            and (heard is None or p not in heard.received)]
+                ev = feed.route_event(link_id, link.name, fam,
+                                      feed.verdict_changes(prefixes, was, now),
+                                      policy=self._policy_name(link, fam), cause="reconcile")
+                if ev is not None:
+                    self.bus.routes(ev)
 
     async def _apply_tables(self, desired: Applied, scope: set[str] | None) -> None:
         loop = asyncio.get_running_loop()
@@ -328,7 +384,8 @@ class DataPlane:
             # A session removed from the config no longer exists: forget what it taught us.
             for fam in FAMILIES:
                 if link.policy_id(fam) is None:
-                    self._session_down(link.id, fam)
+                    self._session_down(link.id, fam, "no routing policy attached for "
+                                       f"{fam}: the session is removed")
                     self.applied_announce.pop((link.id, fam), None)
 
     def _ensure(self, name: str, netns: str, neighbors: tuple[NeighborConfig, ...]) -> bool:
@@ -366,9 +423,10 @@ class DataPlane:
         link_id = self._speaker_link.get(speaker)
         for fam in FAMILIES if link_id else ():
             assert link_id is not None
-            touched |= self._session_down(link_id, fam)
+            reason = f"Scaleway speaker restarted ({why})"
+            touched |= self._session_down(link_id, fam, reason)
             self.applied_announce.pop((link_id, fam), None)
-            self.down_reason[(link_id, fam)] = f"Scaleway speaker restarted ({why})"
+            self.down_reason[(link_id, fam)] = reason
         delay = self.liveness.restart_delay(speaker, time.monotonic())
         task = asyncio.create_task(self._restart(speaker, delay))
         self._restarts.add(task)
@@ -454,8 +512,12 @@ class DataPlane:
         if not self._closing:
             self._events.put_nowait((speaker, DISCONNECTED))
 
-    def _session_down(self, link_id: str, family: str) -> set[str]:
+    def _session_down(self, link_id: str, family: str, reason: str = "") -> set[str]:
+        was_up = self.sessions.get((link_id, family))
         self.sessions[(link_id, family)] = False
+        self._news.pop((link_id, family), None)  # what it said went with it
+        if was_up:
+            self._publish_session(link_id, family, "down", reason)
         learned = self.rib.get(link_id, {}).pop(family, {})
         return set(learned)
 
@@ -512,6 +574,7 @@ class DataPlane:
                 link_id = self._speaker_link.get(speaker)
                 for fam in FAMILIES if link_id else ():
                     touched |= set(self.rib.get(link_id or "", {}).pop(fam, {}))
+                    self._news.pop((link_id or "", fam), None)
                     self.applied_announce.pop((link_id or "", fam), None)
                 continue
             if isinstance(ev, ReplayDone):
@@ -520,7 +583,8 @@ class DataPlane:
                 for fam in FAMILIES if link else ():
                     assert link is not None
                     if link.peer_bgp_config.address(fam) not in ev.peers:
-                        touched |= self._session_down(link.id, fam)  # unknown to ExaBGP
+                        touched |= self._session_down(  # unknown to ExaBGP
+                            link.id, fam, "not known to the speaker after its replay")
                 full = True
                 continue
             if isinstance(ev, EndOfRib):
@@ -533,6 +597,7 @@ class DataPlane:
             if isinstance(ev, SessionState):
                 if ev.state == "up" and not self.sessions.get((link.id, fam)):
                     self.sessions[(link.id, fam)] = True
+                    self._publish_session(link.id, fam, "up")
                     self.liveness.healthy(speaker)
                     full = True  # a fresh session needs our announcements
                     if link.lifecycle == "ready":  # self-hosted: BGP up = provisioned
@@ -543,15 +608,22 @@ class DataPlane:
                     if ev.reason and "[removed]" not in ev.reason:  # a kick's reload says so
                         self.down_reason[(link.id, fam)] = ev.reason
                     if self.sessions.get((link.id, fam)):
-                        touched |= self._session_down(link.id, fam)
+                        touched |= self._session_down(link.id, fam, ev.reason)
             elif isinstance(ev, RouteUpdate):
                 table = self.rib.setdefault(link.id, {}).setdefault(fam, {})
+                heard = self._news.get((link.id, fam))
+                if heard is None:
+                    heard = self._news[(link.id, fam)] = feed.RouteNews()
+                if speaker in self._replaying:
+                    heard.cause = "replay"
                 for route in ev.announced:
                     table[route.prefix] = route
                     touched.add(route.prefix)
+                    heard.receive(route.prefix)
                 for _family, prefix in ev.withdrawn:
                     if table.pop(prefix, None) is not None:
                         touched.add(prefix)
+                        heard.withdraw(prefix)
             elif isinstance(ev, Announced):
                 self.applied_announce[(link.id, fam)] = frozenset(
                     p for p, _communities in ev.prefixes)
@@ -566,3 +638,4 @@ class DataPlane:
             await self.reconcile_all()
         elif touched:
             await self._reconcile_prefixes(touched)
+        self._publish_routes()

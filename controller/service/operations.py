@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from controller.core import feed
 from controller.core.catalog import Catalog
 from controller.core.inventory import Inventory, check_policy_prefixes
 from controller.core.model import Link, PrivateNetwork
@@ -73,9 +74,17 @@ class Operations:
     async def get_link(self, link_id: str) -> Json:
         return self.dataplane.link_json(self.inv.link(link_id))
 
+    def _publish_link_changes(self, before: dict[str, feed.LinkFacts], link: Link) -> None:
+        names = {pid: p.name for pid, p in self.inv.policies.items()}
+        for ev in feed.link_changes(before.get(link.id), feed.facts(link), names):
+            self.bus.publish(ev)
+
     async def _link_op(self, mutate: Callable[[], Link], rewire: bool = False) -> Json:
         async with self.lock:
+            before = {lid: feed.facts(lk) for lid, lk in self.inv.links.items()}
             link = self._commit(mutate, link_key)
+            # Before reconciling: the change comes before what it causes in the feed.
+            self._publish_link_changes(before, link)
             if rewire:  # the link's VPC changed: its router may need a path to the new one
                 await self._rewire()
             await self.dataplane.reconcile_all()
@@ -85,6 +94,7 @@ class Operations:
         async with self.lock:
             link = self._commit(lambda: self.inv.create_link(body, region, self.catalog),
                                 link_key)
+            self.bus.publish(feed.link_event("created", link))
             if link.lifecycle == "ready":  # self-hosted: nothing to wait for, wire it now
                 self._spawn(self._provision(link.id))
             return self.dataplane.link_json(link)
@@ -126,6 +136,7 @@ class Operations:
         async with self.lock:
             # Never provisioned: gone from the inventory at once (and so from the store).
             link = self._commit(lambda: self.inv.delete_link(link_id), link_key)
+            self.bus.publish(feed.link_event("deleted", link))
             if link.lifecycle == "deprovisioning":
                 self._spawn(self._deprovision(link_id))
             self.dataplane.publish_status_changes()
@@ -183,20 +194,31 @@ class Operations:
         ipv6 = body.get("is_ipv6")
         body = await _off_loop(check_policy_prefixes, body, False if ipv6 is None else ipv6)
         async with self.lock:
-            return self._commit(lambda: self.inv.create_policy(body, region),
-                                policy_key).to_api()
+            created = self._commit(lambda: self.inv.create_policy(body, region),
+                                   policy_key).to_api()
+            self.bus.publish(feed.policy_event("created", created))
+            return created
 
     async def update_policy(self, policy_id: str, body: Json) -> Json:
         body = await _off_loop(check_policy_prefixes, body, self.inv.policy(policy_id).is_ipv6)
         async with self.lock:
+            old = self.inv.policy(policy_id)
+            before = {"name": old.name, "tags": list(old.tags),  # copies: edits may mutate
+                      "prefix_filter_in": list(old.prefix_filter_in),
+                      "prefix_filter_out": list(old.prefix_filter_out)}
             policy = self._commit(lambda: self.inv.update_policy(policy_id, body), policy_key)
-            if self.inv.links_using_policy(policy_id):
+            api = policy.to_api()
+            users = [lk.name for lk in self.inv.links_using_policy(policy_id)]
+            # Diffing two lists of 10,000 prefixes: in a thread, like the check above.
+            self.bus.publish(await _off_loop(feed.policy_event, "edited", api, before, users))
+            if users:
                 await self.dataplane.reconcile_all()  # edits apply at once to every user
-            return policy.to_api()
+            return api
 
     async def delete_policy(self, policy_id: str) -> None:
         async with self.lock:
-            self._commit(lambda: self.inv.delete_policy(policy_id), policy_key)
+            gone = self._commit(lambda: self.inv.delete_policy(policy_id), policy_key)
+            self.bus.publish(feed.policy_event("deleted", gone.to_api()))
 
     # --- VPCs ------------------------------------------------------------------------------------
     async def list_vpcs(self) -> list[Json]:

@@ -193,15 +193,20 @@ class Client:
         return self.list_all(f"{VPC_P}/private-networks", "private_networks")
 
     # --- lab-only API ---------------------------------------------------------------------------
-    def events(self, timeout: float | None = None) -> Iterator[Json]:
+    def events(self, timeout: float | None = None, since: str | None = None,
+               follow: bool = True) -> Iterator[Json]:
         """Events of /lab/v1/events as they come; ends after ``timeout`` seconds overall
-        (None: never) or when the daemon closes the stream."""
+        (None: never) or when the daemon closes the stream. ``since`` (an event id, 5m, an
+        ISO time) starts with the kept events after it; ``follow=False`` ends after them."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        query = {**({"since": since} if since is not None else {}),
+                 **({} if follow else {"follow": "0"})}
+        path = "/lab/v1/events" + (f"?{urlencode(query)}" if query else "")
         conn = self._connect(timeout if timeout is not None else self.timeout)
         try:
             # Our own reference: http.client may drop conn.sock once the headers are read.
             sock = self._open(conn)
-            resp = self._send(conn, "GET", "/lab/v1/events")
+            resp = self._send(conn, "GET", path)
             if resp.status >= 400:
                 self._check(resp, resp.read())
             if sock is not None:

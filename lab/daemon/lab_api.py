@@ -20,6 +20,7 @@ from controller.api.http import json_body
 from controller.api.middleware import json_response
 from controller.core.model import ArgumentError, Link, NotFound, PreconditionFailed
 from controller.service.ports import speaker_name
+from lab.daemon import fault_events
 from lab.dataplane import faults, impair, iproute
 from lab.dataplane.nodes import runtime_for
 from lab.routers import registry
@@ -56,6 +57,8 @@ class LabApi:
         app.router.add_post("/lab/v1/faults/stop-node", self.h_stop_node)
         app.router.add_post("/lab/v1/faults/start-node", self.h_start_node)
         app.router.add_get("/lab/v1/faults", self.h_faults)
+        # Each fault applied is an event on the bus (`interlink-lab events`).
+        app.middlewares.append(fault_events.middleware(self.d.ctrl.bus.publish, self._link_of))
 
     def openapi(self) -> dict[str, Any]:
         return {}  # not in the document: the lab's CLI and tests are their only clients
@@ -234,6 +237,16 @@ class LabApi:
         if not match:
             raise NotFound("link", str(link_ref))
         return match[0]
+
+    def _link_of(self, body: dict[str, Any]) -> tuple[str, str] | None:
+        """(id, name) of the link a fault request means, for its event."""
+        if body.get("link_id") is None and "node" in body:
+            return None
+        try:
+            link = self._fault_link(body)
+        except NotFound:
+            return None
+        return link.id, link.name
 
     def _fault_target(self, body: dict[str, Any]) -> list[tuple[str, str, str]]:
         link = self._fault_link(body)

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from controller.api.http import make_app
+from controller.core import feed
 from controller.core.events import BridgeHello, ReplayDone, Route, RouteUpdate, SessionState
 from controller.core.limits import MAX_BODY_BYTES, MAX_POLICY_ENTRIES
 from controller.core.model import Link, NotFound, Vpc
@@ -182,8 +183,8 @@ def test_link_lifecycle_events_and_tables(tmp_path: Path) -> None:
             "session": "up", "received": 2, "accepted": 1, "rejected": 1, "installed": 1,
             "advertised": 1, "rejected_reasons": None}
         changed = [events.get_nowait() for _ in range(events.qsize())]
-        assert {(e["field"], e["new"]) for e in changed} >= {("status", "active"),
-                                                            ("bgp_v4_status", "up")}
+        assert {(e["field"], e["new"]) for e in changed if e["type"] == "status"} >= {
+            ("status", "active"), ("bgp_v4_status", "up")}
 
         gone = await ctrl.api.delete_link(link["id"])
         assert gone["status"] == "deprovisioning"
@@ -430,5 +431,101 @@ def test_a_maximal_policy_delays_no_other_request(tmp_path: Path) -> None:
         print(f"worst GET /links: {worst_create * 1000:.0f} ms during the create, "
               f"{worst_edit * 1000:.0f} ms during the edit of an attached policy")
         assert worst_create < 0.25 and worst_edit < 0.25, (worst_create, worst_edit)
+        await ctrl.close()
+    asyncio.run(main())
+
+
+# --- the event feed ---------------------------------------------------------------------------
+def _drain(q: asyncio.Queue[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [q.get_nowait() for _ in range(q.qsize())]
+
+
+def test_feed_sessions_routes_policies_propagation(tmp_path: Path) -> None:
+    """What `interlink-lab events` shows, over fake ports: sessions with their reason, one
+    routes event per batch with the rejection reason, policy edits re-evaluating routes,
+    propagation, detaching a policy (its session removed)."""
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        link, _vpc = await hosted_link(ctrl)
+        name = speaker_name(link["id"])
+        peer = lab.speakers.running[name][1][0].peer_address
+        q = await ctrl.bus.subscribe()
+        ctrl.on_event(name, SessionState(peer=peer, local="", state="up"))
+        ctrl.on_event(name, RouteUpdate(peer=peer, withdrawn=(), announced=(
+            Route("10.1.0.0/24", peer, (64512,), (), "ipv4"),
+            Route("192.168.0.0/24", peer, (64512,), (), "ipv4"))))
+        await wait_for_async(lambda: "10.1.0.0/24" in lab.table("vpc-prod").held, "route", 2)
+        evs = _drain(q)
+        assert {"type": "session", "state": "up", "family": "ipv4",
+                "link_name": "l"}.items() <= evs[0].items()
+        [routes] = [e for e in evs if e["type"] == "routes"]
+        assert routes | {"id": 0, "time": 0} == {
+            "id": 0, "time": 0, "type": "routes", "cause": "update", "link_id": link["id"],
+            "link_name": "l", "family": "ipv4", "accepted": 1, "rejected": 1, "withdrawn": 0,
+            "accepted_sample": ["10.1.0.0/24"], "withdrawn_sample": [],
+            "rejections": [{"reason": "filter_in", "count": 1, "sample": ["192.168.0.0/24"],
+                            "message": "not in prefix_filter_in of policy p"}],
+            "batches": 1}
+        assert [e["id"] for e in evs] == sorted(e["id"] for e in evs)
+
+        policy_id = link["routing_policy_v4_id"]
+        await ctrl.api.update_policy(policy_id, {"prefix_filter_in": ["10.0.0.0/8",
+                                                                      "192.168.0.0/16"]})
+        edited, again = _drain(q)[:2]
+        assert edited["type"] == "policy" and edited["action"] == "edited"
+        assert edited["changes"] == [{"field": "prefix_filter_in", "added": 1, "removed": 0,
+                                      "sample": ["+192.168.0.0/16"]}]
+        assert (again["type"], again["cause"], again["accepted_sample"]) == (
+            "routes", "reconcile", ["192.168.0.0/24"])
+
+        await ctrl.api.disable_route_propagation(link["id"])
+        assert [{k: e[k] for k in ("type", "enabled")} for e in _drain(q)
+                if e["type"] == "propagation"] == [{"type": "propagation", "enabled": False}]
+
+        ctrl.on_event(name, RouteUpdate(peer=peer, announced=(),
+                                        withdrawn=(("ipv4", "10.1.0.0/24"),)))
+        await wait_for_async(lambda: any(e["type"] == "routes" for e in _drain(q)
+                                         if e.get("withdrawn") == 1), "a withdrawn event", 2)
+
+        await ctrl.api.detach_routing_policy(link["id"], {"routing_policy_id": policy_id})
+        kinds = [(e["type"], e.get("action") or e.get("state")) for e in _drain(q)]
+        assert kinds[:2] == [("policy", "detached"), ("session", "down")]
+        assert [e["type"] for e in ctrl.bus.replay(feed.Since(id=0))].count("session") == 2
+        await ctrl.close()
+    asyncio.run(main())
+
+
+def test_feed_a_burst_is_one_event_and_a_reason_on_session_down(tmp_path: Path) -> None:
+    """20,000 routes in one UPDATE batch make one routes event (counts and 3 samples), and
+    the speaker's reason comes with a session down."""
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        link, _vpc = await hosted_link(ctrl)
+        name = speaker_name(link["id"])
+        peer = lab.speakers.running[name][1][0].peer_address
+        ctrl.on_event(name, SessionState(peer=peer, local="", state="up"))
+        q = await ctrl.bus.subscribe()
+        burst = tuple(Route(f"10.{16 + i // 256}.{i % 256}.0/24", peer, (64512,), (), "ipv4")
+                      for i in range(20_000))
+        ctrl.on_event(name, RouteUpdate(peer=peer, announced=burst, withdrawn=()))
+        seen: list[dict[str, Any]] = []
+        await wait_for_async(lambda: seen.extend(_drain(q)) or any(
+            e["type"] == "routes" for e in seen), "the routes event", 20)
+        assert len(lab.table("vpc-prod").held) == 20_000
+        routes = [e for e in seen if e["type"] == "routes"]
+        assert len(routes) == 1 and routes[0]["accepted"] == 20_000
+        assert len(routes[0]["accepted_sample"]) == 3
+        ctrl.on_event(name, SessionState(peer=peer, local="", state="down",
+                                         reason="peer reset the session"))
+        seen.clear()
+        await wait_for_async(lambda: seen.extend(_drain(q)) or any(
+            e["type"] == "session" for e in seen), "the session event", 5)
+        down = [e for e in seen if e["type"] == "session"]
+        assert [(e["state"], e.get("reason")) for e in down] == [
+            ("down", "peer reset the session")]
         await ctrl.close()
     asyncio.run(main())
