@@ -148,6 +148,67 @@ def provision(n: int, lab: str, progress: bool = True) -> dict[str, Any]:
             "api_max_ms": 1000 * max(latencies, default=0.0), "api_samples": len(latencies)}
 
 
+def _vpc_count(table: Any) -> int:
+    return len(table.list())
+
+
+def run_routes(count: int, router: str = "exabgp", lab: str = "scale-routes",
+               chunk: int = 20_000) -> dict[str, Any]:
+    """`count` /30s of 100.64.0.0/10 from the customer router to the VPC table and back."""
+    import ipaddress
+
+    from controller.drivers.kernel import RouteTable
+    from lab.scenario.addressing import build_topology
+    from lab.scenario.parse import load_scenario
+
+    lifecycle.down(lab)
+    lifecycle.up("basic", lab=lab, router=router)
+    try:
+        client = LabClient.for_lab(lab)
+        p = "/interlink/v1beta1/regions/fr-par"
+        pol = next(x for x in client.get(f"{p}/routing-policies")["routing_policies"]
+                   if not x["is_ipv6"])
+        client.patch(f"{p}/routing-policies/{pol['id']}",
+                     {"prefix_filter_in": [*pol["prefix_filter_in"], "100.64.0.0/10"]})
+        link = client.get(f"{p}/links")["links"][0]
+        nets = ipaddress.ip_network("100.64.0.0/10").subnets(new_prefix=30)
+        prefixes = [str(next(nets)) for _ in range(count)]
+        topo = build_topology(load_scenario("basic"), lab)
+        table = RouteTable(topo.netns("vpc-router"))
+        base = _vpc_count(table)
+        rss0 = lab_rss_mib(lab)
+        t0 = time.perf_counter()
+        for i in range(0, count, chunk):
+            client.post("/lab/v1/customer/announce", {"prefixes": prefixes[i:i + chunk]})
+        api_s = time.perf_counter() - t0
+        poll(lambda: _vpc_count(table) >= base + count, 300, f"{count} routes in the VPC table",
+             step=0.02)
+        in_s = time.perf_counter() - t0
+        rss1 = lab_rss_mib(lab)
+        t0 = time.perf_counter()
+        client.post(f"{p}/links/{link['id']}/disable-route-propagation", {})
+        poll(lambda: _vpc_count(table) <= base - 2, 60, "the VPC table emptied", step=0.005)
+        off_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        client.post(f"{p}/links/{link['id']}/enable-route-propagation", {})
+        poll(lambda: _vpc_count(table) >= base + count, 60, "the VPC table refilled",
+             step=0.005)
+        on_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i in range(0, count, chunk):
+            client.post("/lab/v1/customer/withdraw", {"prefixes": prefixes[i:i + chunk]})
+        poll(lambda: _vpc_count(table) <= base, 300, f"{count} routes withdrawn", step=0.02)
+        out_s = time.perf_counter() - t0
+        table.close()
+    finally:
+        lifecycle.down(lab)
+    return {"prefixes": count, "router": router, "announce_api_s": api_s,
+            "announce_to_vpc_s": in_s, "announce_rate_per_s": count / in_s,
+            "withdraw_to_vpc_s": out_s, "withdraw_rate_per_s": count / out_s,
+            "propagation_off_s": off_s, "propagation_on_s": on_s,
+            "rss_before_mib": rss0, "rss_with_routes_mib": rss1}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="bench.scale")
     sub = ap.add_subparsers(dest="what", required=True)
@@ -155,9 +216,16 @@ def main(argv: list[str] | None = None) -> None:
     lk.add_argument("--links", type=int, default=100)
     lk.add_argument("--lab", default="scale")
     lk.add_argument("--json")
+    rt = sub.add_parser("routes")
+    rt.add_argument("--prefixes", type=int, default=100_000)
+    rt.add_argument("--router", default="exabgp")
+    rt.add_argument("--lab", default="scale-routes")
+    rt.add_argument("--json")
     args = ap.parse_args(argv)
     if args.what == "links":
         res = run_links(args.links, args.lab)
+    else:
+        res = run_routes(args.prefixes, args.router, args.lab)
     print(json.dumps(res, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))

@@ -81,6 +81,11 @@ def test_events_json_since(lab: RunningLab) -> None:
         wait_for(lambda: saw(type="session", state="up", **base), "a session up event",
                  timeout=15, detail=lambda: f"{seen}")
         assert find(seen, type="fault", action="restore")
+        # the customer's routes are back before the policy changes: the rejection below is
+        # then the policy's re-evaluation (cause reconcile), not the routes arriving late
+        link_id = lab.link()["id"]
+        wait_for(lambda: lab.client.link_stats(link_id)["ipv4"]["accepted"] >= 1,
+                 "the on-prem route accepted again", timeout=15)
 
         # A stricter policy: the on-prem /24 is not in its /25, nor is a new prefix.
         strict = lab.client.post(f"{REGION_PATH}/routing-policies", {
