@@ -70,6 +70,27 @@ def canonical_prefix(text: str, *, ipv6: bool | None = None) -> str:
     return str(parse_prefix(text, ipv6=ipv6))
 
 
+def prefix_entry(text: str) -> tuple[int, int, int] | None:
+    """(version, network int, prefixlen) of a canonically written prefix, fast; None for
+    anything else (then ``parse_prefix`` says what is wrong, or normalises it)."""
+    return _canonical_fast(text) if isinstance(text, str) else None
+
+
+def covers(outer: tuple[int, int, int], inner: tuple[int, int, int]) -> bool:
+    """``inner`` lies inside ``outer`` (both (version, network int, prefixlen))."""
+    version, base, olen = outer
+    iversion, value, ilen = inner
+    if version != iversion or ilen < olen:
+        return False
+    shift = (32 if version == 4 else 128) - olen
+    return (value >> shift) == (base >> shift)
+
+
+def prefix_key(text: str) -> tuple[int, int, int]:
+    """A sort key ordering prefixes as ``ipaddress`` does (family, address, length)."""
+    return _entry(text)
+
+
 def _entry(text: str) -> tuple[int, int, int]:
     fast = _canonical_fast(text)
     if fast is not None:
@@ -101,8 +122,10 @@ class PrefixFilter:
         return _compile(tuple(prefixes))
 
     def matches(self, prefix: str | Network) -> bool:
-        net = parse_prefix(prefix) if isinstance(prefix, str) else prefix
-        addr, plen, version = int(net.network_address), net.prefixlen, net.version
+        if isinstance(prefix, str):  # per route on every reconcile: the fast parse first
+            version, addr, plen = _entry(prefix)
+        else:
+            addr, plen, version = int(prefix.network_address), prefix.prefixlen, prefix.version
         bits = 32 if version == 4 else 128
         for ver, base, elen in self.entries:
             if ver != version or plen < elen:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from controller.core.events import Route, has_as_loop
 from controller.core.model import SCW_ASN, Link, RoutingPolicy
-from controller.core.prefixes import PrefixFilter, family_of, parse_prefix
+from controller.core.prefixes import PrefixFilter, family_of
 
 FAMILIES = ("ipv4", "ipv6")
 
@@ -96,10 +96,10 @@ def verdict(link: LinkView, route: Route, vpc_subnets: PrefixFilter) -> str | No
         return "default_route"
     if has_as_loop(route, SCW_ASN):
         return "as_path_loop"
-    net = parse_prefix(route.prefix)
-    if vpc_subnets.matches(net):
+    # matched as the string: its fast parse (per route, 100k routes per reconcile)
+    if vpc_subnets.matches(route.prefix):
         return "vpc_prefix"
-    if not policy.filter_in.matches(net):
+    if not policy.filter_in.matches(route.prefix):
         return "filter_in"
     return None
 

@@ -116,6 +116,7 @@ class _Acks:
     failures: _Failures
     seqs: dict[int, int] = field(default_factory=dict)
     outcome: dict[int, int] = field(default_factory=dict)
+    last: int = -1  # the index of the one request that asks for an ack
 
     def record(self, data: bytes) -> None:
         """Record the acks in one datagram."""
@@ -170,7 +171,7 @@ class RouteTable:
             raise
         # Each reply skb costs well under 1 KiB of receive buffer; keep a chunk's replies
         # within half the buffer so they can never overflow it (ENOBUFS drops replies).
-        self._chunk = max(16, min(1024, rcvbuf // 2048))
+        self._chunk = max(16, min(4096, rcvbuf // 2048))
         self._rtm_table = table if table < 256 else 0  # see _rtm_head
         self._table_attr = nl.ATTR_U32.pack(8, _RTA_TABLE, table)
 
@@ -292,12 +293,18 @@ class RouteTable:
             batch, todo = todo[:chunk], todo[chunk:]
             acks = _Acks(items, ignore, failures)
             parts = []
+            # Only the chunk's last request asks for an ack: the kernel answers the others
+            # only when they fail, and in order, so once the last one is acked every request
+            # without an answer succeeded (as `ip -batch` does: ~1.5x the routes per second).
+            last = batch[-1]
             for idx in batch:
                 seq = self._next_seq()
                 acks.seqs[seq] = idx
                 body = items[idx][1]
-                parts.append(nl.HDR.pack(16 + len(body), msg_type, flags | nl.NLM_F_ACK, seq, 0))
+                ack = nl.NLM_F_ACK if idx == last else 0
+                parts.append(nl.HDR.pack(16 + len(body), msg_type, flags | ack, seq, 0))
                 parts.append(body)
+            acks.last = last
             try:
                 sock.sendto(b"".join(parts), (0, 0))
                 self._collect(sock, acks)
@@ -315,8 +322,9 @@ class RouteTable:
 
     @staticmethod
     def _collect(sock: socket.socket, acks: _Acks) -> None:
-        """Block until every request in ``acks.seqs`` has its ack."""
-        while len(acks.outcome) < len(acks.seqs):
+        """Block until the chunk's last request is acked; the others that got no error
+        reply before it succeeded."""
+        while acks.last not in acks.outcome:
             try:
                 data = sock.recv(_RECV_SIZE)
             except TimeoutError:
@@ -326,6 +334,8 @@ class RouteTable:
                         acks.failures.append((acks.items[idx][0], "no reply from the kernel"))
                 return
             acks.record(data)
+        for idx in acks.seqs.values():
+            acks.outcome.setdefault(idx, 0)
 
     @staticmethod
     def _drain(sock: socket.socket, acks: _Acks) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.core.model import SCW_ASN
+from controller.core.prefixes import prefix_key
 from controller.core.secrets import check_md5_password
 from controller.drivers.procs import stop_process
 from lab.dataplane.nodes import runtime_for
@@ -172,7 +173,7 @@ class BirdRouter(DaemonRouter):
         for family in ("ipv4", "ipv6"):
             lines += [f"protocol static {static_protocol(family)} {{", f"    {family};"]
             for prefix, comms in sorted(self.by_family(desired, family).items(),
-                                        key=lambda kv: ipaddress.ip_network(kv[0])):
+                                        key=lambda kv: prefix_key(kv[0])):
                 if comms:
                     adds = " ".join(f"bgp_community.add({_community(c)});" for c in comms)
                     lines.append(f"    route {prefix} unreachable {{ {adds} }};")

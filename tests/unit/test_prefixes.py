@@ -11,7 +11,10 @@ from controller.core.prefixes import (
     _canonical_fast,
     _entry,
     canonical_prefix,
+    covers,
     parse_prefix,
+    prefix_entry,
+    prefix_key,
 )
 
 
@@ -88,3 +91,23 @@ def test_fast_path_agrees_with_ipaddress(text: str) -> None:
 def test_canonical_inputs_take_the_fast_path(net: str) -> None:
     assert _canonical_fast(net) is not None and str(ipaddress.ip_network(net)) == net
 
+
+
+_nets = st.one_of(
+    st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)).map(
+        lambda t: ipaddress.ip_network((t[0], t[1]), strict=False)),
+    st.tuples(st.integers(0, 2**128 - 1), st.integers(0, 128)).map(
+        lambda t: ipaddress.ip_network((t[0], t[1]), strict=False)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_nets, _nets)
+def test_covers_agrees_with_subnet_of(outer: ipaddress._BaseNetwork,
+                                      inner: ipaddress._BaseNetwork) -> None:
+    expected = inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+    o, i = _entry(str(outer)), _entry(str(inner))  # prefix_entry may decline (then exact)
+    assert prefix_entry(str(inner)) in (None, i)
+    assert covers(o, i) == expected
+    assert PrefixFilter.compile([str(outer)]).matches(str(inner)) == expected
+    assert sorted([str(outer), str(inner)], key=prefix_key) == [
+        str(n) for n in sorted([outer, inner], key=lambda n: (n.version, n))]
