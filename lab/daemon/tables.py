@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from controller.drivers.kernel import KernelRoute, RouteTable
+from controller.drivers.kernel import RouteTable
 
 
 class KernelTable:
@@ -16,8 +16,7 @@ class KernelTable:
 
     def apply(self, add: Mapping[str, tuple[str, ...]],
               remove: Iterable[str]) -> list[tuple[str, str]]:
-        routes = [KernelRoute(p, gws) for p, gws in add.items()]
-        return self._table.apply(routes, remove).failures
+        return self._table.apply_map(add, remove).failures
 
     def close(self) -> None:
         self._table.close()

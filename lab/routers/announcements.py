@@ -66,6 +66,8 @@ class AnnouncementBook:
     name: str
     base: Mapping[str, tuple[str, ...]]
     link_base: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    _cache: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def _mine(self, body: Mapping[str, Any]) -> bool:
         return body.get("customer", "customer") == self.name
@@ -73,10 +75,21 @@ class AnnouncementBook:
     def _key(self, prefix: str, link: str | None) -> str:
         return f"{self.name}/{prefix}" if link is None else f"{self.name}/{link}/{prefix}"
 
+    def _entries(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """This customer's run-time entries, by store id: (announced, withdrawn). Read from
+        the store once, then kept in step with it (decoding 100k rows per call made each
+        announce of a big table slower than the last)."""
+        if self._cache is None:
+            self._cache = tuple(  # type: ignore[assignment]
+                {self._key(d["prefix"], d.get("link")): d for d in self.store.all(kind)
+                 if self._mine(d)} for kind in ("customer_route", "customer_withdrawn"))
+        assert self._cache is not None
+        return self._cache
+
     def desired(self, link: str | None = None) -> dict[str, tuple[str, ...]]:
         """Prefix -> communities for the sessions of ``link`` (None: general entries only)."""
-        routes = [d for d in self.store.all("customer_route") if self._mine(d)]
-        withdrawn = [d for d in self.store.all("customer_withdrawn") if self._mine(d)]
+        announced, gone = self._entries()
+        routes, withdrawn = list(announced.values()), list(gone.values())
         out = dict(self.base)
         for d in routes:
             if d.get("link") is None:
@@ -94,12 +107,18 @@ class AnnouncementBook:
     def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
                  link: str | None = None) -> list[str]:
         clean, comms = validate_announcement(prefixes, communities)
+        announced, gone = self._entries()
+        bodies = {self._key(p, link): {"customer": self.name, "prefix": p,
+                                       "communities": list(comms), "link": link}
+                  for p in clean}
         with self.store.transaction() as tx:
-            for p in clean:
-                key = self._key(p, link)
-                tx.put("customer_route", key, {"customer": self.name, "prefix": p,
-                                               "communities": list(comms), "link": link})
-                tx.delete("customer_withdrawn", key)
+            for key, body in bodies.items():
+                tx.put("customer_route", key, body)
+                if key in gone:
+                    tx.delete("customer_withdrawn", key)
+        announced.update(bodies)  # once committed
+        for key in bodies:
+            gone.pop(key, None)
         return clean
 
     def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> list[str]:
@@ -109,21 +128,26 @@ class AnnouncementBook:
         before = self.desired(link)
         done = [p for p in dict.fromkeys(clean) if p in before]
         based = set(self.base) | {p for (lk, p) in self.link_base if link in (None, lk)}
+        announced, gone = self._entries()
+        went: dict[str, dict[str, Any]] = {}
         with self.store.transaction() as tx:
             for p in clean:
                 key = self._key(p, link)
-                tx.delete("customer_route", key)
+                if key in announced:
+                    tx.delete("customer_route", key)
                 if p in based:  # a scenario prefix stays withdrawn until re-announced
-                    tx.put("customer_withdrawn", key,
-                           {"customer": self.name, "prefix": p, "link": link})
+                    went[key] = {"customer": self.name, "prefix": p, "link": link}
+                    tx.put("customer_withdrawn", key, went[key])
+        for p in clean:  # once committed
+            announced.pop(self._key(p, link), None)
+        gone.update(went)
         return done
 
     def as_list(self) -> list[dict[str, Any]]:
         out = [{"prefix": p, "communities": list(c), "link": None}
                for p, c in sorted(self.desired().items())]
         links = sorted({lk for lk, _ in self.link_base}
-                       | {d["link"] for d in self.store.all("customer_route")
-                          if self._mine(d) and d.get("link")})
+                       | {d["link"] for d in self._entries()[0].values() if d.get("link")})
         for lk in links:
             general = self.desired()
             out += [{"prefix": p, "communities": list(c), "link": lk}
