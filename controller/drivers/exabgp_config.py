@@ -24,6 +24,20 @@ PROCESS_NAME = "bridge"
 # in 0.27-0.37 s. 10k prefixes announced end to end: 4.2-5.2 s at 1.0, 2.2-3.4 s at 0.1.
 # Cost: ~10 % of a core per idle speaker at 0.1 (4 % at 0.5, 3 % at 1.0).
 REACTOR_SPEED = "0.1"
+# ExaBGP polls every speed/100 s when idle (1 ms at 0.1): ~11 % of a core per idle process,
+# 4.8 % at 0.5, 3.7 % at 1.0, 1.7 % at 2.0, 0.8 % at 5.0 (measured, this machine). With one
+# Scaleway speaker per link, 20 links at 0.1 keep both cores 100 % busy doing nothing. At 2.0
+# sessions come up ~0.4 s later, so a lab's first links keep the fast loop and the speakers
+# started beyond FAST_SPEAKERS links run the slow one (Scaleway's side mostly receives: socket
+# I/O wakes it at once whatever the speed). The customers' ExaBGP (one per customer,
+# announcing in bulk) always runs fast.
+SCW_REACTOR_SPEED_AT_SCALE = "2.0"
+FAST_SPEAKERS = 8
+
+
+def scw_reactor_speed(links: int) -> str:
+    """The reactor speed of a Scaleway speaker started while the lab has ``links`` links."""
+    return REACTOR_SPEED if links <= FAST_SPEAKERS else SCW_REACTOR_SPEED_AT_SCALE
 
 
 @dataclass(frozen=True)
@@ -119,7 +133,7 @@ def render_config(neighbors: Sequence[NeighborConfig], api_command: Sequence[str
     return "\n".join(lines) + "\n"
 
 
-def speaker_env() -> dict[str, str]:
+def speaker_env(reactor_speed: str = REACTOR_SPEED) -> dict[str, str]:
     """Environment variables for an ExaBGP 5.0 process (merge over os.environ)."""
     return {
         # stay root: as nobody the API process cannot start when Python lives under /root
@@ -136,5 +150,5 @@ def speaker_env() -> dict[str, str]:
         "exabgp_api_ack": "true",
         # the bridge replays its snapshot to the controller; ExaBGP restarting it is fine
         "exabgp_api_respawn": "true",
-        "exabgp_reactor_speed": REACTOR_SPEED,
+        "exabgp_reactor_speed": reactor_speed,
     }

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.core.events import BridgeHello, Event, decode_event
-from controller.drivers.exabgp_config import speaker_env
+from controller.drivers.exabgp_config import REACTOR_SPEED, speaker_env
 from controller.drivers.procs import process_alive
 
 __all__ = [
@@ -136,7 +136,8 @@ def bridge_pid(speaker: int) -> int | None:
 
 
 def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
-                  launch: Callable[..., int], python: str | None = None) -> int:
+                  launch: Callable[..., int], python: str | None = None,
+                  reactor_speed: str = REACTOR_SPEED) -> int:
     """Start ExaBGP on this config through ``launch`` (a NodeRuntime's ``start``): our own
     exabgp script, or ``python -m exabgp`` of another interpreter (a container's)."""
     if speaker_pid(spec) is not None:
@@ -144,7 +145,7 @@ def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
     spec.workdir.mkdir(parents=True, exist_ok=True)
     bridge_socket.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(spec.config_path, config_text)
-    env = dict(speaker_env())
+    env = dict(speaker_env(reactor_speed))
     env["ILAB_BRIDGE_SOCKET"] = str(bridge_socket)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)

@@ -34,6 +34,7 @@ from controller.core.model import (
     Vpc,
     new_id,
 )
+from controller.drivers.exabgp_config import scw_reactor_speed
 from controller.drivers.speaker import SpeakerHub
 from controller.drivers.store import Store
 from controller.service.controller import Controller
@@ -156,7 +157,10 @@ class LabDaemon:
         self.sock = self.dir / "controller.sock"
         workdir = self.dir / "speakers"
         workdir.mkdir(exist_ok=True)
-        self.speakers = ProcessSpeakers(workdir, self.sock)
+        # Scaleway's speakers (one per link) and the customers' ExaBGP (one per customer)
+        self.speakers = ProcessSpeakers(
+            workdir, self.sock, lambda: scw_reactor_speed(len(self.wiring.link_names)))
+        self.customer_speakers = ProcessSpeakers(workdir, self.sock)
         self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect, self._on_disconnect)
         self._tables: dict[str, KernelTable] = {}
         self.ctrl = Controller(self.store, self.hub, self.speakers, self._table, self.wiring,
@@ -196,7 +200,8 @@ class LabDaemon:
     def _router_context(self, customer: str) -> RouterContext:
         return RouterContext(store=self.store, workdir=self.dir / "routers" / customer,
                              hold_time=self.wiring.scenario.hold_time, hub=self.hub,
-                             ensure_speaker=self.speakers.ensure, listen=self._listen,
+                             ensure_speaker=self.customer_speakers.ensure,
+                             listen=self._listen,
                              speaker_pid=self.speakers.pid, link_ids=self._link_ids)
 
     def _link_ids(self) -> dict[str, str]:

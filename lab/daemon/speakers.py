@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from controller.drivers.exabgp_config import NeighborConfig, render_config
+from controller.drivers.exabgp_config import REACTOR_SPEED, NeighborConfig, render_config
 from controller.drivers.speaker import (
     SpeakerSpec,
     bridge_command,
@@ -33,8 +33,10 @@ READY_TIMEOUT_S = 60.0
 
 
 class ProcessSpeakers:
-    def __init__(self, workdir: Path, socket_path: Path):
+    def __init__(self, workdir: Path, socket_path: Path,
+                 reactor_speed: Callable[[], str] = lambda: REACTOR_SPEED):
         self.workdir, self.socket_path = workdir, socket_path
+        self.reactor_speed = reactor_speed  # asked at each start
         self.specs: dict[str, SpeakerSpec] = {}
         # Reloads waiting for a speaker still starting: name -> the latest config text.
         self._pending: dict[str, str] = {}
@@ -54,7 +56,7 @@ class ProcessSpeakers:
         if speaker_pid(spec) is None:
             nodes = runtime_for(netns)
             start_speaker(spec, config_text, self.socket_path, nodes.start,
-                          nodes.python(netns))
+                          nodes.python(netns), self.reactor_speed())
         elif ((not conf.exists() or conf.read_text() != config_text)
               and not self._reload_when_ready(spec, config_text)):
             reload_speaker(spec, config_text)

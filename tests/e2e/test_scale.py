@@ -8,10 +8,12 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from bench.scale import lab_rss_mib, provision
+from controller.drivers.exabgp_config import FAST_SPEAKERS, SCW_REACTOR_SPEED_AT_SCALE
 from controller.drivers.kernel import RouteTable
 from controller.drivers.procs import process_alive
 from lab.control import lifecycle
@@ -31,7 +33,9 @@ PREFIXES = int(os.environ.get("ILAB_SCALE_PREFIXES", "20000"))
 @pytest.fixture(scope="module")
 def lab() -> Iterator[str]:
     with LabFactory() as make:
-        yield make("basic").name
+        # BIRD sends bulk routes ~4x faster than an ExaBGP customer (whose API deep-copies
+        # each route): `python -m bench.scale routes --router exabgp` measures that one
+        yield make("basic", router="bird").name
 
 
 def test_many_links_through_the_sdk_all_active(lab: str) -> None:
@@ -42,6 +46,14 @@ def test_many_links_through_the_sdk_all_active(lab: str) -> None:
     # light reads answered while links were wired (a deadline, not a benchmark)
     assert res["api_samples"] > 0 and res["api_max_ms"] < 2000, res
     assert lab_rss_mib(lab) > 0
+    # the speakers started beyond the first links run ExaBGP's cheap idle loop
+    speeds = []
+    for pid_file in sorted((lab_dir(lab) / "speakers").glob("scw-*.pid")):
+        environ = Path(f"/proc/{pid_file.read_text().strip()}/environ").read_bytes()
+        speeds += [v.split(b"=", 1)[1].decode() for v in environ.split(b"\0")
+                   if v.startswith(b"exabgp_reactor_speed=")]
+    assert len(speeds) == LINKS + 1
+    assert speeds.count(SCW_REACTOR_SPEED_AT_SCALE) == LINKS + 1 - FAST_SPEAKERS, speeds
 
 
 def test_bulk_prefixes_reach_the_vpc_table(lab: str) -> None:

@@ -110,3 +110,17 @@ def test_exabgp_accepts_rendered_config(tmp_path: Path) -> None:
     res = subprocess.run([str(exabgp), "validate", str(conf)], env=env, capture_output=True,
                          text=True, timeout=30)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_scaleway_speakers_beyond_the_first_links_run_the_cheap_loop() -> None:
+    from controller.drivers.exabgp_config import (
+        FAST_SPEAKERS,
+        REACTOR_SPEED,
+        SCW_REACTOR_SPEED_AT_SCALE,
+        scw_reactor_speed,
+        speaker_env,
+    )
+    assert scw_reactor_speed(1) == scw_reactor_speed(FAST_SPEAKERS) == REACTOR_SPEED
+    assert scw_reactor_speed(FAST_SPEAKERS + 1) == SCW_REACTOR_SPEED_AT_SCALE
+    assert float(SCW_REACTOR_SPEED_AT_SCALE) > float(REACTOR_SPEED)
+    assert speaker_env("2.0")["exabgp_reactor_speed"] == "2.0"
