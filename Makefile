@@ -9,7 +9,7 @@ APT_PACKAGES := iproute2 iptables iputils-ping tcpdump procps frr bird2 docker.i
   graphviz chromium chromium-driver iperf3
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up down status test quick unit e2e golden containerlab lint bench clean images
+.PHONY: setup up down status test quick unit e2e golden containerlab lint bench bench-scale clean images
 
 TS_SDK := tests/sdk/ts
 TS_STAMP := $(TS_SDK)/node_modules/.installed
@@ -90,7 +90,12 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python -m bench.run --json bench/results.json
+	$(BIN)/python -m bench.run --json bench/results.json $(BENCH_ARGS)
+
+# The scale runs only (100k prefixes from BIRD and ExaBGP customers, 100 links through the
+# SDK); `make bench BENCH_ARGS=--scale` runs them after the others.
+bench-scale: setup
+	$(BIN)/python -m bench.run --scale-only --json bench/results-scale.json $(BENCH_ARGS)
 
 clean: down
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,4 +1,4 @@
-"""`make bench`: what the issues ask to measure, as a table and JSON.
+"""`make bench`: what the issues ask to measure, as a table and JSON (`--scale`: bench/scale.py).
 
 - up: `interlink-lab up` start -> links active and v4+v6 pings answered (target median <= 2 s)
 - down: full teardown (target <= 1 s)
@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import chaos, docker, failover, heal
+from bench import chaos, docker, failover, heal, scale
 from controller.drivers.kernel import RouteTable
 from lab.control import lifecycle
 from lab.control.client import Client
@@ -95,6 +95,13 @@ def bench_prefixes(client: Client, vpc_table: RouteTable, count: int) -> dict[st
             "withdraw_to_vpc_table_s": t_out, "count": count}
 
 
+def _print_rows(rows: list[tuple[str, float, str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  {'seconds':>8}  {'target':<9} notes")
+    for name, value, target, notes in rows:
+        print(f"{name:<{width}}  {value:8.3f}  {target:<9} {notes}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="bench")
     ap.add_argument("--json", default="bench/results.json")
@@ -105,7 +112,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-docker", action="store_true", help="skip the docker runtime runs")
     ap.add_argument("--chaos-rounds", type=int, default=100,
                     help="chaos rounds per customer router kind (0: skip)")
+    ap.add_argument("--scale", action="store_true",
+                    help="also the scale runs (bench/scale.py): 100k prefixes, many links")
+    ap.add_argument("--scale-only", action="store_true", help="only the scale runs")
+    ap.add_argument("--scale-links", type=int, default=100)
+    ap.add_argument("--scale-prefixes", type=int, default=100_000)
     args = ap.parse_args(argv)
+    if args.scale_only:
+        sc = scale.run_all(args.scale_links, args.scale_prefixes)
+        _print_rows(scale.rows(sc))
+        with open(args.json, "w") as fh:
+            json.dump({"scale": sc, "summary": {r[0]: r[1] for r in scale.rows(sc)}}, fh,
+                      indent=2, sort_keys=True)
+        print(f"\nwritten {args.json}")
+        return
     if lifecycle.is_up(args.lab):
         raise SystemExit(f"bench: lab {args.lab!r} is already up")
 
@@ -134,6 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_docker:
         print("benchmarking the docker runtime (image build, up, down)...", file=sys.stderr)
         dk = docker.run(args.runs, args.lab)
+    sc: dict[str, Any] = {}
+    if args.scale:
+        sc = scale.run_all(args.scale_links, args.scale_prefixes)
     chaos_reports = []
     if args.chaos_rounds:
         print(f"chaos: {args.chaos_rounds} rounds per router kind...", file=sys.stderr)
@@ -155,18 +178,16 @@ def main(argv: list[str] | None = None) -> None:
         *failover.rows(fo),
         *heal.rows(healed),
         *docker.rows(dk),
+        *scale.rows(sc),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"\n{'measure':<{width}}  {'seconds':>8}  {'target':<9} notes")
-    for name, value, target, notes in rows:
-        print(f"{name:<{width}}  {value:8.3f}  {target:<9} {notes}")
+    _print_rows(rows)
     if chaos_reports:
         print()
         chaos.print_table(chaos_reports)
     result: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "kernel": platform.release()},
         "up_s": ups, "down_s": downs, "toggle_s": toggle, "prefixes": pfx, "failover_s": fo,
-        "chaos": chaos_reports, "heal_s": healed, "docker": dk,
+        "chaos": chaos_reports, "heal_s": healed, "docker": dk, "scale": sc,
         "summary": {r[0]: r[1] for r in rows},
     }
     with open(args.json, "w") as fh:

@@ -152,7 +152,7 @@ def _vpc_count(table: Any) -> int:
     return len(table.list())
 
 
-def run_routes(count: int, router: str = "exabgp", lab: str = "scale-routes",
+def run_routes(count: int, router: str = "exabgp", lab: str = "scaleroutes",
                chunk: int = 20_000) -> dict[str, Any]:
     """`count` /30s of 100.64.0.0/10 from the customer router to the VPC table and back."""
     import ipaddress
@@ -209,6 +209,69 @@ def run_routes(count: int, router: str = "exabgp", lab: str = "scale-routes",
             "rss_before_mib": rss0, "rss_with_routes_mib": rss1}
 
 
+def cli_startup(runs: int = 5) -> list[float]:
+    """Wall time of `interlink-lab --help` (a fresh interpreter each time)."""
+    import subprocess
+
+    exe = str(Path(sys.executable).with_name("interlink-lab"))
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([exe, "--help"], capture_output=True, check=True)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def run_all(links: int, prefixes: int, routers: tuple[str, ...] = ("bird", "exabgp"),
+            log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
+    out: dict[str, Any] = {"cli_startup_s": cli_startup()}
+    for router in routers:
+        log(f"scale: {prefixes} prefixes from a {router} customer...")
+        out[f"routes_{router}"] = run_routes(prefixes, router)
+    log(f"scale: {links} links through the SDK...")
+    out["links"] = run_links(links)
+    return out
+
+
+def rows(res: dict[str, Any]) -> list[tuple[str, float, str, str]]:
+    """The issue's table: (measure, value, target, notes)."""
+    import statistics
+
+    if not res:
+        return []
+    out: list[tuple[str, float, str, str]] = []
+    for key, r in res.items():
+        if not key.startswith("routes_"):
+            continue
+        n, router = r["prefixes"], r["router"]
+        out += [
+            (f"{n} prefixes ({router} customer) -> all in VPC table", r["announce_to_vpc_s"],
+             "<= 10 s", f"{r['announce_rate_per_s']:.0f}/s"),
+            (f"{n} prefixes ({router}) withdrawn -> gone", r["withdraw_to_vpc_s"], "<= 10 s",
+             f"{r['withdraw_rate_per_s']:.0f}/s"),
+            (f"propagation off with {n} routes ({router})", r["propagation_off_s"], "<= 0.3 s",
+             ""),
+            (f"propagation on with {n} routes ({router})", r["propagation_on_s"], "<= 0.3 s",
+             f"RSS {r['rss_before_mib']:.0f} -> {r['rss_with_routes_mib']:.0f} MiB"),
+        ]
+    lk = res.get("links")
+    if lk:
+        out += [
+            (f"{lk['links']} links created ... propagation on -> all active", lk["all_active_s"],
+             "<= 60 s", f"API calls {lk['api_calls_s']:.1f} s, RSS {lk['rss_mib']:.0f} MiB "
+             f"(<= 4096)"),
+            ("API call while links are wired, p99", lk["api_p99_ms"] / 1000, "<= 0.05 s",
+             f"p50 {lk['api_p50_ms']:.0f} ms, max {lk['api_max_ms']:.0f} ms, "
+             f"{lk['api_samples']} calls"),
+            (f"down with {lk['links']} links", lk["down_s"], "<= 3 s", ""),
+        ]
+    if res.get("cli_startup_s"):
+        t = res["cli_startup_s"]
+        out.append(("CLI start-up (interlink-lab --help), median", statistics.median(t),
+                    "<= 0.15 s", f"max {max(t):.3f}"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="bench.scale")
     sub = ap.add_subparsers(dest="what", required=True)
@@ -219,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     rt = sub.add_parser("routes")
     rt.add_argument("--prefixes", type=int, default=100_000)
     rt.add_argument("--router", default="exabgp")
-    rt.add_argument("--lab", default="scale-routes")
+    rt.add_argument("--lab", default="scaleroutes")
     rt.add_argument("--json")
     args = ap.parse_args(argv)
     if args.what == "links":
