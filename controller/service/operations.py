@@ -139,8 +139,22 @@ class Operations:
             self.bus.publish(feed.link_event("deleted", link))
             if link.lifecycle == "deprovisioning":
                 self._spawn(self._deprovision(link_id))
+            elif self.wiring.placement(link_id) is not None:
+                # A self-hosted link is wired while still `ready` (provisioned once its BGP
+                # is up): gone from the inventory at once, its wiring must go too.
+                self._spawn(self._unwire(link_id))
             self.dataplane.publish_status_changes()
             return self.dataplane.link_json(link)
+
+    async def _unwire(self, link_id: str) -> None:
+        await self.dataplane.stop_speaker(link_id)
+        try:
+            await self.wiring.unprovision(link_id)
+        except Exception:
+            log.exception("tearing down link %s failed", link_id)
+        async with self.lock:
+            self.dataplane.forget(link_id)
+            await self.dataplane.reconcile_all()
 
     async def _deprovision(self, link_id: str) -> None:
         if link_id not in self.inv.links:

@@ -165,6 +165,7 @@ class LabDaemon:
         self._tables: dict[str, KernelTable] = {}
         self.ctrl = Controller(self.store, self.hub, self.speakers, self._table, self.wiring,
                                diagnose=self._diagnose, reserved=RESERVED_PREFIXES)
+        self.wiring.catalog = self.ctrl.catalog
         self.ctrl.load()
         if not self.restarted:
             seed(self.ctrl, self.wiring, self.wiring.scenario)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+from controller.core.catalog import Catalog
 from controller.core.model import Link, Vpc
 from controller.drivers.store import Store
 from controller.service.ports import LinkPlacement
@@ -52,6 +53,7 @@ class LabWiring:
         self.auto_customers: dict[str, str] = dict(store.get("lab", "auto_customers") or {})
         self.lock = asyncio.Lock()
         self.on_change: OnChange | None = None  # the daemon follows customers
+        self.catalog: Catalog | None = None  # the controller's: dedicated connections' capacity
 
     # --- lookups (Wiring port) ------------------------------------------------------------
     def placement(self, link_id: str) -> LinkPlacement | None:
@@ -114,7 +116,8 @@ class LabWiring:
             vpc_name = self.vpc_names.get(link.vpc_id or "")
             scenario, name, customer = world.with_link(
                 self.scenario, link, vpc_name,
-                lambda kind: registry.get(kind).per_link_sessions)
+                lambda kind: registry.get(kind).per_link_sessions,
+                world.link_port(link, self.catalog))
             if customer not in {c.name for c in self.scenario.customers}:
                 self.auto_customers[link.id] = customer
             self.link_names[link.id] = name

@@ -36,7 +36,7 @@ _BPF_PROG_LOAD = 5
 _BPF_PROG_TYPE_SCHED_CLS = 3
 _SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine, 321)
 _FN_VLAN_PUSH, _FN_VLAN_POP, _FN_REDIRECT = 18, 19, 23
-_TC_ACT_OK, _TC_ACT_SHOT = 0, 2
+_TC_ACT_UNSPEC, _TC_ACT_OK, _TC_ACT_SHOT = -1, 0, 2
 _SKB_VLAN_PRESENT, _SKB_VLAN_TCI = 20, 24  # offsetof(struct __sk_buff, vlan_present/vlan_tci)
 
 
@@ -102,7 +102,9 @@ def port_filter(vids: Iterable[int]) -> bytes:
     a.label("drop")
     a.ret(_TC_ACT_SHOT)
     a.label("pass")
-    a.ret(_TC_ACT_OK)
+    # Unspecified, not OK: the port's next filters run too (a shared port's redirect into
+    # its IFB, lab.dataplane.shaping); with none, the frame goes on as with OK.
+    a.ret(_TC_ACT_UNSPEC)
     return a.bytes()
 
 

@@ -99,9 +99,11 @@ def provision(topology: Topology, live: dict[str, LiveState]) -> tuple[str, ...]
         # switch silently drops that customer's first frames (ARP), so wait for it here.
         _wait_ports_forwarding(topology)
 
-        # 7. Each link's bandwidth, both ways, on Scaleway's side of the link.
+        # 7. Each link's bandwidth, both ways, on Scaleway's side of the link; a shared
+        # port's capacity in the partner switch.
         try:
             shaping.shape(topology)
+            shaping.shape_ports(topology)
         except shaping.ShapingError as e:
             raise LabBuildError(f"shaping the links: {e}") from e
     return tuple(created)

@@ -57,6 +57,11 @@ def transit_networks(index: int) -> tuple[ipaddress.IPv4Network, ipaddress.IPv6N
     return t4, t6
 
 
+def partner_port(index: int) -> str:
+    """The partner switch's port toward link `index`'s Scaleway router."""
+    return f"scw{index - 1}"
+
+
 @dataclass
 class _Names:
     """Node naming: a node already named (``given``, by node key) keeps its name; a new one is
@@ -188,7 +193,7 @@ def build_topology(scenario: Scenario, lab: str = "ilab",
     for lk in scenario.links:
         scw, router = names.scw(lk.index), names.customer_router(lk.customer)
         partner = names.partner(lk.partner)
-        port = f"scw{lk.index - 1}"
+        port = partner_port(lk.index)
         veth(scw, "pe0", partner, port)
         ports[lk.partner].append(BridgePort(port, (lk.vlan,)))
         trunk = trunks[(lk.customer, lk.partner)]
@@ -243,7 +248,7 @@ def build_topology(scenario: Scenario, lab: str = "ilab",
             partner=lk.partner, pop=lk.pop, md5_password=lk.md5_password,
             customer_node=router, vpc_router_node=vpc_router,
             bandwidth_mbps=lk.bandwidth_mbps, impairment=lk.impairment,
-            impair_direction=lk.impair_direction,
+            impair_direction=lk.impair_direction, port=lk.port, port_mbps=lk.port_mbps,
         ))
 
     # VPC side: one vpc-router interface and one instance per private network.

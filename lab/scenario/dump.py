@@ -62,6 +62,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
             ld["md5_password"] = lk.md5_password
         if lk.impairment is not None:
             ld["impairments"] = {**lk.impairment.to_api(), "direction": lk.impair_direction}
+        if lk.port is not None:
+            ld["port"] = {"name": lk.port, "bandwidth_mbps": lk.port_mbps}
         links.append(ld)
     out["links"] = links
     if s.steps:

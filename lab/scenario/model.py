@@ -168,6 +168,10 @@ class LinkSpec:
     md5_password: str | None = None  # Scaleway side
     impairment: Impairment | None = None  # `impairments:`, applied when the lab first starts
     impair_direction: str = "both"
+    # The port (a partner's or a dedicated connection) whose capacity the links naming it
+    # share, both ways (lab.dataplane.shaping); None / 0: the link is shaped on its own.
+    port: str | None = None
+    port_mbps: int = 0
 
 
 @dataclass(frozen=True)

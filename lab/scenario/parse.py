@@ -225,6 +225,14 @@ class _Parser:
         for partner in dict.fromkeys(lk.partner for lk in links):
             where = "links" if partner == DEFAULT_PARTNER else f"links (partner {partner!r})"
             self.unique([lk.vlan for lk in links if lk.partner == partner], where, "VLAN")
+        # A port is one place (a partner's switch) with one capacity.
+        ports: dict[str, LinkSpec] = {}
+        for i, lk in enumerate(links):
+            first = ports.setdefault(lk.port, lk) if lk.port else lk
+            if (first.partner, first.port_mbps) != (lk.partner, lk.port_mbps):
+                raise self.err(f"links[{i}].port", f"port {lk.port!r} is {first.port_mbps} "
+                                                   f"Mbps through partner {first.partner!r} "
+                                                   f"(link {first.name})")
         # Two links of one customer with the same peering would clash on its router.
         for c in cust_names:
             for attr in ("peering_v4", "peering_v6"):
@@ -430,7 +438,7 @@ class _Parser:
         self.known_keys(d, where, ("name", "index", "customer", "partner", "pop", "vlan",
                                    "bandwidth_mbps", "peering", "vpc", "routing_policies",
                                    "enable_route_propagation", "md5_password",
-                                   "impairments"))
+                                   "impairments", "port"))
         name = self.name(d.get("name"), f"{where}.name")
         index = self.integer(d.get("index", position), f"{where}.index", 1, MAX_LINK_INDEX)
         if "customer" in d:
@@ -462,12 +470,23 @@ class _Parser:
         prop = self.boolean(d.get("enable_route_propagation", False),
                             f"{where}.enable_route_propagation")
         imp, imp_dir = self.impairments(d.get("impairments"), f"{where}.impairments")
+        port, port_mbps = None, 0
+        if d.get("port") is not None:
+            pd = self.mapping(d["port"], f"{where}.port")
+            self.known_keys(pd, f"{where}.port", ("name", "bandwidth_mbps"))
+            port = self.name(pd.get("name"), f"{where}.port.name")
+            port_mbps = self.integer(pd.get("bandwidth_mbps"), f"{where}.port.bandwidth_mbps",
+                                     1, 400_000)
+            if bw > port_mbps:
+                raise self.err(f"{where}.bandwidth_mbps", f"{bw} Mbps is more than its port "
+                                                          f"{port!r} has ({port_mbps})")
         return LinkSpec(name=name, vlan=vlan, bandwidth_mbps=bw, peering_v4=p4, peering_v6=p6,
                         vpc=vpc, routing_policies=refs, enable_route_propagation=prop,
                         customer=customer, index=index, partner=partner, pop=pop,
                         md5_password=self.password(d.get("md5_password"),
                                                    f"{where}.md5_password"),
-                        impairment=imp, impair_direction=imp_dir)
+                        impairment=imp, impair_direction=imp_dir, port=port,
+                        port_mbps=port_mbps)
 
     def impairments(self, v: Any, where: str) -> tuple[Impairment | None, str]:
         """A link's ``impairments: {delay: 20ms, loss: 1%, direction: to-vpc}``."""

@@ -135,6 +135,8 @@ class LinkWiring:
     # Applied when the lab first starts (a scenario link's `impairments:`).
     impairment: Impairment | None = None
     impair_direction: str = "both"
+    port: str | None = None  # the shared port whose capacity caps its links together
+    port_mbps: int = 0
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 
-from controller.core.model import Link, Vpc
+from controller.core.catalog import Catalog
+from controller.core.model import Link, NotFound, Vpc
 from lab.scenario.model import (
     DEFAULT_ROUTER,
     AnnounceSpec,
@@ -45,8 +46,12 @@ def _peering(cidr: str) -> str | None:
 
 
 def with_link(scn: Scenario, link: Link, vpc_name: str | None,
-              per_link: Callable[[str], bool]) -> tuple[Scenario, str, str]:
+              per_link: Callable[[str], bool],
+              port: tuple[str, int] | None = None) -> tuple[Scenario, str, str]:
     """Add an API-created link; returns (scenario, link spec name, customer name).
+
+    ``port``: (name, Mbps) of the port whose capacity the link shares (its dedicated
+    connection), None: shaped on its own.
 
     The customer router is the scenario's own when one has the link's peer ASN and its kind
     holds per-link sessions (``per_link(kind)``: its config is regenerated with the new
@@ -75,9 +80,23 @@ def with_link(scn: Scenario, link: Link, vpc_name: str | None,
         vpc=vpc_name, routing_policies=(), enable_route_propagation=False,
         customer=customer.name, index=index,
         partner=scn.links[0].partner if scn.links else "partner",
-        md5_password=link.md5_password)
+        md5_password=link.md5_password,
+        port=slug(port[0]) if port else None, port_mbps=port[1] if port else 0)
     return (dataclasses.replace(scn, customers=customers, links=(*scn.links, spec)), name,
             customer.name)
+
+
+def link_port(link: Link, catalog: Catalog | None) -> tuple[str, int] | None:
+    """The port a link shares and its capacity, as the catalog says: a self-hosted link's
+    dedicated connection (its ``bandwidth_mbps``). A hosted link shares its partner's port at
+    the PoP, but the catalog gives no capacity for it: None (the link alone is shaped)."""
+    if link.connection_id is None or catalog is None:
+        return None
+    try:
+        conn = catalog.connection(link.connection_id)
+    except NotFound:
+        return None
+    return conn.name, conn.bandwidth_mbps
 
 
 def without_link(scn: Scenario, name: str, drop_customer: str | None) -> Scenario:

@@ -1,4 +1,4 @@
-"""`interlink-lab events --json` on a real lab (netns runtime): a cut session goes down and
+"""`interlink-lab events --json` on a real lab (each node runtime): a cut session goes down and
 comes back up, a policy that rejects a prefix says why, propagation flips, the faults
 themselves; `--since ID --no-follow` replays them from the controller's ring and a follower
 started before saw the same."""
@@ -22,9 +22,10 @@ Event = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[RunningLab]:
+def lab(node_runtime: str) -> Iterator[RunningLab]:
     with LabFactory() as make:
-        yield make("basic", hold_time=3, name="ev" + unique_lab_name()[1:])
+        yield make("basic", hold_time=3, name="ev" + unique_lab_name()[1:],
+                   runtime_name=node_runtime)
 
 
 def cli(lab: RunningLab, *args: str) -> subprocess.CompletedProcess[str]:

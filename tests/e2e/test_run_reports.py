@@ -1,7 +1,7 @@
 """`interlink-lab run --junit FILE --artifacts DIR` end to end: a scenario whose capture steps
 catch the BGP session re-establishing and whose last check fails; the JUnit XML has the
 failure, the artifacts directory the report, the pcaps (decoded with scapy) and the lab's
-logs, taken before the lab went down."""
+logs, taken before the lab went down. On each node runtime (the scenario's `runtime:`)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VLAN = 2451  # broken.yaml's link
 
 
-def test_failing_check_gives_a_failure_element_and_logs(tmp_path: Path) -> None:
+def test_failing_check_gives_a_failure_element_and_logs(node_runtime: str,
+                                                        tmp_path: Path) -> None:
     from scapy.layers.l2 import Dot1Q
 
     topology = (FIXTURES / "broken.yaml").read_text().split("waits:")[0]
     scenario = tmp_path / "capture-run.yaml"
-    scenario.write_text(topology.replace("name: broken", "name: capture-run") + """\
+    scenario.write_text(topology.replace("name: broken", "name: capture-run")
+                        + f"runtime: {node_runtime}\n" + """\
 waits:
   quick: 1
 steps:

@@ -13,7 +13,7 @@ from lab.dataplane import bpf
 LDXW, JEQ, JNE, AND, MOV, MOVX, CALL, EXIT = 0x61, 0x15, 0x55, 0x57, 0xB7, 0xBF, 0x85, 0x95
 JUMPS = (JEQ, JNE)
 VLAN_PUSH, VLAN_POP, REDIRECT = 18, 19, 23
-OK, SHOT = 0, 2
+UNSPEC, OK, SHOT = -1, 0, 2
 PRESENT, TCI = 20, 24  # offsets in struct __sk_buff
 
 Insn = tuple[int, int, int, int, int]  # opcode, dst, src, off, imm
@@ -38,7 +38,7 @@ def test_port_filter() -> None:
         (JEQ, 2, 0, 2, 2452),
         (MOV, 0, 0, 0, SHOT),
         (EXIT, 0, 0, 0, 0),
-        (MOV, 0, 0, 0, OK),
+        (MOV, 0, 0, 0, UNSPEC),  # pass: the port's next filters run too
         (EXIT, 0, 0, 0, 0),
     ]
 
