@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from lab.control.client import Client
+if TYPE_CHECKING:  # imported when a verb needs the API (http.client costs ~40 ms at start-up)
+    from lab.control.client import Client
 
 PROG = "interlink-lab"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -25,6 +26,8 @@ class CliError(click.ClickException):
 
 def make_client(lab: str) -> Client:
     # Module-level so tests can replace it with a fake.
+    from lab.control.client import Client
+
     return Client.for_lab(lab)
 
 

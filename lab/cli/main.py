@@ -10,8 +10,15 @@ import click
 from click.core import ParameterSource
 
 from lab.cli.common import EXIT_INTERRUPTED, PROG, CliError
-from lab.control.client import ApiError
 from lab.control.labdir import DEFAULT_LAB, LabError, check_lab_name
+
+
+def _ours(exc: BaseException) -> bool:
+    """A LabError or the API client's ApiError (its module is loaded by then if it was
+    raised: not imported at start-up)."""
+    client = sys.modules.get("lab.control.client")
+    return isinstance(exc, LabError) or (
+        client is not None and isinstance(exc, client.ApiError))
 
 
 class LabGroup(click.Group):
@@ -38,7 +45,9 @@ class LabGroup(click.Group):
         # Subcommands (and nested groups) run inside this call: one place maps our errors.
         try:
             return super().invoke(ctx)
-        except (LabError, ApiError) as exc:
+        except Exception as exc:
+            if not _ours(exc):
+                raise
             raise CliError(str(exc)) from exc
         except KeyboardInterrupt:
             lab = (ctx.obj or {}).get("lab", DEFAULT_LAB)
@@ -164,7 +173,9 @@ def load_verb(name: str) -> click.Command:
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name=PROG)
-    except (LabError, ApiError) as exc:  # raised outside a command (should not happen)
+    except Exception as exc:  # raised outside a command (should not happen)
+        if not _ours(exc):
+            raise
         click.echo(f"{PROG}: error: {exc}", err=True)
         sys.exit(1)
     except BrokenPipeError:  # `interlink-lab status | head`
