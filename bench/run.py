@@ -7,6 +7,8 @@
 - failover between two links (bench/failover.py): session reset and silent blackhole
 - a killed Scaleway speaker or bridge (bench/heal.py): detection, flush, active again
 - the docker runtime (bench/docker.py): up to active + traffic, down, the one-time image build
+- bandwidth (bench/bandwidth.py): iperf3 both ways on a link of every bandwidth the default PoP
+  offers, up to what the machine pushes
 - chaos (bench/chaos.py): random process kills under load, per customer router kind; the lab's
   word against the wire after each round (rounds, faults per kind, worst time to truth)
 """
@@ -23,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import chaos, docker, failover, heal, scale
+from bench import bandwidth, chaos, docker, failover, heal, scale
 from controller.drivers.kernel import RouteTable
 from lab.control import lifecycle
 from lab.control.client import Client
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-docker", action="store_true", help="skip the docker runtime runs")
     ap.add_argument("--chaos-rounds", type=int, default=100,
                     help="chaos rounds per customer router kind (0: skip)")
+    ap.add_argument("--no-bandwidth", action="store_true", help="skip the iperf3 sweep")
     ap.add_argument("--scale", action="store_true",
                     help="also the scale runs (bench/scale.py): 100k prefixes, many links")
     ap.add_argument("--scale-only", action="store_true", help="only the scale runs")
@@ -154,6 +157,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_docker:
         print("benchmarking the docker runtime (image build, up, down)...", file=sys.stderr)
         dk = docker.run(args.runs, args.lab)
+    bw: list[dict[str, Any]] = []
+    if not args.no_bandwidth:
+        print("benchmarking bandwidth (iperf3, every bandwidth of the default PoP)...",
+              file=sys.stderr)
+        bw = bandwidth.run()
     sc: dict[str, Any] = {}
     if args.scale:
         sc = scale.run_all(args.scale_links, args.scale_prefixes)
@@ -180,14 +188,19 @@ def main(argv: list[str] | None = None) -> None:
         *docker.rows(dk),
         *scale.rows(sc),
     ]
+    bw_rows = bandwidth.rows(bw)
     _print_rows(rows)
+    if bw_rows:
+        print()
+        for name, value, target, notes in bw_rows:
+            print(f"{name:<45} {value:9.1f}  {target:<12} {notes}")
     if chaos_reports:
         print()
         chaos.print_table(chaos_reports)
     result: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "kernel": platform.release()},
         "up_s": ups, "down_s": downs, "toggle_s": toggle, "prefixes": pfx, "failover_s": fo,
-        "chaos": chaos_reports, "heal_s": healed, "docker": dk, "scale": sc,
+        "chaos": chaos_reports, "heal_s": healed, "docker": dk, "scale": sc, "bandwidth": bw,
         "summary": {r[0]: r[1] for r in rows},
     }
     with open(args.json, "w") as fh:

@@ -154,14 +154,30 @@ LOAD_ATTEMPTS = 5
 
 def load(prog: bytes, name: str) -> int:
     """Load a tc (SCHED_CLS) program; its fd. The verifier's complaint in the OSError."""
+    # Without a verifier log first: a log that does not fit its buffer fails the load itself
+    # (ENOSPC: a trunk's demux program with ~70 VLANs outgrew 16 KiB of log). The log is
+    # asked for only to explain a failure, as libbpf does.
+    fd, e, _ = _load(prog, name, log_size=0)
+    if fd < 0:
+        fd, e, text = _load(prog, name, log_size=LOG_SIZE)
+        if fd < 0:
+            raise OSError(e, f"BPF_PROG_LOAD {name}: {os.strerror(e)}: {text[-500:]}")
+    return fd
+
+
+LOG_SIZE = 1 << 20
+
+
+def _load(prog: bytes, name: str, log_size: int) -> tuple[int, int, str]:
+    """(fd or -1, errno, the verifier's log) of one BPF_PROG_LOAD, EAGAIN retried."""
     insns = ctypes.create_string_buffer(prog, len(prog))
     lic = ctypes.create_string_buffer(b"GPL")
-    log = ctypes.create_string_buffer(16384)
+    log = ctypes.create_string_buffer(max(log_size, 1))
     pname = name.encode()[:15]
     # union bpf_attr for BPF_PROG_LOAD up to prog_name (offset 48, 16 bytes).
     attr = struct.pack("<IIQQIIQII16s", _BPF_PROG_TYPE_SCHED_CLS, len(prog) // 8,
-                       ctypes.addressof(insns), ctypes.addressof(lic), 1, len(log),
-                       ctypes.addressof(log), 0, 0, pname)
+                       ctypes.addressof(insns), ctypes.addressof(lic), 1 if log_size else 0,
+                       log_size, ctypes.addressof(log) if log_size else 0, 0, 0, pname)
     buf = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
     # The kernel may answer EAGAIN on a loaded machine (measured: 1 load in a few hundred
     # while provisioning links); libbpf retries it too.
@@ -169,11 +185,8 @@ def load(prog: bytes, name: str) -> int:
         fd = _libc.syscall(_SYS_BPF, _BPF_PROG_LOAD, buf, 128)
         if fd >= 0 or ctypes.get_errno() != errno.EAGAIN:
             break
-    if fd < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"BPF_PROG_LOAD {name}: {os.strerror(e)}: "
-                         f"{log.value.decode(errors='replace')[-500:]}")
-    return int(fd)
+    err = ctypes.get_errno() if fd < 0 else 0
+    return int(fd), err, log.value.decode(errors="replace") if log_size else ""
 
 
 # --------------------------------------------------------------------------- tc via netlink
