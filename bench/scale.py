@@ -80,9 +80,11 @@ def pct(values: list[float], q: float) -> float:
 def run_links(n: int, lab: str = "scale", progress: bool = True) -> dict[str, Any]:
     lifecycle.down(lab)
     lifecycle.up("basic", lab=lab)
-    res = provision(n, lab, progress)
-    t1 = time.perf_counter()
-    lifecycle.down(lab)
+    try:
+        res = provision(n, lab, progress)
+    finally:
+        t1 = time.perf_counter()
+        lifecycle.down(lab)
     return {**res, "down_s": time.perf_counter() - t1}
 
 
