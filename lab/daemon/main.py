@@ -34,7 +34,11 @@ from controller.core.model import (
     Vpc,
     new_id,
 )
-from controller.drivers.exabgp_config import scw_reactor_speed
+from controller.drivers.exabgp_config import (
+    REACTOR_SPEED,
+    SCW_REACTOR_SPEED_AT_SCALE,
+    scw_reactor_speed,
+)
 from controller.drivers.speaker import SpeakerHub
 from controller.drivers.store import Store
 from controller.service.controller import Controller
@@ -50,6 +54,7 @@ from lab.daemon.wiring import RESERVED_PREFIXES, LabWiring
 from lab.dataplane import impair
 from lab.routers import registry
 from lab.routers.daemon_router import DaemonError, md5_failures
+from lab.routers.exabgp import speaker_for
 from lab.routers.kind import CustomerRouter, RouterContext, SpeakerListener
 from lab.scenario.model import Scenario
 from lab.scenario.parse import load_scenario
@@ -159,8 +164,8 @@ class LabDaemon:
         workdir.mkdir(exist_ok=True)
         # Scaleway's speakers (one per link) and the customers' ExaBGP (one per customer)
         self.speakers = ProcessSpeakers(
-            workdir, self.sock, lambda: scw_reactor_speed(len(self.wiring.link_names)))
-        self.customer_speakers = ProcessSpeakers(workdir, self.sock)
+            workdir, self.sock, lambda _name: scw_reactor_speed(len(self.wiring.link_names)))
+        self.customer_speakers = ProcessSpeakers(workdir, self.sock, self._customer_speed)
         self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect, self._on_disconnect)
         self._tables: dict[str, KernelTable] = {}
         self.ctrl = Controller(self.store, self.hub, self.speakers, self._table, self.wiring,
@@ -171,6 +176,12 @@ class LabDaemon:
             seed(self.ctrl, self.wiring, self.wiring.scenario)
         self.customers: dict[str, CustomerRouter] = {}
         self._by_speaker: dict[str, SpeakerListener] = {}  # customer routers' speakers
+
+    def _customer_speed(self, speaker: str) -> str:
+        """The customers the lab made for API-created links announce only their LAN, over a
+        session per link: ExaBGP's fast loop would cost them O(links) per millisecond."""
+        auto = {speaker_for(c) for c in self.wiring.auto_customers.values()}
+        return SCW_REACTOR_SPEED_AT_SCALE if speaker in auto else REACTOR_SPEED
 
     def _diagnose(self, speaker: str, family: str) -> str | None:
         """TCP-MD5 failures seen in the Scaleway router's namespace explain a silent down."""

@@ -34,9 +34,9 @@ READY_TIMEOUT_S = 60.0
 
 class ProcessSpeakers:
     def __init__(self, workdir: Path, socket_path: Path,
-                 reactor_speed: Callable[[], str] = lambda: REACTOR_SPEED):
+                 reactor_speed: Callable[[str], str] = lambda _name: REACTOR_SPEED):
         self.workdir, self.socket_path = workdir, socket_path
-        self.reactor_speed = reactor_speed  # asked at each start
+        self.reactor_speed = reactor_speed  # of a speaker, by name, asked at each start
         self.specs: dict[str, SpeakerSpec] = {}
         # Reloads waiting for a speaker still starting: name -> the latest config text.
         self._pending: dict[str, str] = {}
@@ -56,7 +56,7 @@ class ProcessSpeakers:
         if speaker_pid(spec) is None:
             nodes = runtime_for(netns)
             start_speaker(spec, config_text, self.socket_path, nodes.start,
-                          nodes.python(netns), self.reactor_speed())
+                          nodes.python(netns), self.reactor_speed(name))
         elif ((not conf.exists() or conf.read_text() != config_text)
               and not self._reload_when_ready(spec, config_text)):
             reload_speaker(spec, config_text)
