@@ -146,29 +146,23 @@ class Operations:
             self.dataplane.publish_status_changes()
             return self.dataplane.link_json(link)
 
-    async def _unwire(self, link_id: str) -> None:
-        await self.dataplane.stop_speaker(link_id)
-        try:
-            await self.wiring.unprovision(link_id)
-        except Exception:
-            log.exception("tearing down link %s failed", link_id)
-        async with self.lock:
-            self.dataplane.forget(link_id)
-            await self.dataplane.reconcile_all()
-
-    async def _deprovision(self, link_id: str) -> None:
-        if link_id not in self.inv.links:
-            return
+    async def _unwire(self, link_id: str, finish_delete: bool = False) -> None:
+        """Stop the link's speaker and remove its plumbing (a failure is logged: the link
+        goes anyway); ``finish_delete``: then drop it from the inventory too."""
         await self.dataplane.stop_speaker(link_id)
         try:
             await self.wiring.unprovision(link_id)
         except Exception:
             log.exception("tearing down link %s failed; removing it anyway", link_id)
         async with self.lock:
-            link = self.inv.finish_delete(link_id)
-            self.records.save(link_key(link))
+            if finish_delete:
+                self.records.save(link_key(self.inv.finish_delete(link_id)))
             self.dataplane.forget(link_id)
             await self.dataplane.reconcile_all()
+
+    async def _deprovision(self, link_id: str) -> None:
+        if link_id in self.inv.links:
+            await self._unwire(link_id, finish_delete=True)
 
     async def update_link(self, link_id: str, body: Json) -> Json:
         return await self._link_op(lambda: self.inv.update_link(link_id, body))

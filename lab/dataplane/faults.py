@@ -32,30 +32,36 @@ def _peer(peer_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise FaultError(f"not an IP address: {peer_address!r}") from None
 
 
-def _tool(version: int, suffix: str = "") -> str:
+def iptables(version: int, suffix: str = "",
+             error: type[Exception] = FaultError) -> str:
+    """``iptables``/``ip6tables`` (+ ``suffix``: ``-restore``), or ``error`` if missing."""
     name = ("iptables" if version == 4 else "ip6tables") + suffix
     if shutil.which(name) is None:
-        raise FaultError(f"`{name}` not found: install the iptables package (the nft backend "
-                         "works inside network namespaces)")
+        raise error(f"`{name}` not found: install the iptables package (the nft backend "
+                    "works inside network namespaces)")
     return name
 
 
-def _in(netns: str, cmd: list[str], stdin: str | None = None) -> str:
+
+def in_node(netns: str, cmd: list[str], stdin: str | None = None,
+            error: type[Exception] = FaultError) -> str:
+    """Run a host tool on node ``netns``'s tables; its stdout, or ``error`` saying why not."""
     nodes = runtime_for(netns)
     if not nodes.exists(netns):
-        raise FaultError(f"network namespace {netns!r} does not exist")
+        raise error(f"network namespace {netns!r} does not exist")
     try:
         # The host's iptables on the node's netfilter tables: works whatever the node runs.
         p = nodes.run_tool(netns, cmd, input=stdin, timeout=None)
     except NodeError as e:
-        raise FaultError(str(e)) from None
+        raise error(str(e)) from None
     if p.returncode:
-        raise FaultError(f"{' '.join(cmd)} in {netns}: {(p.stderr or p.stdout).strip()}")
+        raise error(f"{' '.join(cmd)} in {netns}: {(p.stderr or p.stdout).strip()}")
     return str(p.stdout)
 
 
+
 def _rules(netns: str, version: int) -> list[str]:
-    return _in(netns, [_tool(version), "-w", "-t", "filter", "-S"]).splitlines()
+    return in_node(netns, [iptables(version), "-w", "-t", "filter", "-S"]).splitlines()
 
 
 def _cut_rules(peer: str, tag: str, ifname: str | None = None) -> list[str]:
@@ -109,7 +115,7 @@ def cut(netns: str, peer_address: str, ifname: str | None = None) -> bool:
     if ifname is not None and not re.fullmatch(r"[A-Za-z0-9_.@-]{1,15}", ifname):
         raise FaultError(f"not an interface name: {ifname!r}")
     script = "*filter\n" + "\n".join(_cut_rules(str(ip), tag, ifname)) + "\nCOMMIT\n"
-    _in(netns, [_tool(ip.version, "-restore"), "-w", "--noflush"], script)
+    in_node(netns, [iptables(ip.version, "-restore"), "-w", "--noflush"], script)
     return True
 
 
@@ -122,5 +128,5 @@ def restore(netns: str, peer_address: str) -> bool:
     if not deletes:
         return False
     script = "*filter\n" + "\n".join(deletes) + "\nCOMMIT\n"
-    _in(netns, [_tool(ip.version, "-restore"), "-w", "--noflush"], script)
+    in_node(netns, [iptables(ip.version, "-restore"), "-w", "--noflush"], script)
     return True

@@ -33,9 +33,8 @@ import threading
 import time
 
 from controller.drivers import netlink as nl
-from lab.dataplane import shaping
+from lab.dataplane import faults, shaping
 from lab.dataplane.nodes import runtime_for
-from lab.dataplane.nodes.base import NodeError
 from lab.scenario import impairment
 from lab.scenario.impairment import Impairment
 from lab.scenario.topology import LinkWiring, Topology
@@ -105,18 +104,11 @@ def parse_rules(lines: list[str]) -> dict[str, Impairment]:
 # --------------------------------------------------------------------------- rules (I/O)
 
 def _run(netns: str, argv: list[str], stdin: str | None = None) -> str:
-    nodes = runtime_for(netns)
-    try:
-        p = nodes.run_tool(netns, argv, input=stdin, timeout=None)
-    except NodeError as e:
-        raise ImpairError(str(e)) from None
-    if p.returncode:
-        raise ImpairError(f"{argv[0]} in {netns}: {(p.stderr or p.stdout).strip()}")
-    return str(p.stdout)
+    return faults.in_node(netns, argv, stdin, error=ImpairError)
 
 
 def _tool(version: int, suffix: str = "") -> str:
-    return ("iptables" if version == 4 else "ip6tables") + suffix
+    return faults.iptables(version, suffix, error=ImpairError)
 
 
 def _mangle(netns: str, version: int) -> list[str]:
