@@ -39,12 +39,7 @@ BENCH_RANGE = "198.19.0.0/16"
 
 def poll(check: Callable[[], bool], timeout: float, what: str) -> float:
     """Seconds until ``check`` holds (tight loop: we are measuring)."""
-    t0 = time.perf_counter()
-    while not check():
-        if time.perf_counter() - t0 > timeout:
-            raise SystemExit(f"bench: timed out after {timeout}s waiting for {what}")
-        time.sleep(0.001)
-    return time.perf_counter() - t0
+    return scale.poll(check, timeout, what, step=0.001)
 
 
 def bench_up_down(runs: int, lab: str) -> tuple[list[float], list[float]]:
