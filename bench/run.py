@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale-links", type=int, default=100)
     ap.add_argument("--scale-prefixes", type=int, default=100_000)
     args = ap.parse_args(argv)
+    sc: dict[str, Any] = {}
     if args.scale_only:
         sc = scale.run_all(args.scale_links, args.scale_prefixes)
         _print_rows(scale.rows(sc))
@@ -157,7 +158,6 @@ def main(argv: list[str] | None = None) -> None:
         print("benchmarking bandwidth (iperf3, every bandwidth of the default PoP)...",
               file=sys.stderr)
         bw = bandwidth.run()
-    sc: dict[str, Any] = {}
     if args.scale:
         sc = scale.run_all(args.scale_links, args.scale_prefixes)
     chaos_reports = []

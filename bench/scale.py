@@ -61,11 +61,13 @@ def lab_rss_mib(lab: str) -> float:
     return total / 1024
 
 
-def poll(check: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> float:
+def poll(check: Callable[[], bool], timeout: float, what: str, step: float = 0.05,
+         describe: Callable[[], str] | None = None) -> float:
     t0 = time.perf_counter()
     while not check():
         if time.perf_counter() - t0 > timeout:
-            raise SystemExit(f"bench: timed out after {timeout}s waiting for {what}")
+            seen = f": {describe()}" if describe else ""
+            raise SystemExit(f"bench: timed out after {timeout}s waiting for {what}{seen}")
         time.sleep(step)
     return time.perf_counter() - t0
 
@@ -88,7 +90,7 @@ def run_links(n: int, lab: str = "scale", progress: bool = True) -> dict[str, An
     return {**res, "down_s": time.perf_counter() - t1}
 
 
-def provision(n: int, lab: str, progress: bool = True) -> dict[str, Any]:
+def provision(n: int, lab: str, progress: bool = True, timeout: float = 600) -> dict[str, Any]:
     """N links on a running lab, through the SDK; returns the figures (the lab stays up)."""
     from scaleway.interlink.v1beta1 import InterlinkV1Beta1API
     from scaleway.vpc.v2 import VpcV2API
@@ -105,49 +107,59 @@ def provision(n: int, lab: str, progress: bool = True) -> dict[str, Any]:
                                    prefix_filter_in=["2001:db8::/32"],
                                    prefix_filter_out=["::/0"])
     latencies: list[float] = []
+    errors: list[str] = []
     stop = threading.Event()
+    ids: list[str] = []
 
     def probe() -> None:  # a user's dashboard polling while the links are wired
         c = LabClient.for_lab(lab)
         while not stop.is_set():
             t0 = time.perf_counter()
-            c.get(f"/interlink/v1beta1/regions/fr-par/links/{first_id}")
+            try:
+                c.get(f"/interlink/v1beta1/regions/fr-par/links/{ids[0]}")
+            except Exception as exc:  # a failed call is a result, kept as such
+                errors.append(repr(exc))
+                return
             latencies.append(time.perf_counter() - t0)
             time.sleep(0.05)
-
-    t0 = time.perf_counter()
-    ids: list[str] = []
-    prober: threading.Thread | None = None
-    first_id = ""
-    for i in range(n):
-        link = api.create_link(name=f"scale-{i:03d}", pop_id=TH2, bandwidth_mbps=50,
-                               partner_id=FREEPRO)
-        ids.append(link.id)
-        if prober is None:
-            first_id = link.id
-            prober = threading.Thread(target=probe, daemon=True)
-            prober.start()
-        labc.post("/lab/v1/partner/approve", {"pairing_key": link.partner.pairing_key})
-        api.attach_vpc(link_id=link.id, vpc_id=vpc.id)
-        api.attach_routing_policy(link_id=link.id, routing_policy_id=p4.id)
-        api.attach_routing_policy(link_id=link.id, routing_policy_id=p6.id)
-        api.enable_route_propagation(link_id=link.id)
-        if progress:
-            print(f"  link {i + 1}/{n} configured at {time.perf_counter() - t0:.1f}s",
-                  file=sys.stderr)
-    api_s = time.perf_counter() - t0
 
     def all_active() -> bool:
         links = {lk.id: lk.status for lk in api.list_links_all()}
         return all(links.get(i) == "active" for i in ids)
 
-    poll(all_active, 600, f"{n} links active", step=0.2)
-    active_s = time.perf_counter() - t0
-    stop.set()
+    def not_active() -> str:  # which links, and their sessions, for the failure message
+        return "; ".join(f"{lk.name} {lk.status} v4={lk.bgp_v4_status} v6={lk.bgp_v6_status}"
+                         for lk in api.list_links_all() if lk.id in ids and lk.status != "active")
+
+    prober = threading.Thread(target=probe, daemon=True)
+    t0 = time.perf_counter()
+    try:
+        for i in range(n):
+            link = api.create_link(name=f"scale-{i:03d}", pop_id=TH2, bandwidth_mbps=50,
+                                   partner_id=FREEPRO)
+            ids.append(link.id)
+            if not prober.is_alive():
+                prober.start()
+            labc.post("/lab/v1/partner/approve", {"pairing_key": link.partner.pairing_key})
+            api.attach_vpc(link_id=link.id, vpc_id=vpc.id)
+            api.attach_routing_policy(link_id=link.id, routing_policy_id=p4.id)
+            api.attach_routing_policy(link_id=link.id, routing_policy_id=p6.id)
+            api.enable_route_propagation(link_id=link.id)
+            if progress:
+                print(f"  link {i + 1}/{n} configured at {time.perf_counter() - t0:.1f}s",
+                      file=sys.stderr)
+        api_s = time.perf_counter() - t0
+        poll(all_active, timeout, f"{n} links active", step=0.2, describe=not_active)
+        active_s = time.perf_counter() - t0
+    finally:  # the prober never outlives the measure (nor calls a lab being torn down)
+        stop.set()
+        if prober.is_alive():
+            prober.join()
     rss = lab_rss_mib(lab)
     return {"links": n, "api_calls_s": api_s, "all_active_s": active_s, "rss_mib": rss,
             "api_p50_ms": 1000 * pct(latencies, 0.5), "api_p99_ms": 1000 * pct(latencies, 0.99),
-            "api_max_ms": 1000 * max(latencies, default=0.0), "api_samples": len(latencies)}
+            "api_max_ms": 1000 * max(latencies, default=0.0), "api_samples": len(latencies),
+            "api_errors": errors}
 
 
 def _vpc_count(table: Any) -> int:

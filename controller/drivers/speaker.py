@@ -120,6 +120,41 @@ def speaker_pid(spec: SpeakerSpec) -> int | None:
     return pid
 
 
+def find_speakers(spec: SpeakerSpec) -> list[int]:
+    """Every live ExaBGP process on this speaker's config, whatever its pid file says: the
+    config path in its command line is its tag. Scans /proc, so only for the rare paths (a
+    pid file that does not match, a stop)."""
+    tag = str(spec.config_path).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if tag in argv and b"server" in argv and process_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def adopt_speaker(spec: SpeakerSpec) -> int | None:
+    """``speaker_pid``, else a running process found by its tag, which the pid file then
+    names again (one speaker per config: never start a second one beside it)."""
+    pid = speaker_pid(spec)
+    if pid is not None:
+        return pid
+    found = find_speakers(spec)
+    if not found:
+        return None
+    log.warning("speaker %s runs as PID %s though its pid file does not say so: adopted",
+                spec.name, ", ".join(map(str, found)))
+    for extra in found[1:]:  # two on one config: the newest keeps it
+        _kill_group(extra, signal.SIGKILL)
+    _write_atomic(spec.pid_path, f"{found[0]}\n")
+    return found[0]
+
+
 def bridge_pid(speaker: int) -> int | None:
     """The PID of the bridge (the API child) of the ExaBGP process ``speaker``, or None."""
     try:
@@ -228,7 +263,9 @@ def reload_speaker(spec: SpeakerSpec, config_text: str, timeout: float = 3.0) ->
 
 
 def stop_speaker(spec: SpeakerSpec, timeout: float = 2.0) -> None:
-    """SIGTERM, then SIGKILL after ``timeout``; waits for the process; removes the pid file."""
+    """SIGTERM, then SIGKILL after ``timeout``; waits for the process; removes the pid file.
+    Any other process on the same config is killed too, and with each its process group (its
+    bridge): a speaker lost track of would hold port 179 against the next one."""
     pid = speaker_pid(spec)
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
@@ -236,14 +273,26 @@ def stop_speaker(spec: SpeakerSpec, timeout: float = 2.0) -> None:
         deadline = time.monotonic() + timeout
         while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
-        if process_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 2.0
-            while process_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.01)
+        _kill_group(pid, signal.SIGKILL)
+    for stray in find_speakers(spec):
+        log.warning("speaker %s: killing PID %d, on its config but not in its pid file",
+                    spec.name, stray)
+        _kill_group(stray, signal.SIGKILL)
     with contextlib.suppress(FileNotFoundError):
         spec.pid_path.unlink()
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    """``sig`` to ``pid`` and, where it leads its own process group (as the runtimes start
+    speakers), to that group; waits (2 s at most) for ``pid`` to be gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    deadline = time.monotonic() + 2.0
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 # --- the hub ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from controller.drivers.exabgp_config import REACTOR_SPEED, NeighborConfig, render_config
 from controller.drivers.speaker import (
     SpeakerSpec,
+    adopt_speaker,
     bridge_command,
     catches_reload,
     reload_speaker,
@@ -53,7 +54,7 @@ class ProcessSpeakers:
         spec = self.specs.setdefault(name, SpeakerSpec(name=name, netns=netns,
                                                        workdir=self.workdir))
         conf = self.workdir / f"{name}.conf"
-        if speaker_pid(spec) is None:
+        if adopt_speaker(spec) is None:
             nodes = runtime_for(netns)
             start_speaker(spec, config_text, self.socket_path, nodes.start,
                           nodes.python(netns), self.reactor_speed(name))

@@ -39,12 +39,12 @@ def lab() -> Iterator[str]:
 
 
 def test_many_links_through_the_sdk_all_active(lab: str) -> None:
-    res = provision(LINKS, lab, progress=False)
+    res = provision(LINKS, lab, progress=False, timeout=180)
     links = Client.for_lab(lab).get(f"{P}/links")["links"]
     assert len(links) == LINKS + 1
     assert {lk["status"] for lk in links} == {"active"}
     # light reads answered while links were wired (a deadline, not a benchmark)
-    assert res["api_samples"] > 0 and res["api_max_ms"] < 2000, res
+    assert res["api_samples"] > 0 and res["api_max_ms"] < 2000 and not res["api_errors"], res
     assert lab_rss_mib(lab) > 0
     # the speakers started beyond the first links run ExaBGP's cheap idle loop
     speeds = []

@@ -28,16 +28,20 @@ from controller.core.events import (
     SessionState,
 )
 from controller.drivers.exabgp_config import NeighborConfig, render_config
+from controller.drivers.procs import process_alive
 from controller.drivers.speaker import (
     SpeakerHub,
     SpeakerSpec,
+    adopt_speaker,
     bridge_command,
+    bridge_pid,
+    find_speakers,
     reload_speaker,
     speaker_pid,
     start_speaker,
     stop_speaker,
 )
-from lab.control.polling import assert_stays_async, wait_for_async
+from lab.control.polling import assert_stays_async, wait_for, wait_for_async
 from lab.dataplane.nodes import runtime
 from lab.testing.namespaces import Link, linked_namespaces
 
@@ -132,6 +136,26 @@ def speakers(netns: None, tmp_path: Path) -> Iterator[tuple[SpeakerSpec, Speaker
 
 def _all_up(rec: Recorder) -> bool:
     return all(rec.state(s, p) == "up" for s, p in (("a", B4), ("a", B6), ("b", A4), ("b", A6)))
+
+
+def test_a_speaker_its_pid_file_lost_is_adopted_and_stopped_with_its_bridge(
+        speakers: tuple[SpeakerSpec, SpeakerSpec, Path]) -> None:
+    """A speaker whose pid file names another process (or none) is still found by its
+    config: adopted rather than started twice (a second one could not bind port 179), and a
+    stop kills it and its bridge all the same."""
+    a, _b, sock = speakers
+    pid = start_speaker(a, _config_a(sock), sock, runtime().start)
+    wait_for(lambda: bridge_pid(pid) is not None, timeout=10, what="the bridge of speaker a")
+    bridge = bridge_pid(pid)
+    assert bridge is not None
+    a.pid_path.write_text("1\n")  # PID 1 lives, but is not ExaBGP on a's config
+    assert speaker_pid(a) is None
+    assert find_speakers(a) == [pid]
+    assert adopt_speaker(a) == pid and speaker_pid(a) == pid
+    a.pid_path.unlink()
+    stop_speaker(a)
+    assert find_speakers(a) == [] and not process_alive(pid)
+    wait_for(lambda: not process_alive(bridge), timeout=3, what="the bridge to be gone")
 
 
 def test_speakers_end_to_end(speakers: tuple[SpeakerSpec, SpeakerSpec, Path]) -> None:
