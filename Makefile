@@ -62,7 +62,7 @@ images: setup
 
 # Everything, every customer router kind and both node runtimes included.
 test: setup images
-	$(BIN)/pytest -q -rs
+	$(BIN)/pytest -q -rs --durations=25
 
 # Unit + e2e on the default router kind only (no `matrix` tests).
 quick: setup
