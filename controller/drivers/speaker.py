@@ -149,7 +149,7 @@ def adopt_speaker(spec: SpeakerSpec) -> int | None:
         return None
     log.warning("speaker %s runs as PID %s though its pid file does not say so: adopted",
                 spec.name, ", ".join(map(str, found)))
-    for extra in found[1:]:  # two on one config: the newest keeps it
+    for extra in found[1:]:  # two on one config: the lowest PID (the first, bound to 179) stays
         _kill_group(extra, signal.SIGKILL)
     _write_atomic(spec.pid_path, f"{found[0]}\n")
     return found[0]
