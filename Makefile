@@ -60,9 +60,12 @@ status:
 images: setup
 	$(BIN)/interlink-lab images build
 
-# Everything, every customer router kind and both node runtimes included.
+# Everything, every customer router kind and both node runtimes included. In parallel
+# (pytest-xdist): the suite mostly waits on daemons and timers, so 3 workers fit 2 cores;
+# a lab stays on one worker (tests/conftest.py). JOBS=1 runs it serially.
+JOBS ?= 3
 test: setup images
-	$(BIN)/pytest -q -rs --durations=25
+	$(BIN)/pytest -q -rs --durations=25 -n $(JOBS)
 
 # Unit + e2e on the default router kind only (no `matrix` tests).
 quick: setup
@@ -72,7 +75,7 @@ unit: setup
 	$(BIN)/pytest -q tests/unit
 
 e2e: setup
-	$(BIN)/pytest -q -rs tests/e2e
+	$(BIN)/pytest -q -rs -n $(JOBS) tests/e2e
 
 # Rewrite tests/golden/ from the code after an intended topology change; review the diff.
 golden: setup

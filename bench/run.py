@@ -66,7 +66,7 @@ def bench_toggle(client: Client, vpc_table: RouteTable, runs: int) -> dict[str, 
         off.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         client.post(f"{P}/links/{link['id']}/enable-route-propagation", {})
-        poll(lambda: len(vpc_table.list()) == 2, 5, "VPC table refilled")
+        poll(lambda: vpc_table.count() == 2, 5, "VPC table refilled")
         on.append(time.perf_counter() - t0)
     return {"disable": off, "enable": on}
 
@@ -78,15 +78,15 @@ def bench_prefixes(client: Client, vpc_table: RouteTable, count: int) -> dict[st
                  {"prefix_filter_in": [*pol["prefix_filter_in"], BENCH_RANGE]})
     nets = list(ipaddress.ip_network(BENCH_RANGE).subnets(new_prefix=30))[:count]
     prefixes = [str(n) for n in nets]
-    base = len(vpc_table.list())
+    base = vpc_table.count()
     t0 = time.perf_counter()
     client.post("/lab/v1/customer/announce", {"prefixes": prefixes})
     t_api = time.perf_counter() - t0
-    poll(lambda: len(vpc_table.list()) >= base + count, 60, f"{count} prefixes in the VPC table")
+    poll(lambda: vpc_table.count() >= base + count, 60, f"{count} prefixes in the VPC table")
     t_in = time.perf_counter() - t0
     t0 = time.perf_counter()
     client.post("/lab/v1/customer/withdraw", {"prefixes": prefixes})
-    poll(lambda: len(vpc_table.list()) <= base, 60, f"{count} prefixes withdrawn")
+    poll(lambda: vpc_table.count() <= base, 60, f"{count} prefixes withdrawn")
     t_out = time.perf_counter() - t0
     return {"announce_api_s": t_api, "announce_to_vpc_table_s": t_in,
             "withdraw_to_vpc_table_s": t_out, "count": count}

@@ -162,10 +162,6 @@ def provision(n: int, lab: str, progress: bool = True, timeout: float = 600) -> 
             "api_errors": errors}
 
 
-def _vpc_count(table: Any) -> int:
-    return len(table.list())
-
-
 def run_routes(count: int, router: str = "exabgp", lab: str = "scaleroutes",
                chunk: int = 20_000) -> dict[str, Any]:
     """`count` /30s of 100.64.0.0/10 from the customer router to the VPC table and back."""
@@ -189,29 +185,29 @@ def run_routes(count: int, router: str = "exabgp", lab: str = "scaleroutes",
         prefixes = [str(next(nets)) for _ in range(count)]
         topo = build_topology(load_scenario("basic"), lab)
         table = RouteTable(topo.netns("vpc-router"))
-        base = _vpc_count(table)
+        base = table.count()
         rss0 = lab_rss_mib(lab)
         t0 = time.perf_counter()
         for i in range(0, count, chunk):
             client.post("/lab/v1/customer/announce", {"prefixes": prefixes[i:i + chunk]})
         api_s = time.perf_counter() - t0
-        poll(lambda: _vpc_count(table) >= base + count, 300, f"{count} routes in the VPC table",
+        poll(lambda: table.count() >= base + count, 300, f"{count} routes in the VPC table",
              step=0.02)
         in_s = time.perf_counter() - t0
         rss1 = lab_rss_mib(lab)
         t0 = time.perf_counter()
         client.post(f"{p}/links/{link['id']}/disable-route-propagation", {})
-        poll(lambda: _vpc_count(table) <= base - 2, 60, "the VPC table emptied", step=0.005)
+        poll(lambda: table.count() <= base - 2, 60, "the VPC table emptied", step=0.005)
         off_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         client.post(f"{p}/links/{link['id']}/enable-route-propagation", {})
-        poll(lambda: _vpc_count(table) >= base + count, 60, "the VPC table refilled",
+        poll(lambda: table.count() >= base + count, 60, "the VPC table refilled",
              step=0.005)
         on_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         for i in range(0, count, chunk):
             client.post("/lab/v1/customer/withdraw", {"prefixes": prefixes[i:i + chunk]})
-        poll(lambda: _vpc_count(table) <= base, 300, f"{count} routes withdrawn", step=0.02)
+        poll(lambda: table.count() <= base, 300, f"{count} routes withdrawn", step=0.02)
         out_s = time.perf_counter() - t0
         table.close()
     finally:

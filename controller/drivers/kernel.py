@@ -20,7 +20,7 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from controller.drivers import netlink as nl
@@ -242,8 +242,32 @@ class RouteTable:
             sock = self._socket()
             routes: dict[str, KernelRoute] = {}
             for family in (socket.AF_INET, socket.AF_INET6):
-                self._dump(sock, family, routes)
+                alen = _ADDR_LEN[family]
+
+                def keep(data: bytes, off: int, mlen: int, family: int = family,
+                         alen: int = alen) -> None:
+                    route = self._parse_route(data, off, mlen, family, alen)
+                    if route is not None:
+                        routes[route.prefix] = route
+
+                self._dump(sock, family, keep)
             return routes
+
+    def count(self) -> int:
+        """How many routes ``list`` would return, without decoding them: a poll of a
+        100k-route table costs ~10x less (benchmarks poll it while the table fills)."""
+        with self._lock:
+            sock = self._socket()
+            n = 0
+            for family in (socket.AF_INET, socket.AF_INET6):
+
+                def tally(data: bytes, off: int, mlen: int, family: int = family) -> None:
+                    nonlocal n
+                    if self._ours(data, off, mlen, family):
+                        n += 1
+
+                self._dump(sock, family, tally)
+            return n
 
     def flush(self) -> int:
         """Delete every route with our protocol in our table; returns how many went."""
@@ -367,13 +391,13 @@ class RouteTable:
         finally:
             sock.settimeout(_ACK_TIMEOUT)
 
-    def _dump(self, sock: socket.socket, family: int, routes: dict[str, KernelRoute]) -> None:
+    def _dump(self, sock: socket.socket, family: int,
+              visit: Callable[[bytes, int, int], None]) -> None:
         seq = self._next_seq()
         # With NETLINK_GET_STRICT_CHK the kernel filters by table and protocol; the checks
         # below still apply in case it did not.
         body = _RTM.pack(family, 0, 0, 0, self._rtm_table, self.proto, 0, 0, 0) + self._table_attr
         sock.sendto(nl.message(_RTM_GETROUTE, nl.NLM_F_REQUEST | nl.NLM_F_DUMP, seq, body), (0, 0))
-        alen = _ADDR_LEN[family]
         while True:
             data = sock.recv(_RECV_SIZE)
             for off, mlen, mtype, _flags, mseq in nl.iter_msgs(data):
@@ -385,9 +409,19 @@ class RouteTable:
                     err = nl.error_code(data, off)
                     raise OSError(err, f"route dump failed: {os.strerror(err)}")
                 if mtype == _RTM_NEWROUTE:
-                    route = self._parse_route(data, off, mlen, family, alen)
-                    if route is not None:
-                        routes[route.prefix] = route
+                    visit(data, off, mlen)
+
+    def _ours(self, data: bytes, off: int, mlen: int, family: int) -> bool:
+        """The route message at ``off`` is ours: family, protocol and table."""
+        rfamily, _p, _s, _t, rtable, rproto, _sc, _ty, _f = _RTM.unpack_from(data, off + 16)
+        if rfamily != family or rproto != self.proto:
+            return False
+        if self.table < 256:  # the header holds it; above, RTA_TABLE does
+            return bool(rtable == self.table)
+        for atype, start, _stop in nl.iter_attrs(data, off + 16 + _RTM.size, off + mlen):
+            if atype == _RTA_TABLE:
+                return bool(struct.unpack_from("=I", data, start)[0] == self.table)
+        return False
 
     def _parse_route(
         self, data: bytes, off: int, mlen: int, family: int, alen: int

@@ -234,8 +234,6 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     preflight()
     if not adopt and is_up(lab):
         raise LabError(f"lab {lab!r} is already up; run `interlink-lab --lab {lab} down` first")
-    t0 = time.monotonic()
-    timings: dict[str, float] = {}
     if hold_time is not None:
         scenario = type(scenario)(**{**scenario.__dict__, "hold_time": hold_time})
     scenario = with_runtime(with_router(scenario, router), runtime_name)
@@ -245,6 +243,21 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
     check_routers(topo)
     if topo.images and topo.runtime == DEFAULT_RUNTIME:
         raise LabError("a customer `image` needs a container runtime: `up --runtime docker`")
+    with contextlib.ExitStack() as engine_held:
+        if topo.runtime != DEFAULT_RUNTIME and not adopt:
+            from lab.dataplane.docker import engine
+
+            # another lab's `down` leaves the private engine up until our containers exist
+            engine_held.enter_context(engine.lease(state_root()))
+        return _up(scenario_ref, scenario, topo, lab, timeout=timeout, progress=progress,
+                   router=router, wait_ready=wait_ready, adopt=adopt, engine_held=engine_held)
+
+
+def _up(scenario_ref: str, scenario: Scenario, topo: Topology, lab: str, *, timeout: float,
+        progress: Progress, router: str | None, wait_ready: bool, adopt: bool,
+        engine_held: contextlib.ExitStack) -> UpResult:
+    t0 = time.monotonic()
+    timings: dict[str, float] = {}
     image = None
     if topo.runtime != DEFAULT_RUNTIME and not adopt:
         image = prepare_containers(topo, progress)
@@ -272,6 +285,7 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
         else:
             progress(f"building {len(topo.nodes)} {what}")
             build(topo)
+        engine_held.close()  # the containers exist: they keep the engine up now
         timings["namespaces"] = time.monotonic() - t0
         (d / "api.json").unlink(missing_ok=True)
         progress("starting controller and BGP speakers")

@@ -470,9 +470,14 @@ class LabApi:
 
     def _wait_unplugged(self, n: Node, timeout: float = 5.0) -> None:
         """Until the far ends of the node's veths are gone: the kernel frees a namespace
-        (and its veths) a little after its last process; the wire is cut only then."""
+        (and its veths) only some time after its last process (seconds when many namespaces
+        go at once), so the far ends are deleted here: the wire is cut now."""
         ends = [(e.netns, e.ifname) for v in self.d.topo.veths for e, o in ((v.a, v.b),
                 (v.b, v.a)) if o.netns == n.netns]
+        scripts: dict[str, list[str]] = {}
+        for ns, ifname in ends:
+            scripts.setdefault(ns, []).append(f"link del {ifname}")
+        iproute.batches(scripts, "unplugging", force=True)  # one already gone is fine
         deadline = time.monotonic() + timeout
         while ends and time.monotonic() < deadline:
             ends = [(ns, i) for ns, i in ends if iproute.link_exists(ns, i)]

@@ -4,7 +4,6 @@ run: not root, or a program missing (the checks of ``interlink-lab up``, lifecyc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,14 +30,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.e2e)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _release_private_engine() -> Iterator[None]:
-    """A private Docker engine the docker runs started stops with the session (when no
-    container is left on it): the suite leaves no process behind."""
-    yield
-    from lab.dataplane.docker import engine
-    from lab.dataplane.state import state_root
-
-    engine.release(state_root())

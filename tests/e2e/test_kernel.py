@@ -267,6 +267,7 @@ def test_list_is_exactly_what_is_installed(table: RouteTable, netns: str) -> Non
     # not ours: another protocol, and our protocol in another table
     ip("-n", netns, "route", "add", "10.6.0.0/16", "via", GW4, "proto", "static")
     ip("-n", netns, "route", "add", "10.7.0.0/16", "via", GW4, "proto", "bgp", "table", "100")
+    ip("-n", netns, "route", "add", "10.8.0.0/16", "via", GW4, "proto", "bgp", "table", "1000")
     try:
         assert table.list() == {
             "0.0.0.0/0": KernelRoute("0.0.0.0/0", (GW4,)),
@@ -275,11 +276,17 @@ def test_list_is_exactly_what_is_installed(table: RouteTable, netns: str) -> Non
             "2001:db8:5::/48": KernelRoute("2001:db8:5::/48", (GW6,)),
         }
         assert listed(table) == kernel_view()
+        assert table.count() == 4
         with RouteTable(netns, table=100) as other:
             assert other.list() == {"10.7.0.0/16": KernelRoute("10.7.0.0/16", (GW4,))}
+            assert other.count() == 1
+        with RouteTable(netns, table=1000) as high:  # the table id is in RTA_TABLE only
+            assert list(high.list()) == ["10.8.0.0/16"]
+            assert high.count() == 1
     finally:
         ip("-n", netns, "route", "del", "10.6.0.0/16", "proto", "static")
         ip("-n", netns, "route", "del", "10.7.0.0/16", "table", "100")
+        ip("-n", netns, "route", "del", "10.8.0.0/16", "table", "1000")
 
 
 @pytest.mark.e2e

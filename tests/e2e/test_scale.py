@@ -67,16 +67,16 @@ def test_bulk_prefixes_reach_the_vpc_table(lab: str) -> None:
     vpc_netns = next(n["netns"] for n in client.get("/lab/v1/nodes")["nodes"]
                      if n["role"] == "vpc-router" and n["name"] == "vpc-router")
     with RouteTable(vpc_netns) as table:
-        base = len(table.list())
+        base = table.count()
         for i in range(0, PREFIXES, 5000):
             client.post("/lab/v1/customer/announce", {"prefixes": prefixes[i:i + 5000],
                                                       "customer": CUSTOMER})
-        wait_for(lambda: len(table.list()) >= base + PREFIXES, timeout=120,
+        wait_for(lambda: table.count() >= base + PREFIXES, timeout=120,
                  what=f"{PREFIXES} prefixes in the VPC table")
         for i in range(0, PREFIXES, 5000):
             client.post("/lab/v1/customer/withdraw", {"prefixes": prefixes[i:i + 5000],
                                                       "customer": CUSTOMER})
-        wait_for(lambda: len(table.list()) <= base, timeout=120,
+        wait_for(lambda: table.count() <= base, timeout=120,
                  what=f"{PREFIXES} prefixes withdrawn from the VPC table")
 
 

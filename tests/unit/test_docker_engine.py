@@ -56,3 +56,35 @@ def test_an_engine_being_stopped_is_waited_for(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_an_engine_held_by_a_lab_coming_up_is_not_released(tmp_path: Path) -> None:
+    """Another lab's `down` (release) must not stop the engine while a lab's containers do
+    not exist yet: its `up` holds a lease from before `connect` until they do."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(["sleep", "30"])  # a stand-in for the private dockerd
+    try:
+        (tmp_path / "docker").mkdir()
+        (tmp_path / "docker" / "dockerd.pid").write_text(f"{proc.pid}\n")
+        # the lease is taken in another process, as another lab's `up` would
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+             "from lab.dataplane.docker import engine\n"
+             "with engine.lease(Path(sys.argv[1])):\n"
+             "    print('held', flush=True); time.sleep(30)", str(tmp_path)],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            assert not engine.release(tmp_path, wait=False)
+            assert proc.poll() is None
+            assert (tmp_path / "docker" / "dockerd.pid").exists()
+        finally:
+            holder.kill()
+            holder.wait()
+        assert engine.release(tmp_path)  # the lease went with its holder: stopped now
+        assert proc.wait(timeout=5) is not None
+    finally:
+        proc.kill()
+        proc.wait()

@@ -11,12 +11,13 @@ in its own session, so it outlives the ``up`` that started it; ``release`` stops
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,35 @@ def private_socket(state_root: Path) -> Path:
 
 def _pid_file(state_root: Path) -> Path:
     return _dir(state_root) / "dockerd.pid"
+
+
+@contextlib.contextmanager
+def _flock(path: Path, mode: int) -> Iterator[bool]:
+    """``mode`` (fcntl.LOCK_SH / LOCK_EX, maybe | LOCK_NB) on ``path``: yields whether it was
+    had (a non-blocking one may not be). flock, so a dead holder's lock goes with it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, mode)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def _serialized(state_root: Path) -> contextlib.AbstractContextManager[bool]:
+    """One process at a time starts or stops the private engine (two labs coming up at once
+    would start two dockerds on one socket)."""
+    return _flock(_dir(state_root) / "engine.lock", fcntl.LOCK_EX)
+
+
+@contextlib.contextmanager
+def lease(state_root: Path) -> Iterator[None]:
+    """Hold the private engine up meanwhile: a lab whose containers do not exist yet (its
+    ``up`` is pulling images, building them) is invisible to ``release``, which another
+    lab's ``down`` calls. Taken before ``connect``, kept until the containers exist."""
+    with _flock(_dir(state_root) / "engine.users", fcntl.LOCK_SH):
+        yield
 
 
 def _client(url: str) -> docker.DockerClient | None:
@@ -96,7 +126,7 @@ def _settle(state_root: Path) -> None:
         stop_process(int(marker.read_text().strip()), timeout=STOP_TIMEOUT)  # waits, then kills
     if marker.exists():
         _pid_file(state_root).unlink(missing_ok=True)
-        marker.unlink()
+        marker.unlink(missing_ok=True)
     try:
         holder = int((_dir(state_root) / "docker.pid").read_text().strip())
     except (OSError, ValueError):
@@ -155,13 +185,14 @@ def connect(state_root: Path, progress: Progress = None) -> docker.DockerClient:
             return client
         if os.environ.get("DOCKER_HOST"):
             raise EngineError(f"the Docker engine at DOCKER_HOST={url} does not answer")
-    pid = _private_pid(state_root)
-    if pid is not None:
-        client = _answering(state_root, pid)
-        if client is not None:
-            return client
-    _settle(state_root)  # one still stopping shares the socket and data root: let it go
-    return _start_private(state_root, progress)
+    with _serialized(state_root):
+        pid = _private_pid(state_root)
+        if pid is not None:
+            client = _answering(state_root, pid)
+            if client is not None:
+                return client
+        _settle(state_root)  # one still stopping shares the socket and data root: let it go
+        return _start_private(state_root, progress)
 
 
 def _start_private(state_root: Path, progress: Progress) -> docker.DockerClient:
@@ -210,6 +241,16 @@ def release(state_root: Path, wait: bool = True) -> bool:
     dockerd takes ~1 s to shut down, two thirds of a docker lab's ``down``: without ``wait``
     it is signalled and left to exit; the next ``connect`` (or a waiting ``release``) waits
     for it, as they share the socket and the data root."""
+    if not _dir(state_root).is_dir():  # no container lab ever ran here
+        return False
+    with _serialized(state_root), \
+            _flock(_dir(state_root) / "engine.users", fcntl.LOCK_EX | fcntl.LOCK_NB) as idle:
+        if not idle:  # a lab is coming up on it (see ``lease``)
+            return False
+        return _release(state_root, wait)
+
+
+def _release(state_root: Path, wait: bool) -> bool:
     pid = _private_pid(state_root)
     if pid is None:
         if wait:
@@ -217,8 +258,10 @@ def release(state_root: Path, wait: bool = True) -> bool:
         return False
     client = _client(f"unix://{private_socket(state_root)}")
     if client is not None:
-        left = client.containers.list(all=True)
-        client.close()
+        try:  # one call: listing objects inspects each, racing other labs' removals
+            left = client.api.containers(all=True, quiet=True)
+        finally:
+            client.close()
         if left:
             return False
     if not wait:
