@@ -48,7 +48,13 @@ class LinkView:
 
     def propagating(self, family: str) -> bool:
         """Routes flow on this family only with propagation on, a VPC and a policy."""
-        return (self.provisioned and self.propagation and self.vpc_id is not None
+        return self.propagation and self.carrying(family)
+
+    def carrying(self, family: str) -> bool:
+        """The link's Scaleway router forwards the family's accepted routes (provisioned, a
+        VPC, a policy): whether the VPC learns them is the propagation switch's, so turning
+        it off or on rewrites the VPC table only, not the router's as well."""
+        return (self.provisioned and self.vpc_id is not None
                 and self.policies.get(family) is not None)
 
 
@@ -126,36 +132,60 @@ class Desired:
     rejected: dict[str, dict[str, str]] = field(default_factory=dict)  # link -> prefix -> why
 
 
-def _candidates(
-    links: Iterable[LinkView], rib: Rib, prefix: str, subnets: Mapping[str, PrefixFilter],
-    rejected: dict[str, dict[str, str]] | None,
-) -> list[tuple[int, str, LinkView, Route]]:
+Verdicts = Mapping[str, Mapping[str, str]]  # link id -> prefix -> why it is rejected
+_NO_FILTER = PrefixFilter(())
+
+
+@dataclass
+class _Member:
+    """A link of a VPC group, resolved once per computation (this runs per route)."""
+
+    link: LinkView
+    routes: dict[str, Mapping[str, Route]]  # family -> prefix -> route
+    known: Mapping[str, str] | None  # prefix -> why rejected, if the verdicts are known
+    subnets: PrefixFilter
+    carrying: dict[str, bool]
+    propagating: dict[str, bool]
+    scw: Table
+
+    @classmethod
+    def of(cls, link: LinkView, rib: Rib, known: Verdicts | None,
+           subnets: Mapping[str, PrefixFilter], desired: Desired) -> _Member:
+        learned = rib.get(link.link_id, {})
+        return cls(link, {f: learned.get(f, {}) for f in FAMILIES},
+                   None if known is None else known.get(link.link_id, {}),
+                   subnets.get(link.vpc_id or "", _NO_FILTER),
+                   {f: link.carrying(f) for f in FAMILIES},
+                   {f: link.propagating(f) for f in FAMILIES},
+                   desired.scw_tables[link.link_id])
+
+
+def _place(prefix: str, group: list[_Member], vpc_table: Table | None,
+           rejected: dict[str, dict[str, str]]) -> None:
+    """Of the group's links that learned ``prefix``: the rejections are recorded; every
+    carrying link's router gets the route (it forwards what the VPC sends it); the best
+    propagating one (preference, then the oldest link) goes to the VPC table."""
     family = family_of(prefix)
-    found = []
-    for link in links:
-        route = rib.get(link.link_id, {}).get(family, {}).get(prefix)
+    found: list[tuple[int, str, _Member]] = []
+    for m in group:
+        route = m.routes[family].get(prefix)
         if route is None:
             continue
-        empty = PrefixFilter(())
-        why = verdict(link, route, subnets.get(link.vpc_id or "", empty))
+        why = m.known.get(prefix) if m.known is not None else verdict(m.link, route, m.subnets)
         if why is not None:
-            if rejected is not None:
-                rejected.setdefault(link.link_id, {})[prefix] = why
-            continue
-        if link.propagating(family):
-            found.append((-preference(route), link.order, link, route))
-    return found
-
-
-def _place(desired: Desired, candidates: list[tuple[int, str, LinkView, Route]]) -> None:
-    """The best candidate goes to the VPC table; every propagating link's router gets it."""
-    if not candidates:
-        return
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    _, _, best, route = candidates[0]
-    desired.vpc_tables[best.vpc_id or ""][route.prefix] = (best.transit_address[route.family],)
-    for _, _, link, r in candidates:
-        desired.scw_tables[link.link_id][r.prefix] = (link.peer_address[r.family],)
+            rejected.setdefault(m.link.link_id, {})[prefix] = why
+        elif m.carrying[family]:
+            found.append((-preference(route), m.link.order, m))
+    if vpc_table is None or not found:
+        return  # without a VPC nothing propagates; rejections still count
+    if len(found) > 1:
+        found.sort(key=lambda c: (c[0], c[1]))
+    for _, _, m in found:
+        m.scw[prefix] = (m.link.peer_address[family],)
+    for _, _, m in found:
+        if m.propagating[family]:
+            vpc_table[prefix] = (m.link.transit_address[family],)
+            break
 
 
 def _empty_desired(links: list[LinkView], vpc_ids: Iterable[str]) -> Desired:
@@ -179,19 +209,21 @@ def _prefixes_of(rib: Rib, links: Iterable[LinkView]) -> set[str]:
 
 def compute_prefixes(
     links: list[LinkView], vpc_subnets: Mapping[str, list[str]], rib: Rib,
-    prefixes: Iterable[str],
+    prefixes: Iterable[str], known: Verdicts | None = None,
 ) -> Desired:
-    """Desired entries for ``prefixes`` only (absent from the result = must not be installed)."""
+    """Desired entries for ``prefixes`` only (absent from the result = must not be installed).
+    ``known`` verdicts skip the policy matching (see ``_candidates``)."""
     compiled = {vpc: PrefixFilter.compile(s) for vpc, s in vpc_subnets.items()}
     desired = _empty_desired(links, vpc_subnets)
-    by_vpc: dict[str | None, list[LinkView]] = {}
+    by_vpc: dict[str | None, list[_Member]] = {}
     for link in links:
-        by_vpc.setdefault(link.vpc_id, []).append(link)
+        by_vpc.setdefault(link.vpc_id, []).append(
+            _Member.of(link, rib, known, compiled, desired))
+    groups = [(group, desired.vpc_tables[vpc_id] if vpc_id is not None else None)
+              for vpc_id, group in by_vpc.items()]
     for prefix in prefixes:
-        for vpc_id, group in by_vpc.items():
-            cands = _candidates(group, rib, prefix, compiled, desired.rejected)
-            if vpc_id is not None:  # without a VPC nothing propagates; rejections still count
-                _place(desired, cands)
+        for group, vpc_table in groups:
+            _place(prefix, group, vpc_table, desired.rejected)
     return desired
 
 

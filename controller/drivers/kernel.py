@@ -79,6 +79,9 @@ class ApplyResult:
         return not self.failures
 
 
+_ENCODED_MAX = 400_000  # prefixes whose requests a table keeps encoded (per table)
+
+
 def _parse_prefix(prefix: str) -> tuple[int, int, bytes]:
     """'10.0.0.0/24' -> (family, length, packed address); host bits set is an error.
 
@@ -174,6 +177,14 @@ class RouteTable:
         self._chunk = max(16, min(4096, rcvbuf // 2048))
         self._rtm_table = table if table < 256 else 0  # see _rtm_head
         self._table_attr = nl.ATTR_U32.pack(8, _RTA_TABLE, table)
+        # prefix -> (canonical key, NEW body, DEL body) of the prefixes seen: a 100k-route
+        # diff (a propagation flip, off then on) then encodes nothing again. Bounded: it
+        # starts over past _ENCODED_MAX entries (~250 B each).
+        self._encoded: dict[str, tuple[str, bytes, bytes]] = {}
+        self._heads: dict[tuple[int, int], list[bytes]] = {
+            (t, f): [self._head(t, f, plen) for plen in range(_MAX_PLEN[f] + 1)]
+            for t in (_RTM_NEWROUTE, _RTM_DELROUTE)
+            for f in (int(socket.AF_INET), int(socket.AF_INET6))}
 
     # -- public API -------------------------------------------------------------------------
 
@@ -192,38 +203,29 @@ class RouteTable:
         result = ApplyResult()
         adds: dict[str, tuple[str, bytes]] = {}
         gw_cache: dict[tuple[int, tuple[str, ...]], bytes] = {}
-        head_cache: dict[tuple[int, int, int], bytes] = {}
-
-        def head(msg_type: int, family: int, plen: int) -> bytes:
-            h = head_cache.get((msg_type, family, plen))
-            if h is None:
-                h = head_cache[msg_type, family, plen] = self._head(msg_type, family, plen)
-            return h
-
+        if len(self._encoded) > _ENCODED_MAX:
+            self._encoded = {}
+        encoded = self._encoded
         for prefix, gateways in add.items():
             try:
-                family, plen, packed = _parse_prefix(prefix)
+                hit = encoded.get(prefix) or self._encode(prefix)
+                family = socket.AF_INET6 if ":" in prefix else socket.AF_INET
                 gw = gw_cache.get((family, gateways))
                 if gw is None:
                     gw = gw_cache[family, gateways] = _gateway_attr(family, gateways)
             except ValueError as exc:
                 result.failures.append((prefix, str(exc)))
                 continue
-            adds[_key(family, plen, packed)] = (
-                prefix,
-                head(_RTM_NEWROUTE, family, plen) + _dst_attr(packed) + gw,
-            )
+            encoded[prefix] = hit
+            adds[hit[0]] = (prefix, hit[1] + gw)
         dels: dict[str, tuple[str, bytes]] = {}
         for prefix in remove:
             try:
-                family, plen, packed = _parse_prefix(prefix)
+                hit = encoded.get(prefix) or self._encode(prefix)
             except ValueError as exc:
                 result.failures.append((prefix, str(exc)))
                 continue
-            dels[_key(family, plen, packed)] = (
-                prefix,
-                head(_RTM_DELROUTE, family, plen) + _dst_attr(packed),
-            )
+            dels[hit[0]] = (prefix, hit[2])
 
         with self._lock:
             sock = self._socket()
@@ -235,6 +237,13 @@ class RouteTable:
             result.removed = ok
             result.failures.extend(errs)
         return result
+
+    def _encode(self, prefix: str) -> tuple[str, bytes, bytes]:
+        """(canonical key, NEWROUTE body without gateways, DELROUTE body) of ``prefix``."""
+        family, plen, packed = _parse_prefix(prefix)
+        dst = _dst_attr(packed)
+        return (_key(family, plen, packed), self._heads[_RTM_NEWROUTE, family][plen] + dst,
+                self._heads[_RTM_DELROUTE, family][plen] + dst)
 
     def list(self) -> dict[str, KernelRoute]:
         """Routes with our protocol in our table, keyed by canonical prefix."""

@@ -248,6 +248,29 @@ class DataPlane:
         self.publish_status_changes()
         self._publish_verdict_changes(before)
 
+    async def reconcile_propagation(self, link_id: str) -> None:
+        """Only the link's propagation switch changed (under the lock). Verdicts do not depend
+        on it and ``self.rejected`` holds the current one of every route, so no policy is
+        matched again: the VPC tables are diffed for the link's prefixes only (one batch)
+        and its announcements follow. The routers' tables do not change (``carrying``)."""
+        if self._replaying:
+            self._full_pending = True
+            return
+        prefixes = {p for fam in self.rib.get(link_id, {}).values() for p in fam}
+        views, subnets = self._views()
+        partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes,
+                                             known=self.rejected)
+        await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
+        view = next((v for v in views if v.link_id == link_id), None)
+        for fam in FAMILIES:
+            self.desired.announce.pop((link_id, fam), None)
+        if view is not None:
+            for fam, want in reconcile.announcements(
+                    view, subnets.get(view.vpc_id or "", [])).items():
+                self.desired.announce[(link_id, fam)] = want
+        await self._apply_announcements()
+        self.publish_status_changes()
+
     async def _reconcile_prefixes(self, prefixes: set[str]) -> None:
         views, subnets = self._views()
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes)

@@ -79,7 +79,8 @@ class Operations:
         for ev in feed.link_changes(before.get(link.id), feed.facts(link), names):
             self.bus.publish(ev)
 
-    async def _link_op(self, mutate: Callable[[], Link], rewire: bool = False) -> Json:
+    async def _link_op(self, mutate: Callable[[], Link], rewire: bool = False,
+                       propagation_only: bool = False) -> Json:
         async with self.lock:
             before = {lid: feed.facts(lk) for lid, lk in self.inv.links.items()}
             link = self._commit(mutate, link_key)
@@ -87,7 +88,10 @@ class Operations:
             self._publish_link_changes(before, link)
             if rewire:  # the link's VPC changed: its router may need a path to the new one
                 await self._rewire()
-            await self.dataplane.reconcile_all()
+            if propagation_only:  # a diff of the VPC tables, not a full reconciliation
+                await self.dataplane.reconcile_propagation(link.id)
+            else:
+                await self.dataplane.reconcile_all()
             return self.dataplane.link_json(link)
 
     async def create_link(self, body: Json, region: str) -> Json:
@@ -183,10 +187,12 @@ class Operations:
         return await self._link_op(lambda: self.inv.set_policy(link_id, body))
 
     async def enable_route_propagation(self, link_id: str) -> Json:
-        return await self._link_op(lambda: self.inv.set_propagation(link_id, True))
+        return await self._link_op(lambda: self.inv.set_propagation(link_id, True),
+                                   propagation_only=True)
 
     async def disable_route_propagation(self, link_id: str) -> Json:
-        return await self._link_op(lambda: self.inv.set_propagation(link_id, False))
+        return await self._link_op(lambda: self.inv.set_propagation(link_id, False),
+                                   propagation_only=True)
 
     async def link_stats(self, link_id: str) -> Json:
         return self.dataplane.stats(self.inv.link(link_id))

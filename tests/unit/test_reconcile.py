@@ -74,8 +74,31 @@ def test_propagation_off_or_no_vpc_installs_and_announces_nothing():
     for lk in (link(prop=False), link(vpc=None)):
         d = compute([lk], VPC, learned)
         assert all(not t for t in d.vpc_tables.values())
-        assert d.scw_tables["l1"] == {}
         assert d.announce[("l1", "ipv4")] == frozenset()
+    # the router keeps forwarding what it accepted: the switch is the VPC's table only
+    assert compute([link(prop=False)], VPC, learned).scw_tables["l1"] == {
+        "198.51.100.0/24": ("peer-l1",)}
+    assert compute([link(vpc=None)], VPC, learned).scw_tables["l1"] == {}
+
+
+def test_known_verdicts_give_what_a_full_computation_gives():
+    """A propagation flip reuses the last verdicts: same tables as computing them again."""
+    a, b = link("a", order="1"), link("b", order="2", transit="198.18.0.2")
+    learned = {**rib("a", route("198.51.100.0/24"), route("10.0.0.0/8"),
+                     route("198.19.1.0/24", communities=[(12876, 42050)])),
+               **rib("b", route("198.51.100.0/24"), route("198.19.1.0/24"))}
+    before = compute([a, b], VPC, learned)
+    for flipped in ([link("a", order="1", prop=False), b],
+                    [a, link("b", order="2", transit="198.18.0.2", prop=False)]):
+        full = compute(flipped, VPC, learned)
+        prefixes = {p for lk in learned.values() for fam in lk.values() for p in fam}
+        fast = compute_prefixes(flipped, VPC, learned, prefixes, known=before.rejected)
+        assert fast.vpc_tables == full.vpc_tables and fast.scw_tables == full.scw_tables
+        assert fast.rejected == full.rejected == {"a": {"10.0.0.0/8": "filter_in"}}
+    # b's route wins 198.19.1.0/24 (a's is low preference) until b stops propagating
+    assert before.vpc_tables["vpc1"]["198.19.1.0/24"] == ("198.18.0.2",)
+    assert compute([a, link("b", order="2", transit="198.18.0.2", prop=False)], VPC,
+                   learned).vpc_tables["vpc1"]["198.19.1.0/24"] == ("198.18.0.0",)
 
 
 def test_prefix_filter_out_limits_announcements():
