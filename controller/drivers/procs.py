@@ -22,6 +22,20 @@ def process_alive(pid: int) -> bool:
         return False
 
 
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), None if it is gone or a zombie: with
+    the PID, an identity that PID reuse cannot fake; one read of /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat.rsplit(b")", 1)[-1].split()
+    if len(fields) < 20 or fields[0] == b"Z":  # fields[0] is stat's 3rd, state
+        return None
+    return int(fields[19])  # stat's 22nd field
+
+
 def stop_process(pid: int, timeout: float = 1.0) -> bool:
     """SIGTERM, then SIGKILL after ``timeout``; returns once it is gone (at most 2 s more).
 

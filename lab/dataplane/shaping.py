@@ -107,10 +107,13 @@ def _shaped_devs(netns: str) -> set[str]:
 
 def shape(topology: Topology) -> None:
     """Shape every link of `topology` to its bandwidth where it is not shaped yet: a shaped
-    device keeps its class (an impairment's ``rate`` may be in force on it)."""
+    device keeps its class (an impairment's ``rate`` may be in force on it). Only in the
+    namespaces `topology` has nodes of: a sync's part (plan.restrict) keeps every link, and
+    asking each link's router would cost one `tc` per link for every link wired."""
+    present = {n.netns for n in topology.nodes}
     by_ns: dict[str, list[str]] = {}
     for w in topology.links:
-        if not w.bandwidth_mbps:
+        if not w.bandwidth_mbps or w.scw_netns not in present:  # both ends are there
             continue
         for s in shapers(topology, w):
             by_ns.setdefault(s.netns, []).append(s.ifname)
