@@ -95,7 +95,8 @@ def allocate_peering(links: Iterable[Link], peer_asn: int) -> tuple[BgpConfig, B
 
 def _first_free(pool: Network, new_prefix: int, used: Iterable[Network]) -> Network | None:
     """The first /new_prefix of ``pool`` overlapping nothing in ``used``: by index, so that
-    allocating the 100th link's pair does not compare 100 candidates with 200 networks."""
+    allocating the 100th link's pair does not compare 100 candidates with 200 networks
+    (nor a /64 of a /40 pool with every subnet of every VPC)."""
     shift = pool.max_prefixlen - new_prefix
     base = int(pool.network_address) >> shift
     count = 1 << (new_prefix - pool.prefixlen)
@@ -157,10 +158,7 @@ def auto_subnets(used: Sequence[Network], reserved: Sequence[Network]) -> list[s
     """The first free IPv4 /24 and IPv6 /64 of the automatic pools; ``used``: the subnets
     of every VPC (the lab routes all VPCs through shared namespaces)."""
     blocked = [*used, *OWN_RESERVED, *reserved]
-    v4 = next((n for n in AUTO_PN_V4.subnets(new_prefix=24)
-               if _overlapping(n, blocked) is None), None)
-    v6 = next((n for n in AUTO_PN_V6.subnets(new_prefix=64)
-               if _overlapping(n, blocked) is None), None)
+    v4, v6 = _first_free(AUTO_PN_V4, 24, blocked), _first_free(AUTO_PN_V6, 64, blocked)
     if v4 is None or v6 is None:
         raise PreconditionFailed("no_subnet_available", "the automatic subnet pools are full")
     return [str(v4), str(v6)]

@@ -212,7 +212,8 @@ def compute_prefixes(
     prefixes: Iterable[str], known: Verdicts | None = None,
 ) -> Desired:
     """Desired entries for ``prefixes`` only (absent from the result = must not be installed).
-    ``known`` verdicts skip the policy matching (see ``_candidates``)."""
+    ``known``: the verdicts of the last computation, still true (only propagation changed
+    since): no policy is matched again."""
     compiled = {vpc: PrefixFilter.compile(s) for vpc, s in vpc_subnets.items()}
     desired = _empty_desired(links, vpc_subnets)
     by_vpc: dict[str | None, list[_Member]] = {}
@@ -230,10 +231,15 @@ def compute_prefixes(
 def compute(links: list[LinkView], vpc_subnets: Mapping[str, list[str]], rib: Rib) -> Desired:
     desired = compute_prefixes(links, vpc_subnets, rib, _prefixes_of(rib, links))
     for link in links:
-        subnets = vpc_subnets.get(link.vpc_id or "", [])
-        for family, prefixes in announcements(link, subnets).items():
-            desired.announce[(link.link_id, family)] = prefixes
+        desired.announce.update(link_announcements(link, vpc_subnets))
     return desired
+
+
+def link_announcements(link: LinkView, vpc_subnets: Mapping[str, list[str]]
+                       ) -> dict[tuple[str, str], frozenset[str]]:
+    """(link id, family) -> the VPC prefixes to announce to the link's customer."""
+    subnets = vpc_subnets.get(link.vpc_id or "", [])
+    return {(link.link_id, fam): p for fam, p in announcements(link, subnets).items()}
 
 
 def diff(applied: Mapping[str, tuple[str, ...]], desired: Mapping[str, tuple[str, ...]],

@@ -177,10 +177,10 @@ class RouteTable:
         self._chunk = max(16, min(4096, rcvbuf // 2048))
         self._rtm_table = table if table < 256 else 0  # see _rtm_head
         self._table_attr = nl.ATTR_U32.pack(8, _RTA_TABLE, table)
-        # prefix -> (canonical key, NEW body, DEL body) of the prefixes seen: a 100k-route
+        # prefix -> (canonical key, family, NEW body, DEL body) of the prefixes seen: a 100k-route
         # diff (a propagation flip, off then on) then encodes nothing again. Bounded: it
         # starts over past _ENCODED_MAX entries (~250 B each).
-        self._encoded: dict[str, tuple[str, bytes, bytes]] = {}
+        self._encoded: dict[str, tuple[str, int, bytes, bytes]] = {}
         self._heads: dict[tuple[int, int], list[bytes]] = {
             (t, f): [self._head(t, f, plen) for plen in range(_MAX_PLEN[f] + 1)]
             for t in (_RTM_NEWROUTE, _RTM_DELROUTE)
@@ -209,7 +209,7 @@ class RouteTable:
         for prefix, gateways in add.items():
             try:
                 hit = encoded.get(prefix) or self._encode(prefix)
-                family = socket.AF_INET6 if ":" in prefix else socket.AF_INET
+                family = hit[1]
                 gw = gw_cache.get((family, gateways))
                 if gw is None:
                     gw = gw_cache[family, gateways] = _gateway_attr(family, gateways)
@@ -217,7 +217,7 @@ class RouteTable:
                 result.failures.append((prefix, str(exc)))
                 continue
             encoded[prefix] = hit
-            adds[hit[0]] = (prefix, hit[1] + gw)
+            adds[hit[0]] = (prefix, hit[2] + gw)
         dels: dict[str, tuple[str, bytes]] = {}
         for prefix in remove:
             try:
@@ -225,7 +225,7 @@ class RouteTable:
             except ValueError as exc:
                 result.failures.append((prefix, str(exc)))
                 continue
-            dels[hit[0]] = (prefix, hit[2])
+            dels[hit[0]] = (prefix, hit[3])
 
         with self._lock:
             sock = self._socket()
@@ -238,11 +238,12 @@ class RouteTable:
             result.failures.extend(errs)
         return result
 
-    def _encode(self, prefix: str) -> tuple[str, bytes, bytes]:
-        """(canonical key, NEWROUTE body without gateways, DELROUTE body) of ``prefix``."""
+    def _encode(self, prefix: str) -> tuple[str, int, bytes, bytes]:
+        """(canonical key, family, NEWROUTE body without gateways, DELROUTE body)."""
         family, plen, packed = _parse_prefix(prefix)
         dst = _dst_attr(packed)
-        return (_key(family, plen, packed), self._heads[_RTM_NEWROUTE, family][plen] + dst,
+        return (_key(family, plen, packed), family,
+                self._heads[_RTM_NEWROUTE, family][plen] + dst,
                 self._heads[_RTM_DELROUTE, family][plen] + dst)
 
     def list(self) -> dict[str, KernelRoute]:
@@ -435,18 +436,13 @@ class RouteTable:
     def _parse_route(
         self, data: bytes, off: int, mlen: int, family: int, alen: int
     ) -> KernelRoute | None:
-        rfamily, plen, _src, _tos, rtable, rproto, _scope, _type, _fl = _RTM.unpack_from(
-            data, off + 16
-        )
-        if rfamily != family or rproto != self.proto:
+        if not self._ours(data, off, mlen, family):
             return None
-        table = rtable
+        plen = _RTM.unpack_from(data, off + 16)[1]
         dst = bytes(alen)
         gateways: list[str] = []
         for atype, start, stop in nl.iter_attrs(data, off + 16 + _RTM.size, off + mlen):
-            if atype == _RTA_TABLE:
-                table = struct.unpack_from("=I", data, start)[0]
-            elif atype == _RTA_DST:
+            if atype == _RTA_DST:
                 dst = data[start:stop]
             elif atype == _RTA_GATEWAY:
                 gateways.append(socket.inet_ntop(family, data[start:stop]))
@@ -460,8 +456,6 @@ class RouteTable:
                         if ntype == _RTA_GATEWAY:
                             gateways.append(socket.inet_ntop(family, data[nstart:nstop]))
                     pos += (nhlen + 3) & ~3
-        if table != self.table:
-            return None
         return KernelRoute(_key(family, plen, dst), tuple(gateways))
 
 

@@ -261,13 +261,9 @@ class DataPlane:
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes,
                                              known=self.rejected)
         await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
-        view = next((v for v in views if v.link_id == link_id), None)
-        for fam in FAMILIES:
-            self.desired.announce.pop((link_id, fam), None)
-        if view is not None:
-            for fam, want in reconcile.announcements(
-                    view, subnets.get(view.vpc_id or "", [])).items():
-                self.desired.announce[(link_id, fam)] = want
+        for view in views:
+            if view.link_id == link_id:
+                self.desired.announce.update(reconcile.link_announcements(view, subnets))
         await self._apply_announcements()
         self.publish_status_changes()
 
