@@ -189,7 +189,17 @@ def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
     pid = launch(spec.netns, [*argv, "server", str(spec.config_path)],
                  log_path=spec.log_path, env=env, cwd=spec.workdir)
     _write_atomic(spec.pid_path, f"{pid}\n")
+    _wait_tagged(spec, pid)
     return pid
+
+
+def _wait_tagged(spec: SpeakerSpec, pid: int, timeout: float = 2.0) -> None:
+    """Return once ``speaker_pid`` names ``pid``: the parent can run on before the kernel
+    has set the new image's command line (an empty cmdline for a moment), and until then
+    the speaker would read as not running."""
+    deadline = time.monotonic() + timeout
+    while speaker_pid(spec) != pid and process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def _catches(pid: int, sig: int) -> bool:

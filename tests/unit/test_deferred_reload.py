@@ -34,7 +34,14 @@ def _start(tmp: Path, ready_after: float) -> tuple[SpeakerSpec, subprocess.Popen
     proc = subprocess.Popen([sys.executable, "-c", FAKE, str(spec.config_path),
                              str(spec.log_path), str(ready_after)])
     spec.pid_path.write_text(f"{proc.pid}\n")
-    assert speaker_pid(spec) == proc.pid
+    # the kernel sets the new image's command line a moment after Popen returns
+    try:
+        wait_for(lambda: speaker_pid(spec) == proc.pid, timeout=5,
+                 what="the stand-in's command line to name its config")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     return spec, proc
 
 
@@ -62,9 +69,11 @@ def test_a_reload_of_a_starting_speaker_is_deferred_and_coalesced(tmp_path: Path
 
 def test_a_speaker_that_dies_while_starting_drops_its_pending_reload(tmp_path: Path) -> None:
     spec, proc = _start(tmp_path, ready_after=30)
-    speakers = ProcessSpeakers(tmp_path, tmp_path / "hub.sock")
-    assert speakers._reload_when_ready(spec, "v1\n")
-    proc.kill()
-    proc.wait()
+    try:
+        speakers = ProcessSpeakers(tmp_path, tmp_path / "hub.sock")
+        assert speakers._reload_when_ready(spec, "v1\n")
+    finally:
+        proc.kill()
+        proc.wait()
     wait_for(lambda: not speakers._pending, timeout=5, what="the pending reload to go")
     assert not spec.log_path.exists()
