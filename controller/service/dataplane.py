@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -364,19 +365,10 @@ class DataPlane:
     def _neighbors(link: Link) -> tuple[NeighborConfig, ...]:
         """The link's BGP sessions as its speaker must hold them: one per family with a
         routing policy (without one the session does not exist)."""
-        out = []
-        for fam in FAMILIES:
-            if link.policy_id(fam) is None:
-                continue
-            n = NeighborConfig(
-                peer_address=link.peer_bgp_config.address(fam),
-                local_address=link.scw_bgp_config.address(fam),
-                router_id=link.scw_bgp_config.address("ipv4"), local_as=SCW_ASN,
-                peer_as=link.peer_bgp_config.asn, family=fam, hold_time=link.hold_time,
-                md5_password=link.md5_password)
-            n.validate()  # an invalid session fails the change here, not in the speaker
-            out.append(n)
-        return tuple(out)
+        peer, scw = link.peer_bgp_config, link.scw_bgp_config
+        return _neighbors(link.routing_policy_v4_id is not None,
+                          link.routing_policy_v6_id is not None, peer.asn, peer.ipv4,
+                          peer.ipv6, scw.ipv4, scw.ipv6, link.hold_time, link.md5_password)
 
     async def _ensure_speakers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -567,6 +559,7 @@ class DataPlane:
     async def _handle_batch(self, batch: list[tuple[str, Item]]) -> None:
         touched: set[str] = set()
         full = False
+        announce = False  # only announcements to (re)send: no full reconciliation needed
         for speaker, ev in batch:
             if ev is None and not speaker:
                 full = True  # the replay deadline passed
@@ -618,10 +611,11 @@ class DataPlane:
                     self.sessions[(link.id, fam)] = True
                     self._publish_session(link.id, fam, "up")
                     self.liveness.healthy(speaker)
-                    full = True  # a fresh session needs our announcements
+                    announce = True  # a fresh session needs our announcements
                     if link.lifecycle == "ready":  # self-hosted: BGP up = provisioned
                         self.inv.mark_provisioned(link.id)
                         self.records.save(link_key(link))
+                        full = True  # it carries routes from now on
                     self.applied_announce.pop((link.id, fam), None)
                 elif ev.state == "down":
                     if ev.reason and "[removed]" not in ev.reason:  # a kick's reload says so
@@ -646,7 +640,7 @@ class DataPlane:
             elif isinstance(ev, Announced):
                 self.applied_announce[(link.id, fam)] = frozenset(
                     p for p, _communities in ev.prefixes)
-                full = True
+                announce = True
         self._pending |= touched
         if self._replaying:
             return
@@ -655,6 +649,33 @@ class DataPlane:
         if full or self._full_pending:
             self._full_pending = False
             await self.reconcile_all()
-        elif touched:
-            await self._reconcile_prefixes(touched)
+        else:
+            # self.desired is current (every change reconciles it): what a fresh session
+            # or a speaker's replay needs is a diff of the announcements, O(links), not a
+            # full computation (200 sessions coming up at 100 links made it O(links^2)).
+            if touched:
+                await self._reconcile_prefixes(touched)
+            if announce:
+                await self._apply_announcements()
+                self.publish_status_changes()
         self._publish_routes()
+
+
+@functools.lru_cache(maxsize=4096)
+def _neighbors(v4: bool, v6: bool, peer_as: int, peer_v4: str, peer_v6: str, scw_v4: str,
+               scw_v6: str, hold_time: int, md5: str | None) -> tuple[NeighborConfig, ...]:
+    """``DataPlane._neighbors`` from the facts it depends on: a full reconciliation asks it
+    of every link, and validating addresses is most of its cost (cached, an invalid
+    session still raises each time)."""
+    peer, scw = {"ipv4": peer_v4, "ipv6": peer_v6}, {"ipv4": scw_v4, "ipv6": scw_v6}
+    out = []
+    for fam, on in (("ipv4", v4), ("ipv6", v6)):
+        if not on:
+            continue
+        n = NeighborConfig(
+            peer_address=peer[fam].split("/")[0], local_address=scw[fam].split("/")[0],
+            router_id=scw_v4.split("/")[0], local_as=SCW_ASN, peer_as=peer_as, family=fam,
+            hold_time=hold_time, md5_password=md5)
+        n.validate()  # an invalid session fails the change here, not in the speaker
+        out.append(n)
+    return tuple(out)

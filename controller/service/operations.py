@@ -67,6 +67,11 @@ class Operations:
         await self.wiring.refresh(dict(self.inv.vpcs),
                                   {lk.id: lk.vpc_id for lk in self.inv.links.values()})
 
+    async def _rewire_then_reconcile(self) -> None:
+        await self._rewire()
+        async with self.lock:
+            await self.dataplane.reconcile_all()
+
     # --- links -----------------------------------------------------------------------------------
     async def list_links(self) -> list[Json]:
         return [self.dataplane.link_json(lk) for lk in self.inv.links.values()]
@@ -86,7 +91,11 @@ class Operations:
             link = self._commit(mutate, link_key)
             # Before reconciling: the change comes before what it causes in the feed.
             self._publish_link_changes(before, link)
-            if rewire:  # the link's VPC changed: its router may need a path to the new one
+            if rewire and link.lifecycle == "provisioning":
+                # Its plumbing is being built: the VPC's joins it in the next batch, and the
+                # call does not wait for either (the link is not active before them).
+                self._spawn(self._rewire_then_reconcile())
+            elif rewire:  # the link's VPC changed: its router may need a path to the new one
                 await self._rewire()
             if propagation_only:  # a diff of the VPC tables, not a full reconciliation
                 await self.dataplane.reconcile_propagation(link.id)

@@ -42,6 +42,7 @@ from controller.drivers.exabgp_config import (
 from controller.drivers.speaker import SpeakerHub
 from controller.drivers.store import Store
 from controller.service.controller import Controller
+from controller.service.ports import speaker_name
 from lab.control.labdir import lab_dir, read_json, write_json
 from lab.control.lifecycle import use_images, with_router, with_runtime
 from lab.daemon.events_api import EventsApi
@@ -164,8 +165,9 @@ class LabDaemon:
         workdir.mkdir(exist_ok=True)
         # Scaleway's speakers (one per link) and the customers' ExaBGP (one per customer)
         self.speakers = ProcessSpeakers(
-            workdir, self.sock, lambda _name: scw_reactor_speed(len(self.wiring.link_names)))
-        self.customer_speakers = ProcessSpeakers(workdir, self.sock, self._customer_speed)
+            workdir, self.sock, self._scw_speed)
+        self.customer_speakers = ProcessSpeakers(workdir, self.sock, self._customer_speed,
+                                                 background_reloads=True)
         self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect, self._on_disconnect)
         self._tables: dict[str, KernelTable] = {}
         self.ctrl = Controller(self.store, self.hub, self.speakers, self._table, self.wiring,
@@ -176,6 +178,14 @@ class LabDaemon:
             seed(self.ctrl, self.wiring, self.wiring.scenario)
         self.customers: dict[str, CustomerRouter] = {}
         self._by_speaker: dict[str, SpeakerListener] = {}  # customer routers' speakers
+
+    def _scw_speed(self, speaker: str) -> str:
+        """The speakers of the lab's first links poll fast, the others idle cheaply: by the
+        link's rank in provisioning order (links are wired in batches, so a count of the
+        links at the speaker's start would depend on the batches)."""
+        rank = next((i for i, lid in enumerate(self.wiring.link_names, 1)
+                     if speaker_name(lid) == speaker), len(self.wiring.link_names) + 1)
+        return scw_reactor_speed(rank)
 
     def _customer_speed(self, speaker: str) -> str:
         """The customers the lab made for API-created links announce only their LAN, over a

@@ -17,7 +17,7 @@ from controller.core.model import Link, Vpc
 from controller.drivers.store import Store
 from controller.service.ports import LinkPlacement
 from lab.dataplane.build import LabBuildError
-from lab.dataplane.sync import sync
+from lab.dataplane.sync import SyncReport, sync
 from lab.routers import registry
 from lab.scenario import world
 from lab.scenario.addressing import build_topology
@@ -34,6 +34,8 @@ from lab.scenario.topology import Topology
 
 log = logging.getLogger("lab.daemon.wiring")
 OnChange = Callable[[Topology], Awaitable[None]]
+# A change of the effective scenario: pure but for the id tables it updates.
+Change = Callable[[Scenario], Scenario]
 
 # What no private network may overlap (the controller's ``reserved``): the host's networks
 # and the transit networks between Scaleway and VPC routers, with room to grow (/20, /48).
@@ -51,7 +53,9 @@ class LabWiring:
         self.link_names: dict[str, str] = dict(store.get("lab", "link_names") or {})
         self.vpc_names: dict[str, str] = dict(store.get("lab", "vpc_names") or {})
         self.auto_customers: dict[str, str] = dict(store.get("lab", "auto_customers") or {})
-        self.lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # one sync at a time
+        self._queue: list[tuple[Change, asyncio.Future[None]]] = []
+        self._placements: dict[str, tuple[str, Topology, LinkPlacement]] = {}
         self.on_change: OnChange | None = None  # the daemon follows customers
         self.catalog: Catalog | None = None  # the controller's: dedicated connections' capacity
 
@@ -60,13 +64,20 @@ class LabWiring:
         name = self.link_names.get(link_id)
         if name is None:
             return None
+        # A full reconciliation asks this of every link, several times: remembered per
+        # (name, topology) so that it is a dict lookup until the topology changes.
+        cached = self._placements.get(link_id)
+        if cached is not None and cached[0] == name and cached[1] is self.topo:
+            return cached[2]
         try:
             w = self.topo.link(name)
         except KeyError:
             return None
         transit = {"ipv4": w.scw_transit_v4, "ipv6": w.scw_transit_v6}
-        return LinkPlacement(scw_netns=w.scw_netns,
-                             transit_address={f: a for f, a in transit.items() if a})
+        placement = LinkPlacement(scw_netns=w.scw_netns,
+                                  transit_address={f: a for f, a in transit.items() if a})
+        self._placements[link_id] = (name, self.topo, placement)
+        return placement
 
     def vpc_netns(self, vpc_id: str) -> str | None:
         name = self.vpc_names.get(vpc_id)
@@ -98,64 +109,138 @@ class LabWiring:
         async with self.lock:
             await asyncio.get_running_loop().run_in_executor(None, sync, None, self.topo)
 
-    async def _apply(self, scenario: Scenario) -> None:
-        topo = build_topology(scenario, self.lab, self.topo.node_names)
-        report = await asyncio.get_running_loop().run_in_executor(
-            None, sync, self.topo, topo)
-        self.scenario, self.topo = scenario, topo
-        self._save()
-        log.info("data plane synced: +%s -%s (%.2fs)", list(report.added_nodes),
-                 list(report.removed_nodes), report.seconds)
-        if self.on_change is not None:
-            await self.on_change(topo)
-
-    async def provision(self, link: Link) -> None:
+    # --- changes, applied in batches ------------------------------------------------------
+    async def _submit(self, change: Change) -> None:
+        """Apply ``change`` (scenario -> scenario; it may update the id tables) with whatever
+        other changes are waiting: while one sync runs, the changes asked meanwhile queue and
+        the next sync applies them all at once (a sync costs about the same for one link or
+        ten: the shared namespaces are read and written once). Raises this change's error."""
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append((change, done))
         async with self.lock:
-            if link.id in self.link_names:
-                return  # already wired (a restart during provisioning)
-            vpc_name = self.vpc_names.get(link.vpc_id or "")
-            scenario, name, customer = world.with_link(
-                self.scenario, link, vpc_name,
-                lambda kind: registry.get(kind).per_link_sessions,
-                world.link_port(link, self.catalog))
-            if customer not in {c.name for c in self.scenario.customers}:
-                self.auto_customers[link.id] = customer
-            self.link_names[link.id] = name
-            try:
-                await self._apply(scenario)
-            except Exception:
-                self.link_names.pop(link.id, None)
-                self.auto_customers.pop(link.id, None)
+            if not done.done():
+                await self._drain()
+        await done
+
+    async def _drain(self) -> None:
+        batch, self._queue = self._queue, []
+        try:
+            await self._apply_batch(batch)
+        except (ScenarioError, LabBuildError) as exc:  # nothing was applied
+            if len(batch) == 1:
+                raise_in(batch, exc)
+                return
+            # One of them fails the batch: apply them one by one, so only its caller fails.
+            for i, item in enumerate(batch):
+                try:
+                    await self._apply_batch([item])
+                except (ScenarioError, LabBuildError) as one:
+                    raise_in([item], one)
+                except BaseException as other:
+                    raise_in(batch[i:], other)
+                    if not isinstance(other, Exception):
+                        raise
+                    return
+        except BaseException as exc:  # applied, but what follows it failed (a router start)
+            raise_in(batch, exc)
+            if not isinstance(exc, Exception):
                 raise
 
-    async def unprovision(self, link_id: str) -> None:
-        async with self.lock:
-            name = self.link_names.get(link_id)
-            if name is None:
-                return
-            scenario = world.without_link(self.scenario, name,
-                                          self.auto_customers.get(link_id))
-            await self._apply(scenario)
-            self.link_names.pop(link_id, None)
-            self.auto_customers.pop(link_id, None)
+    async def _apply_batch(self, batch: list[tuple[Change, asyncio.Future[None]]]) -> None:
+        """Fold the changes into one scenario and apply it. A ScenarioError or LabBuildError
+        means nothing changed (the id tables are put back); any other error comes after the
+        new topology was in place (following it: the customers' routers)."""
+        tables = self._tables()
+        try:
+            scenario = self.scenario
+            for change, _ in batch:
+                scenario = change(scenario)
+            built = await self._build(scenario) if scenario != self.scenario else None
+        except Exception as exc:
+            self._restore(tables)
+            if isinstance(exc, ScenarioError | LabBuildError):
+                raise
+            raise LabBuildError(f"syncing lab {self.lab!r} failed: {exc}") from exc
+        if built is None:
+            self._save()  # the id tables may have changed
+        else:
+            self.scenario, self.topo = scenario, built
             self._save()
+            if self.on_change is not None:
+                try:
+                    await self.on_change(built)
+                except (ScenarioError, LabBuildError) as exc:  # applied all the same
+                    raise RuntimeError(str(exc)) from exc
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
+    def _tables(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        return dict(self.link_names), dict(self.vpc_names), dict(self.auto_customers)
+
+    def _restore(self, tables: tuple[dict[str, str], dict[str, str], dict[str, str]]) -> None:
+        self.link_names, self.vpc_names, self.auto_customers = (dict(t) for t in tables)
+
+    async def _build(self, scenario: Scenario) -> Topology:
+        # The topology is built in the sync's thread: at 100 links it takes ~50 ms of CPU,
+        # which on the event loop would hold every API call for as long.
+        topo, report = await asyncio.get_running_loop().run_in_executor(
+            None, _build_and_sync, scenario, self.lab, self.topo)
+        log.info("data plane synced: +%s -%s (%.2fs)", list(report.added_nodes),
+                 list(report.removed_nodes), report.seconds)
+        return topo
+
+    async def provision(self, link: Link) -> None:
+        def change(scn: Scenario) -> Scenario:
+            if link.id in self.link_names:
+                return scn  # already wired (a restart during provisioning)
+            scenario, name, customer = world.with_link(
+                scn, link, self.vpc_names.get(link.vpc_id or ""),
+                lambda kind: registry.get(kind).per_link_sessions,
+                world.link_port(link, self.catalog))
+            if customer not in {c.name for c in scn.customers}:
+                self.auto_customers[link.id] = customer
+            self.link_names[link.id] = name
+            return scenario
+
+        if link.id not in self.link_names:
+            await self._submit(change)
+
+    async def unprovision(self, link_id: str) -> None:
+        def change(scn: Scenario) -> Scenario:
+            name = self.link_names.pop(link_id, None)
+            if name is None:
+                return scn
+            return world.without_link(scn, name, self.auto_customers.pop(link_id, None))
+
+        if link_id in self.link_names:
+            await self._submit(change)
 
     async def refresh(self, vpcs: Mapping[str, Vpc],
                       link_vpcs: Mapping[str, str | None]) -> None:
         """VPCs, private networks or attachments changed: plumb routers to match."""
-        async with self.lock:
+        vpcs, link_vpcs = dict(vpcs), dict(link_vpcs)
+
+        def change(scn: Scenario) -> Scenario:
             by_name = {self.link_names[lid]: vid for lid, vid in link_vpcs.items()
                        if lid in self.link_names}
-            scenario, names = world.with_vpcs(self.scenario, vpcs, self.vpc_names, by_name)
-            if scenario == self.scenario and names == self.vpc_names:
-                return
-            previous = self.vpc_names
-            self.vpc_names = names
-            try:
-                await self._apply(scenario)
-            except (ScenarioError, LabBuildError) as exc:
-                # The resource change stands (it is valid for Scaleway); the lab says why
-                # it could not plumb it instead of failing the API call.
-                self.vpc_names = previous
-                log.error("cannot plumb the VPC change: %s", exc)
+            scenario, self.vpc_names = world.with_vpcs(scn, vpcs, self.vpc_names, by_name)
+            return scenario
 
+        try:
+            await self._submit(change)
+        except (ScenarioError, LabBuildError) as exc:
+            # The resource change stands (it is valid for Scaleway); the lab says why it
+            # could not plumb it instead of failing the API call.
+            log.error("cannot plumb the VPC change: %s", exc)
+
+
+def _build_and_sync(scenario: Scenario, lab: str, old: Topology) -> tuple[Topology, SyncReport]:
+    topo = build_topology(scenario, lab, old.node_names)
+    return topo, sync(old, topo)
+
+
+def raise_in(batch: list[tuple[Change, asyncio.Future[None]]], exc: BaseException) -> None:
+    for _, done in batch:
+        if not done.done():
+            done.set_exception(exc)
