@@ -19,6 +19,9 @@ WEB := lab/daemon/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
 setup: $(STAMP) $(TS_STAMP) $(WEB_STAMP)
+	@# Bytecode written once here: with PYTHONDONTWRITEBYTECODE set, every CLI call, daemon,
+	@# ExaBGP bridge would compile the lab's sources again at start (~0.4 s for the daemon).
+	@$(BIN)/python -m compileall -q -j0 controller lab bench tests >/dev/null
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \

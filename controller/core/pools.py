@@ -9,6 +9,7 @@ allocated. Reserved: the peering pools and link-local, plus what the data plane 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,7 +32,10 @@ ALLOWED_SUBNETS = tuple(ipaddress.ip_network(n) for n in (
 PN_V4_LENGTHS, PN_V6_LENGTHS = range(8, 30), range(48, 65)
 
 
+@functools.lru_cache(maxsize=16384)
 def _network(text: str) -> Network | None:
+    # Cached: each allocation reads every link's four peering addresses (networks are
+    # immutable, so sharing them is safe).
     try:
         return ipaddress.ip_interface(text).network
     except ValueError:
