@@ -90,11 +90,22 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
+def mem_available_mib() -> float:
+    """The kernel's estimate of memory available for new work (MiB): its drop across a run
+    is what the lab took from the machine, shared pages counted once."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def run_links(n: int, lab: str = "scale", progress: bool = True) -> dict[str, Any]:
     lifecycle.down(lab)
+    before = mem_available_mib()
     lifecycle.up("basic", lab=lab)
     try:
         res = provision(n, lab, progress)
+        res["host_used_mib"] = before - mem_available_mib()
     finally:
         t1 = time.perf_counter()
         lifecycle.down(lab)
@@ -138,9 +149,18 @@ def provision(n: int, lab: str, progress: bool = True, timeout: float = 600) -> 
         links = {lk.id: lk.status for lk in api.list_links_all()}
         return all(links.get(i) == "active" for i in ids)
 
-    def not_active() -> str:  # which links, and their sessions, for the failure message
-        return "; ".join(f"{lk.name} {lk.status} v4={lk.bgp_v4_status} v6={lk.bgp_v6_status}"
-                         for lk in api.list_links_all() if lk.id in ids and lk.status != "active")
+    def not_active() -> str:  # which links, their sessions and why, for the failure message
+        out = []
+        for lk in api.list_links_all():
+            if lk.id not in ids or lk.status == "active":
+                continue
+            stats = labc.get(f"/interlink/v1beta1/regions/fr-par/links/{lk.id}/stats")
+            why = {f: stats[f].get("reason", "") for f in ("ipv4", "ipv6")}
+            out.append(f"{lk.name} {lk.status} v4={lk.bgp_v4_status} ({why['ipv4']}) "
+                       f"v6={lk.bgp_v6_status} ({why['ipv6']})")
+        log = lab_dir(lab) / "controller.log"
+        tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
+        return "; ".join(out) + "\ncontroller log:\n" + "\n".join(tail)
 
     prober = threading.Thread(target=probe, daemon=True)
     t0 = time.perf_counter()
@@ -281,7 +301,8 @@ def rows(res: dict[str, Any]) -> list[tuple[str, float, str, str]]:
         out += [
             (f"{lk['links']} links created ... propagation on -> all active", lk["all_active_s"],
              "<= 60 s", f"API calls {lk['api_calls_s']:.1f} s, RSS {lk['rss_mib']:.0f} MiB "
-             f"(<= 4096), PSS {lk.get('pss_mib', 0):.0f} MiB"),
+             f"(<= 4096), PSS {lk.get('pss_mib', 0):.0f} MiB, taken from the host "
+             f"{lk.get('host_used_mib', 0):.0f} MiB"),
             ("API call while links are wired, p99", lk["api_p99_ms"] / 1000, "<= 0.05 s",
              f"p50 {lk['api_p50_ms']:.0f} ms, max {lk['api_max_ms']:.0f} ms, "
              f"{lk['api_samples']} calls"),

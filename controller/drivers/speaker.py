@@ -31,6 +31,7 @@ from controller.drivers.procs import process_alive
 
 __all__ = [
     "ANNOUNCE_CHUNK",
+    "ReloadUnconfirmed",
     "SpeakerHub",
     "SpeakerNotConnected",
     "SpeakerSpec",
@@ -234,8 +235,9 @@ def reload_speaker(spec: SpeakerSpec, config_text: str, timeout: float = 3.0) ->
 
     Waits for ExaBGP's verdict in its log because a SIGUSR1 arriving while a previous one is
     still being handled is silently ignored by ExaBGP 5.0: we signal again in that case.
-    Returns False when ExaBGP rejected the configuration (it keeps the old one) or did not
-    answer in time. Raises ProcessLookupError when the speaker is not running.
+    Returns False when ExaBGP rejected the configuration (it keeps the old one). Raises
+    ReloadUnconfirmed when it did not answer in time, ProcessLookupError when the speaker is
+    not running.
     """
     pid = speaker_pid(spec)
     if pid is None:
@@ -268,8 +270,14 @@ def reload_speaker(spec: SpeakerSpec, config_text: str, timeout: float = 3.0) ->
             os.kill(pid, signal.SIGUSR1)
         if not process_alive(pid):
             raise ProcessLookupError(f"speaker {spec.name} died during reload")
-    log.error("speaker %s did not confirm the reload within %.1fs", spec.name, timeout)
-    return False
+    raise ReloadUnconfirmed(f"speaker {spec.name} did not confirm the reload within "
+                            f"{timeout:.1f}s")
+
+
+class ReloadUnconfirmed(TimeoutError):
+    """ExaBGP did not say whether it reloaded: a SIGUSR1 it took as busy after our window, or
+    a machine too loaded to answer in time. Signalling again is safe (a reload of the same
+    file changes nothing) and is the only way to be sure the file is the one running."""
 
 
 def stop_speaker(spec: SpeakerSpec, timeout: float = 2.0) -> None:

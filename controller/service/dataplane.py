@@ -249,6 +249,36 @@ class DataPlane:
         self.publish_status_changes()
         self._publish_verdict_changes(before)
 
+    async def reconcile_link(self, link_id: str) -> None:
+        """Only this link's routing policies changed (under the lock): its sessions, the
+        verdicts and VPC tables of the prefixes it learned (for every link that learned them:
+        they compete for the same table entries) and its announcements. Other links'
+        verdicts do not depend on its policies, so no other route is matched again."""
+        prefixes = {p for fam in self.rib.get(link_id, {}).values() for p in fam}
+        await self._ensure_speakers()  # a removed session takes its routes out of the RIB
+        if self._replaying:
+            self._full_pending = True
+            return
+        before = {lid: dict(why) for lid, why in self.rejected.items()}
+        views, subnets = self._views()
+        partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes)
+        self._set_verdicts(prefixes, partial.rejected)
+        await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
+        for view in views:
+            if view.link_id == link_id:
+                self.desired.announce.update(reconcile.link_announcements(view, subnets))
+        await self._apply_announcements()
+        self.publish_status_changes()
+        self._publish_verdict_changes(before)
+
+    def _set_verdicts(self, prefixes: set[str], rejected: reconcile.Verdicts) -> None:
+        """``rejected``, computed for ``prefixes``, replaces what was known of them."""
+        for link_id in list(self.rejected):
+            for p in prefixes & self.rejected[link_id].keys():
+                del self.rejected[link_id][p]
+        for link_id, why in rejected.items():
+            self.rejected.setdefault(link_id, {}).update(why)
+
     async def reconcile_propagation(self, link_id: str) -> None:
         """Only the link's propagation switch changed (under the lock). Verdicts do not depend
         on it and ``self.rejected`` holds the current one of every route, so no policy is
@@ -271,11 +301,7 @@ class DataPlane:
     async def _reconcile_prefixes(self, prefixes: set[str]) -> None:
         views, subnets = self._views()
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes)
-        for link_id in list(self.rejected):
-            for p in prefixes & self.rejected[link_id].keys():
-                del self.rejected[link_id][p]
-        for link_id, why in partial.rejected.items():
-            self.rejected.setdefault(link_id, {}).update(why)
+        self._set_verdicts(prefixes, partial.rejected)
         await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
         self.publish_status_changes()
 
@@ -597,7 +623,9 @@ class DataPlane:
                     if link.peer_bgp_config.address(fam) not in ev.peers:
                         touched |= self._session_down(  # unknown to ExaBGP
                             link.id, fam, "not known to the speaker after its replay")
-                full = True
+                # Its routes are in ``touched`` (dropped at its connect, then replayed) and
+                # what was deferred meanwhile is ``_full_pending``: announcements remain.
+                announce = True
                 continue
             if isinstance(ev, EndOfRib):
                 continue

@@ -85,7 +85,10 @@ class Operations:
             self.bus.publish(ev)
 
     async def _link_op(self, mutate: Callable[[], Link], rewire: bool = False,
-                       propagation_only: bool = False) -> Json:
+                       scope: str = "all") -> Json:
+        """``scope``: what the change can affect, so what is reconciled: ``all``; ``link``
+        (its policies: its own routes and announcements); ``propagation`` (its switch: a
+        diff of the VPC tables with the verdicts known)."""
         async with self.lock:
             before = {lid: feed.facts(lk) for lid, lk in self.inv.links.items()}
             link = self._commit(mutate, link_key)
@@ -97,8 +100,10 @@ class Operations:
                 self._spawn(self._rewire_then_reconcile())
             elif rewire:  # the link's VPC changed: its router may need a path to the new one
                 await self._rewire()
-            if propagation_only:  # a diff of the VPC tables, not a full reconciliation
+            if scope == "propagation":
                 await self.dataplane.reconcile_propagation(link.id)
+            elif scope == "link":
+                await self.dataplane.reconcile_link(link.id)
             else:
                 await self.dataplane.reconcile_all()
             return self.dataplane.link_json(link)
@@ -187,21 +192,21 @@ class Operations:
         return await self._link_op(lambda: self.inv.detach_vpc(link_id), rewire=True)
 
     async def attach_routing_policy(self, link_id: str, body: Json) -> Json:
-        return await self._link_op(lambda: self.inv.attach_policy(link_id, body))
+        return await self._link_op(lambda: self.inv.attach_policy(link_id, body), scope="link")
 
     async def detach_routing_policy(self, link_id: str, body: Json) -> Json:
-        return await self._link_op(lambda: self.inv.detach_policy(link_id, body))
+        return await self._link_op(lambda: self.inv.detach_policy(link_id, body), scope="link")
 
     async def set_routing_policy(self, link_id: str, body: Json) -> Json:
-        return await self._link_op(lambda: self.inv.set_policy(link_id, body))
+        return await self._link_op(lambda: self.inv.set_policy(link_id, body), scope="link")
 
     async def enable_route_propagation(self, link_id: str) -> Json:
         return await self._link_op(lambda: self.inv.set_propagation(link_id, True),
-                                   propagation_only=True)
+                                   scope="propagation")
 
     async def disable_route_propagation(self, link_id: str) -> Json:
         return await self._link_op(lambda: self.inv.set_propagation(link_id, False),
-                                   propagation_only=True)
+                                   scope="propagation")
 
     async def link_stats(self, link_id: str) -> Json:
         return self.dataplane.stats(self.inv.link(link_id))

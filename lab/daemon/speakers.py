@@ -16,6 +16,7 @@ from pathlib import Path
 from controller.drivers.exabgp_config import REACTOR_SPEED, NeighborConfig, render_config
 from controller.drivers.procs import start_time
 from controller.drivers.speaker import (
+    ReloadUnconfirmed,
     SpeakerSpec,
     adopt_speaker,
     bridge_command,
@@ -66,7 +67,11 @@ class ProcessSpeakers:
                           nodes.python(netns), self.reactor_speed(name))
         elif (self._asked(spec) != config_text
               and not self._reload_when_ready(spec, config_text)):
-            reload_speaker(spec, config_text)
+            try:
+                reload_speaker(spec, config_text)
+            except ReloadUnconfirmed as exc:  # the file is written: signal until it is taken
+                log.warning("%s: retrying in the background", exc)
+                self._reload_when_ready(spec, config_text, retry=True)
 
     def _asked(self, spec: SpeakerSpec) -> str | None:
         """The config the speaker runs or is about to: a pending reload's, else its file's."""
@@ -78,18 +83,19 @@ class ProcessSpeakers:
         except OSError:
             return None
 
-    def _reload_when_ready(self, spec: SpeakerSpec, config_text: str) -> bool:
+    def _reload_when_ready(self, spec: SpeakerSpec, config_text: str,
+                           retry: bool = False) -> bool:
         """A speaker that has not installed its reload handler yet (still starting) is
         reloaded by a thread once it has, with the latest config asked for: the caller (an
         API call) does not wait for ExaBGP's start-up, and changes made meanwhile coalesce
         into one reload. False if the speaker is ready (reload it now), unless
-        ``background_reloads``."""
+        ``background_reloads`` or ``retry`` (a reload it did not confirm)."""
         with self._pending_lock:
             if spec.name in self._pending:
                 self._pending[spec.name] = config_text
                 return True
             pid = speaker_pid(spec)
-            if pid is None or (catches_reload(pid) and not self.background_reloads):
+            if pid is None or (catches_reload(pid) and not (self.background_reloads or retry)):
                 return False
             self._pending[spec.name] = config_text
         threading.Thread(target=self._deferred_reload, args=(spec,), daemon=True,
@@ -109,6 +115,9 @@ class ProcessSpeakers:
                     return
             try:
                 reload_speaker(spec, text)
+            except ReloadUnconfirmed as exc:  # signal again: never leave a file not running
+                log.warning("deferred reload: %s; signalling again", exc)
+                continue
             except ProcessLookupError as exc:  # died: the controller's watchdog restarts it
                 log.warning("deferred reload of %s: %s", spec.name, exc)
                 ready = False

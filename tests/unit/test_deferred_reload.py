@@ -77,3 +77,47 @@ def test_a_speaker_that_dies_while_starting_drops_its_pending_reload(tmp_path: P
         proc.wait()
     wait_for(lambda: not speakers._pending, timeout=5, what="the pending reload to go")
     assert not spec.log_path.exists()
+
+
+DEAF_ONCE = r"""
+import signal, sys, time
+conf, log = sys.argv[1], sys.argv[2]
+seen = []
+def reload(*_):
+    seen.append(1)
+    if len(seen) == 1:
+        return  # as ExaBGP taking a SIGUSR1 for busy after the reloader stopped reading
+    with open(log, "a") as f:
+        f.write("reloaded " + open(conf).read().strip() + "\n")
+        f.write("loaded new configuration successfully\n")
+signal.signal(signal.SIGUSR1, reload)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_an_unconfirmed_reload_is_signalled_again_until_taken(tmp_path: Path) -> None:
+    """A reload ExaBGP never confirms must not leave a written file that is not running
+    (the next ensure sees the file and does nothing): it is retried in the background."""
+    spec = SpeakerSpec(name="scw-test", netns="", workdir=tmp_path)
+    spec.config_path.write_text("v0\n")
+    proc = subprocess.Popen([sys.executable, "-c", DEAF_ONCE, str(spec.config_path),
+                             str(spec.log_path)])
+    try:
+        spec.pid_path.write_text(f"{proc.pid}\n")
+        wait_for(lambda: speaker_pid(spec) == proc.pid and catches_reload(proc.pid),
+                 timeout=5, what="the stand-in to be reloadable")
+        speakers = ProcessSpeakers(tmp_path, tmp_path / "hub.sock")
+        speakers.specs[spec.name] = spec
+        t0 = time.monotonic()
+        speakers.ensure(spec.name, "", [])  # renders a config: the file changes
+        asked = spec.config_path.read_text()
+        assert time.monotonic() - t0 < 4.5, "the caller waited for more than one reload"
+        wait_for(lambda: "reloaded" in (spec.log_path.read_text()
+                                        if spec.log_path.exists() else ""),
+                 timeout=10, what="the second signal's reload")
+        assert asked.strip().splitlines()[-1] in spec.log_path.read_text()
+        wait_for(lambda: not speakers._pending, timeout=5, what="the retry thread to end")
+    finally:
+        proc.kill()
+        proc.wait()
