@@ -47,7 +47,10 @@ def lost_then_healed(lab: RunningLab, victim: int, old_speaker: int) -> None:
     wait_for(lambda: {CUSTOMER_V4, CUSTOMER_V6} <= lab.routes("vpc-router").keys(),
              "the customer routes back in the VPC table", DETECT)
     assert speaker_pid(lab) != old_speaker, "the speaker was not restarted"
-    assert lab.ping("onprem-host", "vpc-instance", 4) and lab.ping("onprem-host", "vpc-instance", 6)
+    # the VPC's routes reach the customer's kernel over the restarted sessions a moment after
+    # the customer's routes reach the VPC's: traffic both ways is polled for, not assumed
+    wait_for(lambda: lab.ping("onprem-host", "vpc-instance", 4)
+             and lab.ping("onprem-host", "vpc-instance", 6), "traffic both ways again", 5.0)
 
 
 def test_killed_speaker_is_noticed_flushed_and_restarted(lab_factory: LabFactory) -> None:
