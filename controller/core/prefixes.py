@@ -123,9 +123,14 @@ class PrefixFilter:
 
     def matches(self, prefix: str | Network) -> bool:
         if isinstance(prefix, str):  # per route on every reconcile: the fast parse first
-            version, addr, plen = _entry(prefix)
-        else:
-            addr, plen, version = int(prefix.network_address), prefix.prefixlen, prefix.version
+            return self.matches_entry(_entry(prefix))
+        return self.matches_entry((prefix.version, int(prefix.network_address),
+                                   prefix.prefixlen))
+
+    def matches_entry(self, entry: tuple[int, int, int]) -> bool:
+        """``matches`` of a prefix already parsed (``prefix_key``): a route checked against
+        several filters is parsed once."""
+        version, addr, plen = entry
         bits = 32 if version == 4 else 128
         for ver, base, elen in self.entries:
             if ver != version or plen < elen:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from controller.core.events import Route, has_as_loop
 from controller.core.model import SCW_ASN, Link, RoutingPolicy
-from controller.core.prefixes import PrefixFilter, family_of
+from controller.core.prefixes import PrefixFilter, family_of, prefix_key
 
 FAMILIES = ("ipv4", "ipv6")
 
@@ -102,10 +102,10 @@ def verdict(link: LinkView, route: Route, vpc_subnets: PrefixFilter) -> str | No
         return "default_route"
     if has_as_loop(route, SCW_ASN):
         return "as_path_loop"
-    # matched as the string: its fast parse (per route, 100k routes per reconcile)
-    if vpc_subnets.matches(route.prefix):
+    entry = prefix_key(route.prefix)  # parsed once for both filters (100k routes per run)
+    if vpc_subnets.matches_entry(entry):
         return "vpc_prefix"
-    if not policy.filter_in.matches(route.prefix):
+    if not policy.filter_in.matches_entry(entry):
         return "filter_in"
     return None
 

@@ -448,11 +448,11 @@ class DaemonRouter:
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
                        link: str | None = None) -> int:
         _no_link(link)
-        validate_announcement(prefixes, communities)  # bad input first, then a dead router
+        valid, comms = validate_announcement(prefixes, communities)  # bad input first
         self._refuse_own_config()
         self._check_alive()  # before the book: a refused command changes nothing
         async with self.lock:
-            clean = self.book.announce(prefixes, communities)
+            clean = self.book.announce(valid, comms, valid=True)
             await self._apply(self.book.desired())
         return len(clean)
 

@@ -130,10 +130,10 @@ class ExabgpRouter:
     # --- announcements ----------------------------------------------------------------------
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
                        link: str | None = None) -> int:
-        validate_announcement(prefixes, communities)  # bad input first, then a dead router
+        valid, comms = validate_announcement(prefixes, communities)  # bad input first
         self._check_alive()  # before the book: a refused command changes nothing
         async with self.lock:
-            clean = self.book.announce(prefixes, communities, link)
+            clean = self.book.announce(valid, comms, link, valid=True)
             with contextlib.suppress(SpeakerNotConnected):  # its replay will resync
                 await self._sync_announcements()
         return len(clean)
