@@ -250,7 +250,8 @@ class DataPlane:
         self._publish_verdict_changes(before)
 
     async def reconcile_link(self, link_id: str) -> None:
-        """Only this link's routing policies changed (under the lock): its sessions, the
+        """Only this link's own settings changed (under the lock: its policies, its VPC,
+        its provisioning): its sessions, the
         verdicts and VPC tables of the prefixes it learned (for every link that learned them:
         they compete for the same table entries) and its announcements. Other links'
         verdicts do not depend on its policies, so no other route is matched again."""

@@ -67,10 +67,10 @@ class Operations:
         await self.wiring.refresh(dict(self.inv.vpcs),
                                   {lk.id: lk.vpc_id for lk in self.inv.links.values()})
 
-    async def _rewire_then_reconcile(self) -> None:
+    async def _rewire_then_reconcile(self, link_id: str) -> None:
         await self._rewire()
         async with self.lock:
-            await self.dataplane.reconcile_all()
+            await self.dataplane.reconcile_link(link_id)
 
     # --- links -----------------------------------------------------------------------------------
     async def list_links(self) -> list[Json]:
@@ -87,8 +87,8 @@ class Operations:
     async def _link_op(self, mutate: Callable[[], Link], rewire: bool = False,
                        scope: str = "all") -> Json:
         """``scope``: what the change can affect, so what is reconciled: ``all``; ``link``
-        (its policies: its own routes and announcements); ``propagation`` (its switch: a
-        diff of the VPC tables with the verdicts known)."""
+        (its policies or VPC: its own routes and announcements); ``propagation`` (its
+        switch: a diff of the VPC tables with the verdicts known)."""
         async with self.lock:
             before = {lid: feed.facts(lk) for lid, lk in self.inv.links.items()}
             link = self._commit(mutate, link_key)
@@ -97,7 +97,7 @@ class Operations:
             if rewire and link.lifecycle == "provisioning":
                 # Its plumbing is being built: the VPC's joins it in the next batch, and the
                 # call does not wait for either (the link is not active before them).
-                self._spawn(self._rewire_then_reconcile())
+                self._spawn(self._rewire_then_reconcile(link.id))
             elif rewire:  # the link's VPC changed: its router may need a path to the new one
                 await self._rewire()
             if scope == "propagation":
@@ -142,7 +142,7 @@ class Operations:
             if link.lifecycle == "provisioning":
                 self.inv.mark_provisioned(link_id)
                 self.records.save(link_key(link))
-            await self.dataplane.reconcile_all()
+            await self.dataplane.reconcile_link(link_id)  # its own routes start to flow
 
     async def refuse_link(self, pairing_key: str, reason: str | None) -> Json:
         return await self._link_op(lambda: self.inv.refuse_link(pairing_key, reason))
@@ -186,10 +186,12 @@ class Operations:
         return await self._link_op(lambda: self.inv.update_link(link_id, body))
 
     async def attach_vpc(self, link_id: str, body: Json) -> Json:
-        return await self._link_op(lambda: self.inv.attach_vpc(link_id, body), rewire=True)
+        return await self._link_op(lambda: self.inv.attach_vpc(link_id, body), rewire=True,
+                                   scope="link")
 
     async def detach_vpc(self, link_id: str) -> Json:
-        return await self._link_op(lambda: self.inv.detach_vpc(link_id), rewire=True)
+        return await self._link_op(lambda: self.inv.detach_vpc(link_id), rewire=True,
+                                   scope="link")
 
     async def attach_routing_policy(self, link_id: str, body: Json) -> Json:
         return await self._link_op(lambda: self.inv.attach_policy(link_id, body), scope="link")
