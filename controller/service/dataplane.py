@@ -50,6 +50,9 @@ from controller.service.records import Records, link_key
 
 log = logging.getLogger("controller")
 FAMILIES = reconcile.FAMILIES
+# Up to this many prefixes, a partial reconciliation looks up which links learned them
+# (O(links x prefixes) dict lookups) instead of building every link's view.
+_FEW_PREFIXES = 64
 Applied = dict[str, dict[str, tuple[str, ...]]]  # netns -> prefix -> gateways
 WATCH_INTERVAL = 0.25  # seconds between two looks at the speakers' PIDs
 
@@ -217,10 +220,19 @@ class DataPlane:
         return out
 
     # --- reconciliation ---------------------------------------------------------------------------
-    def _views(self) -> tuple[list[reconcile.LinkView], dict[str, list[str]]]:
+    def _views(self, prefixes: set[str] | None = None, link_id: str | None = None
+               ) -> tuple[list[reconcile.LinkView], dict[str, list[str]]]:
+        """Every link's view; given a few ``prefixes``, only the views of the links that
+        learned one of them (and of ``link_id``): the others take no part in placing them,
+        and a change of one link at 100 links would build 100 views for its 2 prefixes."""
+        links: Iterable[Link] = self.inv.links.values()
+        if prefixes is not None and len(prefixes) <= _FEW_PREFIXES:
+            ids = {lid for lid, fams in self.rib.items()
+                   if any(p in fams.get(reconcile.family_of(p), ()) for p in prefixes)}
+            ids.add(link_id or "")
+            links = [lk for lid in ids if (lk := self.inv.links.get(lid)) is not None]
         transit = {lid: p.transit_address for lid, p in self._placements().items()}
-        views = reconcile.link_views(self.inv.links.values(), self.inv.policies, transit,
-                                     self._vpc_netns())
+        views = reconcile.link_views(links, self.inv.policies, transit, self._vpc_netns())
         return views, {v.id: v.subnets() for v in self.inv.vpcs.values()}
 
     def _desired_by_netns(self, desired: reconcile.Desired) -> Applied:
@@ -261,7 +273,7 @@ class DataPlane:
             self._full_pending = True
             return
         before = {lid: dict(why) for lid, why in self.rejected.items()}
-        views, subnets = self._views()
+        views, subnets = self._views(prefixes, link_id)
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes)
         self._set_verdicts(prefixes, partial.rejected)
         await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
@@ -289,7 +301,7 @@ class DataPlane:
             self._full_pending = True
             return
         prefixes = {p for fam in self.rib.get(link_id, {}).values() for p in fam}
-        views, subnets = self._views()
+        views, subnets = self._views(prefixes, link_id)
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes,
                                              known=self.rejected)
         await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
@@ -300,7 +312,7 @@ class DataPlane:
         self.publish_status_changes()
 
     async def _reconcile_prefixes(self, prefixes: set[str]) -> None:
-        views, subnets = self._views()
+        views, subnets = self._views(prefixes)
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes)
         self._set_verdicts(prefixes, partial.rejected)
         await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
