@@ -35,6 +35,7 @@ from controller.core.events import (
 from controller.core.inventory import Inventory
 from controller.core.liveness import Liveness
 from controller.core.model import SCW_ASN, Link
+from controller.core.prefixes import family_of
 from controller.drivers.exabgp_config import NeighborConfig
 from controller.service.bus import EventBus, Statuses
 from controller.service.ports import (
@@ -228,8 +229,9 @@ class DataPlane:
         links: Iterable[Link] = self.inv.links.values()
         if prefixes is not None and len(prefixes) <= _FEW_PREFIXES:
             ids = {lid for lid, fams in self.rib.items()
-                   if any(p in fams.get(reconcile.family_of(p), ()) for p in prefixes)}
-            ids.add(link_id or "")
+                   if any(p in fams.get(family_of(p), ()) for p in prefixes)}
+            if link_id is not None:
+                ids.add(link_id)
             links = [lk for lid in ids if (lk := self.inv.links.get(lid)) is not None]
         transit = {lid: p.transit_address for lid, p in self._placements().items()}
         views = reconcile.link_views(links, self.inv.policies, transit, self._vpc_netns())
@@ -263,10 +265,10 @@ class DataPlane:
 
     async def reconcile_link(self, link_id: str) -> None:
         """Only this link's own settings changed (under the lock: its policies, its VPC,
-        its provisioning): its sessions, the
-        verdicts and VPC tables of the prefixes it learned (for every link that learned them:
-        they compete for the same table entries) and its announcements. Other links'
-        verdicts do not depend on its policies, so no other route is matched again."""
+        its provisioning): its sessions, the verdicts and VPC tables of the prefixes it
+        learned (for every link that learned them: they compete for the same table entries)
+        and its announcements. Other links' verdicts do not depend on its settings, so no
+        other route is matched again."""
         prefixes = {p for fam in self.rib.get(link_id, {}).values() for p in fam}
         await self._ensure_speakers()  # a removed session takes its routes out of the RIB
         if self._replaying:
@@ -276,13 +278,20 @@ class DataPlane:
         views, subnets = self._views(prefixes, link_id)
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes)
         self._set_verdicts(prefixes, partial.rejected)
+        await self._apply_link(link_id, prefixes, views, subnets, partial)
+        self._publish_verdict_changes(before)
+
+    async def _apply_link(self, link_id: str, prefixes: set[str],
+                          views: list[reconcile.LinkView], subnets: dict[str, list[str]],
+                          partial: reconcile.Desired) -> None:
+        """Apply a partial computation of ``link_id``'s ``prefixes``: the tables for them,
+        the link's announcements, the statuses."""
         await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
         for view in views:
             if view.link_id == link_id:
                 self.desired.announce.update(reconcile.link_announcements(view, subnets))
         await self._apply_announcements()
         self.publish_status_changes()
-        self._publish_verdict_changes(before)
 
     def _set_verdicts(self, prefixes: set[str], rejected: reconcile.Verdicts) -> None:
         """``rejected``, computed for ``prefixes``, replaces what was known of them."""
@@ -304,12 +313,7 @@ class DataPlane:
         views, subnets = self._views(prefixes, link_id)
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes,
                                              known=self.rejected)
-        await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
-        for view in views:
-            if view.link_id == link_id:
-                self.desired.announce.update(reconcile.link_announcements(view, subnets))
-        await self._apply_announcements()
-        self.publish_status_changes()
+        await self._apply_link(link_id, prefixes, views, subnets, partial)
 
     async def _reconcile_prefixes(self, prefixes: set[str]) -> None:
         views, subnets = self._views(prefixes)

@@ -125,31 +125,18 @@ class LabWiring:
     async def _drain(self) -> None:
         batch, self._queue = self._queue, []
         try:
-            await self._apply_batch(batch)
-        except (ScenarioError, LabBuildError) as exc:  # nothing was applied
-            if len(batch) == 1:
-                raise_in(batch, exc)
-                return
-            # One of them fails the batch: apply them one by one, so only its caller fails.
-            for i, item in enumerate(batch):
-                try:
-                    await self._apply_batch([item])
-                except (ScenarioError, LabBuildError) as one:
-                    raise_in([item], one)
-                except BaseException as other:
-                    raise_in(batch[i:], other)
-                    if not isinstance(other, Exception):
-                        raise
-                    return
-        except BaseException as exc:  # applied, but what follows it failed (a router start)
-            raise_in(batch, exc)
-            if not isinstance(exc, Exception):
-                raise
+            if not await self._apply_batch(batch) and len(batch) > 1:
+                for item in batch:  # one change failed them all: each alone, so only its
+                    await self._apply_batch([item])  # caller gets the error
+        except BaseException as exc:  # cancelled: no caller waits for ever
+            _fail(batch, exc)
+            raise
 
-    async def _apply_batch(self, batch: list[tuple[Change, asyncio.Future[None]]]) -> None:
-        """Fold the changes into one scenario and apply it. A ScenarioError or LabBuildError
-        means nothing changed (the id tables are put back); any other error comes after the
-        new topology was in place (following it: the customers' routers)."""
+    async def _apply_batch(self, batch: list[tuple[Change, asyncio.Future[None]]]) -> bool:
+        """Fold the changes into one scenario and apply it; tell their callers. False when a
+        ScenarioError or LabBuildError left everything as it was (the id tables are put
+        back; a single change's caller gets the error). An error after the new topology is in
+        place (following it: the customers' routers) goes to every caller."""
         tables = self._tables()
         try:
             scenario = self.scenario
@@ -158,22 +145,26 @@ class LabWiring:
             built = await self._build(scenario) if scenario != self.scenario else None
         except Exception as exc:
             self._restore(tables)
-            if isinstance(exc, ScenarioError | LabBuildError):
-                raise
-            raise LabBuildError(f"syncing lab {self.lab!r} failed: {exc}") from exc
-        if built is None:
-            self._save()  # the id tables may have changed
-        else:
-            self.scenario, self.topo = scenario, built
-            self._save()
-            if self.on_change is not None:
-                try:
-                    await self.on_change(built)
-                except (ScenarioError, LabBuildError) as exc:  # applied all the same
-                    raise RuntimeError(str(exc)) from exc
+            err = exc
+            if not isinstance(exc, ScenarioError | LabBuildError):
+                err = LabBuildError(f"syncing lab {self.lab!r} failed: {exc}")
+                err.__cause__ = exc
+            if len(batch) == 1:
+                _fail(batch, err)
+            return False
+        try:
+            if built is not None:
+                self.scenario, self.topo = scenario, built
+            self._save()  # the id tables may have changed even if the scenario did not
+            if built is not None and self.on_change is not None:
+                await self.on_change(built)
+        except Exception as exc:
+            _fail(batch, exc)
+            return True
         for _, done in batch:
             if not done.done():
                 done.set_result(None)
+        return True
 
     def _tables(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
         return dict(self.link_names), dict(self.vpc_names), dict(self.auto_customers)
@@ -240,7 +231,7 @@ def _build_and_sync(scenario: Scenario, lab: str, old: Topology) -> tuple[Topolo
     return topo, sync(old, topo)
 
 
-def raise_in(batch: list[tuple[Change, asyncio.Future[None]]], exc: BaseException) -> None:
+def _fail(batch: list[tuple[Change, asyncio.Future[None]]], exc: BaseException) -> None:
     for _, done in batch:
         if not done.done():
             done.set_exception(exc)

@@ -104,12 +104,10 @@ class AnnouncementBook:
                 out.pop(d["prefix"], None)
         return out
 
-    def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
-                 link: str | None = None, *, valid: bool = False) -> list[str]:
-        """``valid``: the caller has just validated them (``validate_announcement``'s clean
-        lists): 100k prefixes are not parsed twice."""
-        clean, comms = ((list(prefixes), tuple(communities)) if valid
-                        else validate_announcement(prefixes, communities))
+    def announce(self, clean: Sequence[str], comms: Sequence[str],
+                 link: str | None = None) -> None:
+        """``clean``, ``comms``: as ``validate_announcement`` returns them (the routers
+        validate before anything else: 100k prefixes are not parsed twice)."""
         announced, gone = self._entries()
         bodies = {self._key(p, link): {"customer": self.name, "prefix": p,
                                        "communities": list(comms), "link": link}
@@ -121,12 +119,11 @@ class AnnouncementBook:
         announced.update(bodies)  # once committed
         for key in bodies:
             gone.pop(key, None)
-        return clean
 
-    def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> list[str]:
+    def withdraw(self, clean: Sequence[str], link: str | None = None) -> list[str]:
         """Returns the prefixes that were announced (on ``link``'s sessions), each once; the
-        others are not an error: there was nothing to withdraw."""
-        clean, _ = validate_announcement(prefixes, ())
+        others are not an error: there was nothing to withdraw. ``clean``: as
+        ``validate_announcement`` returns them."""
         before = self.desired(link)
         done = [p for p in dict.fromkeys(clean) if p in before]
         based = set(self.base) | {p for (lk, p) in self.link_base if link in (None, lk)}

@@ -448,21 +448,21 @@ class DaemonRouter:
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
                        link: str | None = None) -> int:
         _no_link(link)
-        valid, comms = validate_announcement(prefixes, communities)  # bad input first
+        clean, comms = validate_announcement(prefixes, communities)  # bad input first
         self._refuse_own_config()
         self._check_alive()  # before the book: a refused command changes nothing
         async with self.lock:
-            clean = self.book.announce(valid, comms, valid=True)
+            self.book.announce(clean, comms)
             await self._apply(self.book.desired())
         return len(clean)
 
     async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
         _no_link(link)
-        validate_announcement(prefixes, ())
+        asked, _ = validate_announcement(prefixes, ())
         self._refuse_own_config()
         self._check_alive()
         async with self.lock:
-            clean = self.book.withdraw(prefixes)
+            clean = self.book.withdraw(asked)
             await self._apply(self.book.desired())
         return len(clean)
 

@@ -130,19 +130,19 @@ class ExabgpRouter:
     # --- announcements ----------------------------------------------------------------------
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
                        link: str | None = None) -> int:
-        valid, comms = validate_announcement(prefixes, communities)  # bad input first
+        clean, comms = validate_announcement(prefixes, communities)  # bad input first
         self._check_alive()  # before the book: a refused command changes nothing
         async with self.lock:
-            clean = self.book.announce(valid, comms, link, valid=True)
+            self.book.announce(clean, comms, link)
             with contextlib.suppress(SpeakerNotConnected):  # its replay will resync
                 await self._sync_announcements()
         return len(clean)
 
     async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
-        validate_announcement(prefixes, ())
+        asked, _ = validate_announcement(prefixes, ())
         self._check_alive()
         async with self.lock:
-            clean = self.book.withdraw(prefixes, link)
+            clean = self.book.withdraw(asked, link)
             with contextlib.suppress(SpeakerNotConnected):  # its replay will resync
                 await self._sync_announcements()
         return len(clean)
