@@ -36,6 +36,20 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])  # stat's 22nd field
 
 
+def yield_cpu(pid: int, nice: int) -> None:
+    """Run ``pid`` (and the children it starts later) at ``nice``, also across sessions.
+
+    The kernel schedules each session as a group (autogroup), and a plain nice only ranks
+    processes inside their group: a daemon started in its own session takes a full share
+    of the CPU whatever its nice. So the group's nice is set too, where the kernel has
+    one. Best effort: a process that is gone, or a kernel without autogroup, keeps what
+    it has."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/autogroup", "w") as f:
+        f.write(f"{nice}\n")
+
+
 def stop_process(pid: int, timeout: float = 1.0) -> bool:
     """SIGTERM, then SIGKILL after ``timeout``; returns once it is gone (at most 2 s more).
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -64,6 +65,7 @@ def ip_json(netns: str, *args: str, what: str | None = None) -> list[dict[str, A
     return data
 
 
+@functools.lru_cache(maxsize=65536)  # a sync re-reads every address of the shared namespaces
 def norm_cidr(cidr: str) -> str:
     return str(ipaddress.ip_interface(cidr))
 

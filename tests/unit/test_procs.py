@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
-from controller.drivers.procs import process_alive, start_time
+from controller.drivers.procs import process_alive, start_time, yield_cpu
 
 
 def test_start_time_is_an_identity_and_goes_with_the_process() -> None:
@@ -20,3 +21,20 @@ def test_start_time_is_an_identity_and_goes_with_the_process() -> None:
     proc.wait()
     assert not process_alive(proc.pid)
     assert start_time(proc.pid) is None
+
+
+def test_a_process_told_to_yield_runs_niced_in_its_session_s_group() -> None:
+    """The nice is set on the process and, where the kernel groups sessions, on its own
+    session's group (a plain nice would rank it only inside that group); a process that
+    is gone is no error."""
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        yield_cpu(proc.pid, 19)
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == 19
+        group = Path(f"/proc/{proc.pid}/autogroup")
+        if group.exists() and Path("/proc/sys/kernel/sched_autogroup_enabled").read_text() == "1\n":
+            assert group.read_text().split()[-2:] == ["nice", "19"], group.read_text()
+    finally:
+        proc.kill()
+        proc.wait()
+    yield_cpu(proc.pid, 19)  # gone: nothing to do
