@@ -1,6 +1,7 @@
 """Operations on resources: rules, errors, and nothing changed when a request is rejected."""
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from controller.core.model import (
     BgpConfig,
     Link,
     NotFound,
+    PartnerRef,
     PreconditionFailed,
     TransientState,
     Vpc,
@@ -102,6 +104,17 @@ def test_link_api_json_omits_unset_and_sorts(inv):
     assert d["scw_bgp_config"] == {"asn": 12876, "ipv4": "169.254.0.16/31",
                                    "ipv6": "2001:db8:fc60::/127"}
     assert "hold_time" not in d and "lifecycle" not in d
+
+
+def test_link_api_json_holds_every_field_of_its_parts(inv):
+    """The nested objects are built by hand (speed): each must still carry every field of
+    its dataclass, sorted, whatever fields are added later."""
+    link = copy.deepcopy(inv.links["l1"])
+    link.partner = PartnerRef(partner_id="p", pairing_key="k", disapproved_reason="why")
+    d = link.to_api("active", "up", "up")
+    for key, part in (("scw_bgp_config", link.scw_bgp_config),
+                      ("peer_bgp_config", link.peer_bgp_config), ("partner", link.partner)):
+        assert d[key] == dataclasses.asdict(part) and list(d[key]) == sorted(d[key]), key
 
 
 # --- catalog, link creation and lifecycle -------------------------------------------------
