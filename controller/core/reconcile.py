@@ -147,6 +147,10 @@ class _Member:
     carrying: dict[str, bool]
     propagating: dict[str, bool]
     scw: Table
+    # The entries' values, one tuple per family shared by all of them: no tuple per route,
+    # and a diff compares them by identity first.
+    to_peer: dict[str, tuple[str, ...]]
+    to_transit: dict[str, tuple[str, ...]]
 
     @classmethod
     def of(cls, link: LinkView, rib: Rib, known: Verdicts | None,
@@ -157,16 +161,20 @@ class _Member:
                    subnets.get(link.vpc_id or "", _NO_FILTER),
                    {f: link.carrying(f) for f in FAMILIES},
                    {f: link.propagating(f) for f in FAMILIES},
-                   desired.scw_tables[link.link_id])
+                   desired.scw_tables[link.link_id],
+                   {f: (a,) for f, a in link.peer_address.items()},
+                   {f: (a,) for f, a in link.transit_address.items()})
 
 
 def _place(prefix: str, group: list[_Member], vpc_table: Table | None,
            rejected: dict[str, dict[str, str]]) -> None:
     """Of the group's links that learned ``prefix``: the rejections are recorded; every
     carrying link's router gets the route (it forwards what the VPC sends it); the best
-    propagating one (preference, then the oldest link) goes to the VPC table."""
+    propagating one (preference, then the oldest link) goes to the VPC table. Preferences
+    are read only where two links compete (100k routes of one link: none)."""
     family = family_of(prefix)
-    found: list[tuple[int, str, _Member]] = []
+    best: _Member | None = None
+    best_route: Route | None = None
     for m in group:
         route = m.routes[family].get(prefix)
         if route is None:
@@ -174,18 +182,17 @@ def _place(prefix: str, group: list[_Member], vpc_table: Table | None,
         why = m.known.get(prefix) if m.known is not None else verdict(m.link, route, m.subnets)
         if why is not None:
             rejected.setdefault(m.link.link_id, {})[prefix] = why
-        elif m.carrying[family]:
-            found.append((-preference(route), m.link.order, m))
-    if vpc_table is None or not found:
-        return  # without a VPC nothing propagates; rejections still count
-    if len(found) > 1:
-        found.sort(key=lambda c: (c[0], c[1]))
-    for _, _, m in found:
-        m.scw[prefix] = (m.link.peer_address[family],)
-    for _, _, m in found:
-        if m.propagating[family]:
-            vpc_table[prefix] = (m.link.transit_address[family],)
-            break
+            continue
+        if not m.carrying[family] or vpc_table is None:
+            continue  # without a VPC nothing propagates; rejections still count
+        m.scw[prefix] = m.to_peer[family]
+        if m.propagating[family] and (
+                best is None or best_route is None
+                or (-preference(route), m.link.order)
+                < (-preference(best_route), best.link.order)):
+            best, best_route = m, route
+    if best is not None and vpc_table is not None:
+        vpc_table[prefix] = best.to_transit[family]
 
 
 def _empty_desired(links: list[LinkView], vpc_ids: Iterable[str]) -> Desired:
@@ -244,15 +251,17 @@ def link_announcements(link: LinkView, vpc_subnets: Mapping[str, list[str]]
 
 def diff(applied: Mapping[str, tuple[str, ...]], desired: Mapping[str, tuple[str, ...]],
          scope: Iterable[str] | None = None) -> tuple[Table, list[str]]:
-    """(routes to add or replace, prefixes to remove); ``scope`` limits the comparison."""
-    keys = set(applied) | set(desired) if scope is None else set(scope)
-    add: Table = {}
-    remove: list[str] = []
-    for prefix in keys:
-        want, have = desired.get(prefix), applied.get(prefix)
-        if want is None:
-            if have is not None:
-                remove.append(prefix)
-        elif want != have:
-            add[prefix] = want
+    """(routes to add or replace, prefixes to remove); ``scope`` limits the comparison.
+    Comprehensions: this runs over 100k prefixes per propagation switch."""
+    if scope is None:
+        keys: Iterable[str] = set(applied) | set(desired)
+    else:
+        scope = scope if isinstance(scope, (set, frozenset)) else set(scope)
+        # the smaller side: 100k prefixes in scope against a table that holds none of them
+        # (another link's router) costs nothing
+        keys = (scope if len(scope) <= len(applied) + len(desired)
+                else {p for p in applied if p in scope} | {p for p in desired if p in scope})
+    add: Table = {p: want for p in keys
+                  if (want := desired.get(p)) is not None and want != applied.get(p)}
+    remove = [p for p in keys if p not in desired and p in applied]
     return add, remove

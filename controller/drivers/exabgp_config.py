@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from controller.core.secrets import check_md5_password
 
-__all__ = ["PROCESS_NAME", "NeighborConfig", "render_config", "speaker_env"]
+__all__ = ["PROCESS_NAME", "SPEAKER_NICE", "NeighborConfig", "render_config", "scw_nice",
+           "speaker_env"]
 
 PROCESS_NAME = "bridge"
 
@@ -39,9 +40,25 @@ SCW_REACTOR_SPEED_AT_SCALE = "20.0"
 FAST_SPEAKERS = 4
 
 
+# Beyond the first FAST_SPEAKERS links, speakers yield the CPU too. Each runs in a session
+# of its own, which the kernel schedules as a group of its own: 100 links' speakers starting
+# (~0.45 s of CPU each) took 100 shares of 2 cores against one for the controller and one
+# for the user's client. Wiring 100 links through the SDK, measured: nice 0: the API calls
+# 42-46 s, a GET's p50/p99 41-49 / 234-294 ms, all active 51-62 s; nice 10: 12 s, 11 / 131
+# ms, 40 s; nice 19: 6.6 s, 5 / 57 ms, 46 s. The first links keep nice 0: under a loaded
+# machine (the test suite) a niced speaker comes back from a cut later than the timings
+# the tests were written against.
+SPEAKER_NICE = 19
+
+
 def scw_reactor_speed(links: int) -> str:
     """The reactor speed of a Scaleway speaker started while the lab has ``links`` links."""
     return REACTOR_SPEED if links <= FAST_SPEAKERS else SCW_REACTOR_SPEED_AT_SCALE
+
+
+def scw_nice(links: int) -> int:
+    """The nice of a Scaleway speaker of the lab's ``links``-th link."""
+    return 0 if links <= FAST_SPEAKERS else SPEAKER_NICE
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from controller.drivers.procs import process_alive, yield_cpu
 
 __all__ = [
     "ANNOUNCE_CHUNK",
-    "SPEAKER_NICE",
     "ReloadUnconfirmed",
     "SpeakerHub",
     "SpeakerNotConnected",
@@ -55,15 +54,6 @@ log = logging.getLogger(__name__)
 # Neighbor.remove_self) and handles 50 route changes per reactor turn whatever the chunk, so
 # bigger chunks buy nothing; 500 keeps each command line ~10 KiB.
 ANNOUNCE_CHUNK = 500
-
-# Speakers yield the CPU to the controller and to the user's own programs. Each one runs in
-# its own session, which the kernel schedules as a group of its own: 100 links' speakers
-# starting up (~0.45 s of CPU each) took 100 shares of 2 cores against one for the
-# controller and one for the user's client. Wiring 100 links through the SDK, measured:
-# nice 0: the API calls 42-46 s, a GET's p50/p99 41-49 / 234-294 ms, all active 51-62 s;
-# nice 10: 12 s, 11 / 131 ms, 40 s; nice 19: 6.6 s, 5 / 57 ms, 46 s. A keepalive needs
-# microseconds: the sessions do not notice.
-SPEAKER_NICE = 19
 
 _RELOAD_OK = "loaded new configuration successfully"
 _RELOAD_FAIL = "could not load/reload configuration"
@@ -186,9 +176,10 @@ def bridge_pid(speaker: int) -> int | None:
 
 def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
                   launch: Callable[..., int], python: str | None = None,
-                  reactor_speed: str = REACTOR_SPEED) -> int:
+                  reactor_speed: str = REACTOR_SPEED, nice: int = 0) -> int:
     """Start ExaBGP on this config through ``launch`` (a NodeRuntime's ``start``): our own
-    exabgp script, or ``python -m exabgp`` of another interpreter (a container's)."""
+    exabgp script, or ``python -m exabgp`` of another interpreter (a container's). ``nice``:
+    how much it yields the CPU (``SPEAKER_NICE`` at scale), its bridge with it."""
     if speaker_pid(spec) is not None:
         raise RuntimeError(f"speaker {spec.name} is already running")
     spec.workdir.mkdir(parents=True, exist_ok=True)
@@ -203,7 +194,8 @@ def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
     pid = launch(spec.netns, [*argv, "server", str(spec.config_path)],
                  log_path=spec.log_path, env=env, cwd=spec.workdir)
     _write_atomic(spec.pid_path, f"{pid}\n")
-    yield_cpu(pid, SPEAKER_NICE)
+    if nice:
+        yield_cpu(pid, nice)
     _wait_tagged(spec, pid)
     return pid
 

@@ -237,13 +237,18 @@ class DataPlane:
         views = reconcile.link_views(links, self.inv.policies, transit, self._vpc_netns())
         return views, {v.id: v.subnets() for v in self.inv.vpcs.values()}
 
-    def _desired_by_netns(self, desired: reconcile.Desired) -> Applied:
+    def _desired_by_netns(self, desired: reconcile.Desired, vpc_only: bool = False) -> Applied:
+        """The tables per namespace; ``vpc_only``: the VPC routers' alone (a propagation
+        switch changes no Scaleway router's table)."""
         vpc_ns = self._vpc_netns()
-        link_ns = {lid: p.scw_netns for lid, p in self._placements().items()}
-        out: Applied = {ns: {} for ns in self._all_netns()}
+        out: Applied = ({ns: {} for ns in vpc_ns.values()} if vpc_only
+                        else {ns: {} for ns in self._all_netns()})
         for vpc_id, table in desired.vpc_tables.items():
             if vpc_id in vpc_ns:
                 out[vpc_ns[vpc_id]].update(table)
+        if vpc_only:
+            return out
+        link_ns = {lid: p.scw_netns for lid, p in self._placements().items()}
         for link_id, table in desired.scw_tables.items():
             if link_id in link_ns:
                 out[link_ns[link_id]].update(table)
@@ -283,10 +288,10 @@ class DataPlane:
 
     async def _apply_link(self, link_id: str, prefixes: set[str],
                           views: list[reconcile.LinkView], subnets: dict[str, list[str]],
-                          partial: reconcile.Desired) -> None:
-        """Apply a partial computation of ``link_id``'s ``prefixes``: the tables for them,
-        the link's announcements, the statuses."""
-        await self._apply_tables(self._desired_by_netns(partial), scope=prefixes)
+                          partial: reconcile.Desired, vpc_only: bool = False) -> None:
+        """Apply a partial computation of ``link_id``'s ``prefixes``: the tables for them
+        (``vpc_only``: the VPC routers' alone), the link's announcements, the statuses."""
+        await self._apply_tables(self._desired_by_netns(partial, vpc_only), scope=prefixes)
         for view in views:
             if view.link_id == link_id:
                 self.desired.announce.update(reconcile.link_announcements(view, subnets))
@@ -313,7 +318,7 @@ class DataPlane:
         views, subnets = self._views(prefixes, link_id)
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes,
                                              known=self.rejected)
-        await self._apply_link(link_id, prefixes, views, subnets, partial)
+        await self._apply_link(link_id, prefixes, views, subnets, partial, vpc_only=True)
 
     async def _reconcile_prefixes(self, prefixes: set[str]) -> None:
         views, subnets = self._views(prefixes)

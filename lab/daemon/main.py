@@ -37,6 +37,7 @@ from controller.core.model import (
 from controller.drivers.exabgp_config import (
     REACTOR_SPEED,
     SCW_REACTOR_SPEED_AT_SCALE,
+    scw_nice,
     scw_reactor_speed,
 )
 from controller.drivers.speaker import SpeakerHub
@@ -165,7 +166,8 @@ class LabDaemon:
         workdir.mkdir(exist_ok=True)
         # Scaleway's speakers (one per link) and the customers' ExaBGP (one per customer)
         self.speakers = ProcessSpeakers(
-            workdir, self.sock, self._scw_speed)
+            workdir, self.sock, lambda name: scw_reactor_speed(self._scw_rank(name)),
+            lambda name: scw_nice(self._scw_rank(name)))
         self.customer_speakers = ProcessSpeakers(workdir, self.sock, self._customer_speed,
                                                  background_reloads=True)
         self.hub = SpeakerHub(self.sock, self._on_event, self._on_connect, self._on_disconnect)
@@ -179,13 +181,13 @@ class LabDaemon:
         self.customers: dict[str, CustomerRouter] = {}
         self._by_speaker: dict[str, SpeakerListener] = {}  # customer routers' speakers
 
-    def _scw_speed(self, speaker: str) -> str:
-        """The speakers of the lab's first links poll fast, the others idle cheaply: by the
-        link's rank in provisioning order (links are wired in batches, so a count of the
-        links at the speaker's start would depend on the batches)."""
-        rank = next((i for i, lid in enumerate(self.wiring.link_names, 1)
+    def _scw_rank(self, speaker: str) -> int:
+        """The speakers of the lab's first links poll fast and take their share of the CPU,
+        the others idle cheaply and yield: by the link's rank in provisioning order (links
+        are wired in batches, so a count of the links at the speaker's start would depend
+        on the batches)."""
+        return next((i for i, lid in enumerate(self.wiring.link_names, 1)
                      if speaker_name(lid) == speaker), len(self.wiring.link_names) + 1)
-        return scw_reactor_speed(rank)
 
     def _customer_speed(self, speaker: str) -> str:
         """The customers the lab made for API-created links announce only their LAN, over a

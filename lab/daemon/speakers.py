@@ -38,6 +38,7 @@ READY_TIMEOUT_S = 60.0
 class ProcessSpeakers:
     def __init__(self, workdir: Path, socket_path: Path,
                  reactor_speed: Callable[[str], str] = lambda _name: REACTOR_SPEED,
+                 nice: Callable[[str], int] = lambda _name: 0,
                  background_reloads: bool = False):
         self.workdir, self.socket_path = workdir, socket_path
         # Reloads of running speakers too happen in the background, coalesced (the customers'
@@ -45,6 +46,7 @@ class ProcessSpeakers:
         # lab's wiring, holding its lock, would wait for each link's).
         self.background_reloads = background_reloads
         self.reactor_speed = reactor_speed  # of a speaker, by name, asked at each start
+        self.nice = nice  # likewise
         self.specs: dict[str, SpeakerSpec] = {}
         # Reloads waiting for a speaker still starting: name -> the latest config text.
         self._pending: dict[str, str] = {}
@@ -64,7 +66,7 @@ class ProcessSpeakers:
         if adopt_speaker(spec) is None:
             nodes = runtime_for(netns)
             start_speaker(spec, config_text, self.socket_path, nodes.start,
-                          nodes.python(netns), self.reactor_speed(name))
+                          nodes.python(netns), self.reactor_speed(name), self.nice(name))
         elif (self._asked(spec) != config_text
               and not self._reload_when_ready(spec, config_text)):
             try:

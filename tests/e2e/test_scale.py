@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 from bench.scale import lab_rss_mib, provision
-from controller.drivers.exabgp_config import FAST_SPEAKERS, SCW_REACTOR_SPEED_AT_SCALE
+from controller.drivers.exabgp_config import (
+    FAST_SPEAKERS,
+    SCW_REACTOR_SPEED_AT_SCALE,
+    SPEAKER_NICE,
+)
 from controller.drivers.kernel import RouteTable
 from controller.drivers.procs import process_alive
 from lab.control import lifecycle
@@ -47,13 +51,17 @@ def test_many_links_through_the_sdk_all_active(lab: str) -> None:
     assert res["api_samples"] > 0 and res["api_max_ms"] < 2000 and not res["api_errors"], res
     assert lab_rss_mib(lab) > 0
     # the speakers started beyond the first links run ExaBGP's cheap idle loop
-    speeds = []
+    # and yield the CPU
+    speeds, nices = [], []
     for pid_file in sorted((lab_dir(lab) / "speakers").glob("scw-*.pid")):
-        environ = Path(f"/proc/{pid_file.read_text().strip()}/environ").read_bytes()
+        pid = int(pid_file.read_text())
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
         speeds += [v.split(b"=", 1)[1].decode() for v in environ.split(b"\0")
                    if v.startswith(b"exabgp_reactor_speed=")]
+        nices.append(os.getpriority(os.PRIO_PROCESS, pid))
     assert len(speeds) == LINKS + 1
     assert speeds.count(SCW_REACTOR_SPEED_AT_SCALE) == LINKS + 1 - FAST_SPEAKERS, speeds
+    assert nices.count(SPEAKER_NICE) == LINKS + 1 - FAST_SPEAKERS, nices
 
 
 def test_bulk_prefixes_reach_the_vpc_table(lab: str) -> None:

@@ -27,10 +27,9 @@ from controller.core.events import (
     RouteUpdate,
     SessionState,
 )
-from controller.drivers.exabgp_config import NeighborConfig, render_config
+from controller.drivers.exabgp_config import SPEAKER_NICE, NeighborConfig, render_config
 from controller.drivers.procs import process_alive
 from controller.drivers.speaker import (
-    SPEAKER_NICE,
     SpeakerHub,
     SpeakerSpec,
     adopt_speaker,
@@ -145,11 +144,11 @@ def test_a_speaker_its_pid_file_lost_is_adopted_and_stopped_with_its_bridge(
     config: adopted rather than started twice (a second one could not bind port 179), and a
     stop kills it and its bridge all the same."""
     a, _b, sock = speakers
-    pid = start_speaker(a, _config_a(sock), sock, runtime().start)
+    pid = start_speaker(a, _config_a(sock), sock, runtime().start, nice=SPEAKER_NICE)
     wait_for(lambda: bridge_pid(pid) is not None, timeout=10, what="the bridge of speaker a")
     bridge = bridge_pid(pid)
     assert bridge is not None
-    # it yields the CPU, and so does the bridge it started
+    # told to, it yields the CPU, and so does the bridge it started
     assert os.getpriority(os.PRIO_PROCESS, pid) == SPEAKER_NICE
     assert os.getpriority(os.PRIO_PROCESS, bridge) == SPEAKER_NICE
     a.pid_path.write_text("1\n")  # PID 1 lives, but is not ExaBGP on a's config

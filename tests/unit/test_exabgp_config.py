@@ -124,3 +124,9 @@ def test_scaleway_speakers_beyond_the_first_links_run_the_cheap_loop() -> None:
     assert scw_reactor_speed(FAST_SPEAKERS + 1) == SCW_REACTOR_SPEED_AT_SCALE
     assert float(SCW_REACTOR_SPEED_AT_SCALE) > float(REACTOR_SPEED)
     assert speaker_env("2.0")["exabgp_reactor_speed"] == "2.0"
+
+
+def test_scaleway_speakers_beyond_the_first_links_yield_the_cpu() -> None:
+    from controller.drivers.exabgp_config import FAST_SPEAKERS, SPEAKER_NICE, scw_nice
+    assert scw_nice(1) == scw_nice(FAST_SPEAKERS) == 0
+    assert scw_nice(FAST_SPEAKERS + 1) == SPEAKER_NICE > 0
