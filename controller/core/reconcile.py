@@ -173,8 +173,7 @@ def _place(prefix: str, group: list[_Member], vpc_table: Table | None,
     propagating one (preference, then the oldest link) goes to the VPC table. Preferences
     are read only where two links compete (100k routes of one link: none)."""
     family = family_of(prefix)
-    best: _Member | None = None
-    best_route: Route | None = None
+    best: tuple[_Member, Route] | None = None
     for m in group:
         route = m.routes[family].get(prefix)
         if route is None:
@@ -187,12 +186,11 @@ def _place(prefix: str, group: list[_Member], vpc_table: Table | None,
             continue  # without a VPC nothing propagates; rejections still count
         m.scw[prefix] = m.to_peer[family]
         if m.propagating[family] and (
-                best is None or best_route is None
-                or (-preference(route), m.link.order)
-                < (-preference(best_route), best.link.order)):
-            best, best_route = m, route
+                best is None or (-preference(route), m.link.order)
+                < (-preference(best[1]), best[0].link.order)):
+            best = (m, route)
     if best is not None and vpc_table is not None:
-        vpc_table[prefix] = best.to_transit[family]
+        vpc_table[prefix] = best[0].to_transit[family]
 
 
 def _empty_desired(links: list[LinkView], vpc_ids: Iterable[str]) -> Desired:
