@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS objects (
     PRIMARY KEY (kind, id)
 );
 """
+_PUT = "INSERT OR REPLACE INTO objects(kind, id, body) VALUES (?, ?, ?)"
 
 
 class Store:
@@ -45,16 +46,12 @@ class Store:
             self._db.execute("COMMIT")
 
     def put(self, kind: str, obj_id: str, body: dict[str, Any]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO objects(kind, id, body) VALUES (?, ?, ?)",
-            (kind, obj_id, json.dumps(body, sort_keys=True)),
-        )
+        self._db.execute(_PUT, (kind, obj_id, json.dumps(body, sort_keys=True)))
 
     def put_many(self, kind: str, bodies: dict[str, dict[str, Any]]) -> None:
         """``put`` of each (id, body), in one statement (100k customer routes at once)."""
         self._db.executemany(
-            "INSERT OR REPLACE INTO objects(kind, id, body) VALUES (?, ?, ?)",
-            ((kind, i, json.dumps(b, sort_keys=True)) for i, b in bodies.items()))
+            _PUT, ((kind, i, json.dumps(b, sort_keys=True)) for i, b in bodies.items()))
 
     def delete(self, kind: str, obj_id: str) -> None:
         self._db.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, obj_id))

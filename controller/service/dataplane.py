@@ -268,13 +268,17 @@ class DataPlane:
         self.publish_status_changes()
         self._publish_verdict_changes(before)
 
+    def _learned(self, link_id: str) -> set[str]:
+        """The prefixes the link's sessions taught us, both families."""
+        return {p for fam in self.rib.get(link_id, {}).values() for p in fam}
+
     async def reconcile_link(self, link_id: str) -> None:
         """Only this link's own settings changed (under the lock: its policies, its VPC,
         its provisioning): its sessions, the verdicts and VPC tables of the prefixes it
         learned (for every link that learned them: they compete for the same table entries)
         and its announcements. Other links' verdicts do not depend on its settings, so no
         other route is matched again."""
-        prefixes = {p for fam in self.rib.get(link_id, {}).values() for p in fam}
+        prefixes = self._learned(link_id)
         await self._ensure_speakers()  # a removed session takes its routes out of the RIB
         if self._replaying:
             self._full_pending = True
@@ -314,7 +318,7 @@ class DataPlane:
         if self._replaying:
             self._full_pending = True
             return
-        prefixes = {p for fam in self.rib.get(link_id, {}).values() for p in fam}
+        prefixes = self._learned(link_id)
         views, subnets = self._views(prefixes, link_id)
         partial = reconcile.compute_prefixes(views, subnets, self.rib, prefixes,
                                              known=self.rejected)
@@ -414,9 +418,10 @@ class DataPlane:
         """The link's BGP sessions as its speaker must hold them: one per family with a
         routing policy (without one the session does not exist)."""
         peer, scw = link.peer_bgp_config, link.scw_bgp_config
-        return _neighbors(link.routing_policy_v4_id is not None,
-                          link.routing_policy_v6_id is not None, peer.asn, peer.ipv4,
-                          peer.ipv6, scw.ipv4, scw.ipv6, link.hold_time, link.md5_password)
+        return _neighbor_configs(
+            link.routing_policy_v4_id is not None, link.routing_policy_v6_id is not None,
+            peer.asn, peer.ipv4, peer.ipv6, scw.ipv4, scw.ipv6, link.hold_time,
+            link.md5_password)
 
     async def _ensure_speakers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -712,8 +717,9 @@ class DataPlane:
 
 
 @functools.lru_cache(maxsize=4096)
-def _neighbors(v4: bool, v6: bool, peer_as: int, peer_v4: str, peer_v6: str, scw_v4: str,
-               scw_v6: str, hold_time: int, md5: str | None) -> tuple[NeighborConfig, ...]:
+def _neighbor_configs(v4: bool, v6: bool, peer_as: int, peer_v4: str, peer_v6: str,
+                      scw_v4: str, scw_v6: str, hold_time: int, md5: str | None
+                      ) -> tuple[NeighborConfig, ...]:
     """``DataPlane._neighbors`` from the facts it depends on: a full reconciliation asks it
     of every link, and validating addresses is most of its cost (cached, an invalid
     session still raises each time)."""
