@@ -48,6 +48,7 @@ class LabApi:
         app.router.add_post("/lab/v1/customer/announce", self.h_announce)
         app.router.add_post("/lab/v1/customer/withdraw", self.h_withdraw)
         app.router.add_get("/lab/v1/customer/routes", self.h_customer_routes)
+        app.router.add_get("/lab/v1/customer/sessions", self.h_customer_sessions)
         app.router.add_get("/lab/v1/customer/diagnosis", self.h_diagnosis)
         app.router.add_post("/lab/v1/faults/cut", self.h_cut)
         app.router.add_post("/lab/v1/faults/impair", self.h_impair)
@@ -226,6 +227,12 @@ class LabApi:
         if details is not None:
             out["session_details"] = details
         return json_response(out)
+
+    async def h_customer_sessions(self, request: web.Request) -> web.Response:
+        # The sessions alone: what a poller wants, without the (100k-long) route lists.
+        router = self._customer(dict(request.query))
+        sessions = await asyncio.get_running_loop().run_in_executor(None, router.sessions_state)
+        return json_response({"sessions": sessions})
 
     def _fault_link(self, body: dict[str, Any]) -> Link:
         link_ref = body.get("link_id")

@@ -56,6 +56,8 @@ def test_killed_customer_daemon_is_reported_and_restored(lab: RunningLab) -> Non
         got = customer(lab)
         assert got["router"]["running"] is False
         assert set(got["sessions"].values()) == {"down"}, got["sessions"]
+        # the sessions-only endpoint (pollers, the truth oracle) says the same
+        assert lab.client.get("/lab/v1/customer/sessions") == {"sessions": got["sessions"]}
         assert got["learned"] == []
         lab.wait_for(lambda: not kernel_learned(lab), "learned routes gone from the kernel")
         assert node_daemons(lab, "customer-router")[main] is False
