@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +99,27 @@ def mem_available_mib() -> float:
     return 0.0
 
 
+def start_probe(lab: str, path: str) -> subprocess.Popen[str]:
+    """bench.api_probe in its own session: a dashboard is its own program."""
+    return subprocess.Popen([sys.executable, "-m", "bench.api_probe", "--lab", lab,
+                             "--path", path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            cwd=Path(__file__).resolve().parents[1])
+
+
+def stop_probe(prober: subprocess.Popen[str] | None) -> tuple[list[float], list[str]]:
+    if prober is None:
+        return [], []
+    try:
+        out, _ = prober.communicate(timeout=30)  # closing its stdin ends its loop
+    except subprocess.TimeoutExpired:
+        prober.kill()
+        out, _ = prober.communicate()
+    got = json.loads(out or "{}")
+    return got.get("latencies", []), got.get("errors", []) or (
+        [] if prober.returncode == 0 else [f"the probe exited {prober.returncode}"])
+
+
 def run_links(n: int, lab: str = "scale", progress: bool = True) -> dict[str, Any]:
     lifecycle.down(lab)
     before = mem_available_mib()
@@ -128,22 +149,8 @@ def provision(n: int, lab: str, progress: bool = True, timeout: float = 600) -> 
     p6 = api.create_routing_policy(name="scale-v6", is_ipv6=True,
                                    prefix_filter_in=["2001:db8::/32"],
                                    prefix_filter_out=["::/0"])
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop = threading.Event()
     ids: list[str] = []
-
-    def probe() -> None:  # a user's dashboard polling while the links are wired
-        c = LabClient.for_lab(lab)
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            try:
-                c.get(f"/interlink/v1beta1/regions/fr-par/links/{ids[0]}")
-            except Exception as exc:  # a failed call is a result, kept as such
-                errors.append(repr(exc))
-                return
-            latencies.append(time.perf_counter() - t0)
-            time.sleep(0.05)
+    prober: subprocess.Popen[str] | None = None
 
     def all_active() -> bool:
         links = {lk.id: lk.status for lk in api.list_links_all()}
@@ -162,15 +169,14 @@ def provision(n: int, lab: str, progress: bool = True, timeout: float = 600) -> 
         tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
         return "; ".join(out) + "\ncontroller log:\n" + "\n".join(tail)
 
-    prober = threading.Thread(target=probe, daemon=True)
     t0 = time.perf_counter()
     try:
         for i in range(n):
             link = api.create_link(name=f"scale-{i:03d}", pop_id=TH2, bandwidth_mbps=50,
                                    partner_id=FREEPRO)
             ids.append(link.id)
-            if not prober.is_alive():
-                prober.start()
+            if prober is None:
+                prober = start_probe(lab, f"/interlink/v1beta1/regions/fr-par/links/{link.id}")
             labc.post("/lab/v1/partner/approve", {"pairing_key": link.partner.pairing_key})
             api.attach_vpc(link_id=link.id, vpc_id=vpc.id)
             api.attach_routing_policy(link_id=link.id, routing_policy_id=p4.id)
@@ -183,9 +189,7 @@ def provision(n: int, lab: str, progress: bool = True, timeout: float = 600) -> 
         poll(all_active, timeout, f"{n} links active", step=0.2, describe=not_active)
         active_s = time.perf_counter() - t0
     finally:  # the prober never outlives the measure (nor calls a lab being torn down)
-        stop.set()
-        if prober.is_alive():
-            prober.join()
+        latencies, errors = stop_probe(prober)
     rss, pss = lab_rss_mib(lab), lab_pss_mib(lab)
     return {"links": n, "api_calls_s": api_s, "all_active_s": active_s, "rss_mib": rss,
             "pss_mib": pss,
