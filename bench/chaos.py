@@ -4,8 +4,9 @@ Each round (``run``):
 1. the lab is healthy (every link active, the VPC table as the policies allow);
 2. sometimes a load starts in the background: a policy change or a 10k-prefix announcement
    (or its withdrawal);
-3. after a random delay, one process is killed with SIGKILL: a Scaleway speaker or its API
-   bridge, a customer router daemon (any of the kind's processes), or the controller;
+3. after a random delay, one process is killed with SIGKILL: a Scaleway speaker, a customer
+   router daemon (any of the kind's processes), or the controller; or an ExaBGP's API bridge
+   (a thread of it) is respawned empty, with ExaBGP's SIGUSR2;
 4. within ``truth_deadline`` the controller's statuses must equal the sessions on the wire
    and the VPC table must hold exactly what the policies allow over live sessions
    (lab.control.truth, which reads sockets and kernel tables, not the controller);
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.drivers.procs import process_alive
+from controller.drivers.speaker import respawn_bridge
 from lab.control import labdir, lifecycle, truth
 from lab.control.client import ApiError, Client
 from lab.control.handle import RunningLab, unique_lab_name
@@ -80,8 +82,6 @@ def _cmdline(pid: int) -> list[str]:
 def classify(cmdline: list[str]) -> str | None:
     """What a lab process is, by its command line (None: not a target)."""
     text = " ".join(cmdline)
-    if "controller.drivers.exabgp_bridge" in text:
-        return "bridge"
     if "exabgp" in text and " server " in f" {text} ":
         return "exabgp"
     prog = os.path.basename(cmdline[0]) if cmdline else ""
@@ -103,6 +103,8 @@ def targets(lab: str, nodes: list[dict[str, Any]]) -> dict[str, list[int]]:
             what = classify(_cmdline(pid))
             if what is not None:
                 out.setdefault(f"{side}-{what}", []).append(pid)
+            if what == "exabgp":  # its bridge is a thread of it, respawned by a signal
+                out.setdefault(f"{side}-bridge", []).append(pid)
     with contextlib.suppress(labdir.LabError):
         out["controller"] = [labdir.api_info(lab).pid]
     return out
@@ -240,7 +242,10 @@ class Chaos:
         time.sleep(self.rng.uniform(0.0, 0.4))  # the random moment of the fault
         pid = self.rng.choice(kinds[kind])
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            if kind.endswith("-bridge"):
+                respawn_bridge(pid)
+            else:
+                os.kill(pid, signal.SIGKILL)
         rep.faults[kind] += 1
         t_kill = time.monotonic()
         if worker is not None:

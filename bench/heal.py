@@ -1,7 +1,8 @@
-"""A Scaleway speaker or its bridge killed: how fast the controller notices and heals.
+"""A Scaleway speaker killed or its bridge respawned: how fast the controller notices and heals.
 
 ``python -m bench.heal [--runs N]`` brings up a `basic` lab and, N times each, kills with
-SIGKILL the link's ExaBGP (`speaker`) or its API bridge (`bridge`), then times from the kill:
+SIGKILL the link's ExaBGP (`speaker`) or has it respawn its API bridge empty (`bridge`,
+ExaBGP's SIGUSR2), then times from the fault:
 both sessions reported down by the API (`down`), the customer routes gone from the VPC table
 (`flushed`), and the link active again with its routes back (`active`). A session up ends
 a series of losses (controller.core.liveness), so runs 1 s apart do not back off.
@@ -15,25 +16,23 @@ import signal
 import statistics
 import time
 
-from controller.drivers.speaker import bridge_pid
+from controller.drivers.speaker import respawn_bridge
 from controller.service.ports import speaker_name
 from lab.control import lifecycle
 from lab.control.handle import RunningLab, unique_lab_name
 
 
-def _victim(pid: int, what: str) -> int:
+def _fault(pid: int, what: str) -> None:
     if what == "speaker":
-        return pid
-    bridge = bridge_pid(pid)
-    if bridge is None:
-        raise RuntimeError(f"ExaBGP {pid} has no bridge")
-    return bridge
+        os.kill(pid, signal.SIGKILL)
+    else:
+        respawn_bridge(pid)
 
 
 def once(lab: RunningLab, what: str, deadline: float = 20.0) -> dict[str, float]:
-    victim = _victim(lab.speaker_pid(speaker_name(lab.link()["id"])), what)
+    pid = lab.speaker_pid(speaker_name(lab.link()["id"]))
     t0 = time.monotonic()
-    os.kill(victim, signal.SIGKILL)
+    _fault(pid, what)
     seen: dict[str, float] = {}
     while "active" not in seen and time.monotonic() - t0 < deadline:
         lk, vpc = lab.link(), lab.routes("vpc-router")
@@ -73,7 +72,8 @@ def rows(res: dict[str, dict[str, list[float]]]) -> list[tuple[str, float, str, 
     for what, measures in res.items():
         for key, vals in measures.items():
             if vals:
-                out.append((f"Scaleway {what} killed -> {key} (median)",
+                fault = "speaker killed" if what == "speaker" else "bridge respawned"
+                out.append((f"Scaleway {fault} -> {key} (median)",
                             statistics.median(vals), "<= 1 s" if key != "active" else "",
                             f"max {max(vals):.3f}, {len(vals)} runs"))
     return out

@@ -5,7 +5,7 @@
 - propagation toggle: API call -> VPC route table changed (target <= 100 ms)
 - 10k prefixes: customer announces 10,000 prefixes -> all in the VPC route table (<= 5 s)
 - failover between two links (bench/failover.py): session reset and silent blackhole
-- a killed Scaleway speaker or bridge (bench/heal.py): detection, flush, active again
+- a killed Scaleway speaker or a respawned bridge (bench/heal.py): detection, flush, active again
 - the docker runtime (bench/docker.py): up to active + traffic, down, the one-time image build
 - bandwidth (bench/bandwidth.py): iperf3 both ways on a link of every bandwidth the default PoP
   offers, up to what the machine pushes
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_failover:
         print("benchmarking failover between two links...", file=sys.stderr)
         fo = failover.run()
-    print("benchmarking a killed Scaleway speaker / bridge...", file=sys.stderr)
+    print("benchmarking a killed Scaleway speaker / a respawned bridge...", file=sys.stderr)
     healed = heal.run(args.runs)
     dk: dict[str, Any] = {}
     if not args.no_docker:

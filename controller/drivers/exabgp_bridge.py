@@ -69,7 +69,7 @@ MAX_BACKLOG = 256 * 1024 * 1024
 REPLAY_CHUNK = 2000
 READ_SIZE = 1 << 18
 
-__all__ = ["Bridge", "NeighborSnapshot", "Snapshot", "main"]
+__all__ = ["Bridge", "NeighborSnapshot", "Snapshot", "main", "parse_args"]
 
 _COMMUNITY = re.compile(r"\bcommunity\s+(?:\[([^\]]*)\]|(\S+))")
 
@@ -325,13 +325,18 @@ class Bridge:
         self._disconnect()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m controller.drivers.exabgp_bridge")
     parser.add_argument("--socket", default=os.environ.get("ILAB_BRIDGE_SOCKET"))
     parser.add_argument("--speaker", required=True)
     args = parser.parse_args(argv)
     if not args.socket:
         parser.error("--socket is required (or ILAB_BRIDGE_SOCKET)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         Bridge(args.socket, args.speaker).run()
     return 0

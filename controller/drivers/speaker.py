@@ -1,7 +1,7 @@
 """ExaBGP speaker processes and the asyncio server their bridges connect to.
 
 Process management (synchronous, fast; call it from an executor inside a busy event loop):
-``start_speaker`` runs ``exabgp server CONF`` inside a network namespace, detached
+``start_speaker`` runs ExaBGP on CONF (``exabgp_host``: its bridge a thread) in a netns, detached
 (``setsid``), logging to ``<name>.log``; ``reload_speaker`` rewrites the configuration and
 sends SIGUSR1 (ExaBGP 5.0 "reload": a removed neighbor block closes that session, an added one
 opens it, unchanged neighbors and what was announced to them are left alone; a changed block
@@ -36,10 +36,10 @@ __all__ = [
     "SpeakerNotConnected",
     "SpeakerSpec",
     "bridge_command",
-    "bridge_pid",
     "catches_reload",
     "exabgp_executable",
     "reload_speaker",
+    "respawn_bridge",
     "speaker_pid",
     "start_speaker",
     "stop_speaker",
@@ -159,27 +159,20 @@ def adopt_speaker(spec: SpeakerSpec) -> int | None:
     return found[0]
 
 
-def bridge_pid(speaker: int) -> int | None:
-    """The PID of the bridge (the API child) of the ExaBGP process ``speaker``, or None."""
-    try:
-        kids = Path(f"/proc/{speaker}/task/{speaker}/children").read_text().split()
-    except OSError:
-        return None
-    for kid in map(int, kids):
-        try:
-            if b"controller.drivers.exabgp_bridge" in Path(f"/proc/{kid}/cmdline").read_bytes():
-                return kid
-        except OSError:
-            continue
-    return None
+def respawn_bridge(pid: int) -> None:
+    """Have ExaBGP ``pid`` start its API process again, empty, as after a crash: SIGUSR2,
+    ExaBGP's full reload, which also restarts its processes (the configuration unchanged,
+    no session is touched). The bridge is a thread of that process (``exabgp_host``), so
+    this is how it is made to go away and come back."""
+    os.kill(pid, signal.SIGUSR2)
 
 
 def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
                   launch: Callable[..., int], python: str | None = None,
                   reactor_speed: str = REACTOR_SPEED, nice: int = 0) -> int:
-    """Start ExaBGP on this config through ``launch`` (a NodeRuntime's ``start``): our own
-    exabgp script, or ``python -m exabgp`` of another interpreter (a container's). ``nice``:
-    how much it yields the CPU (``SPEAKER_NICE`` at scale), its bridge with it."""
+    """Start ExaBGP on this config through ``launch`` (a NodeRuntime's ``start``), run by
+    our interpreter or ``python`` (a container's). ``nice``: how much it yields the CPU
+    (``SPEAKER_NICE`` at scale)."""
     if speaker_pid(spec) is not None:
         raise RuntimeError(f"speaker {spec.name} is already running")
     spec.workdir.mkdir(parents=True, exist_ok=True)
@@ -189,8 +182,11 @@ def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
     env["ILAB_BRIDGE_SOCKET"] = str(bridge_socket)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    argv = ([exabgp_executable()] if python in (None, sys.executable)
-            else [str(python), "-m", "exabgp"])
+    # ExaBGP with its bridge as a thread of the same process (``exabgp_host``): one
+    # interpreter per speaker instead of two. -P: not the cwd (the speakers' directory, a
+    # file or two created per speaker) first on sys.path, which every import would list
+    # again, 100 speakers starting at once stalling seconds in getdents.
+    argv = [str(python or sys.executable), "-P", "-m", "controller.drivers.exabgp_host"]
     pid = launch(spec.netns, [*argv, "server", str(spec.config_path)],
                  log_path=spec.log_path, env=env, cwd=spec.workdir)
     _write_atomic(spec.pid_path, f"{pid}\n")
@@ -412,6 +408,8 @@ class SpeakerHub:
                 line = await reader.readline()
                 if not line:
                     break
+                if self._writers.get(speaker) is not writer:
+                    break  # replaced: a respawned bridge's replay is the truth now
                 ev = decode_event(line)
                 if ev is not None:
                     self.on_event(speaker, ev)

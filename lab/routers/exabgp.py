@@ -33,7 +33,7 @@ from controller.drivers.kernel import KernelRoute, RouteTable
 from controller.drivers.procs import process_alive
 from controller.drivers.speaker import SpeakerNotConnected, exabgp_executable
 from lab.routers.announcements import AnnouncementBook, split_base, validate_announcement
-from lab.routers.daemon_router import check_password, wait_until
+from lab.routers.daemon_router import DaemonError, check_password, wait_until
 from lab.routers.kind import RouterContext, RouterDown, RouterKind
 from lab.scenario.topology import CustomerWiring
 
@@ -199,6 +199,9 @@ class ExabgpRouter:
             raise RouterDown(self.netns, DAEMON)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # a crash: no NOTIFICATION, its bridge sees EOF
+        # gone before the answer: every thread of it (its bridge is one) must exit first
+        with contextlib.suppress(DaemonError):
+            wait_until(lambda: not process_alive(pid), 2.0, f"{DAEMON} to die")
         self._died()
         return pid
 

@@ -23,7 +23,7 @@ def test_chaos_short() -> None:
     print("\n".join(lines))
     assert not report.disagreements, "\n".join([*lines, *report.disagreements])
     assert report.rounds == ROUNDS
-    # every kind of process was killed at least once: a speaker, a bridge, the customer, the
-    # controller
+    # every kind of fault happened at least once: a speaker killed, a bridge respawned, the
+    # customer killed, the controller killed
     kinds = set(summary["faults"])
     assert {"scw-exabgp", "scw-bridge", "customer-exabgp", "controller"} <= kinds, kinds

@@ -1,4 +1,4 @@
-"""The ExaBGP customer router's API process (its bridge) killed: ExaBGP respawns it empty, so
+"""The ExaBGP customer router's API process (its bridge) respawned empty by ExaBGP, so
 what ExaBGP announces is unknown to the lab. The router must resynchronise: a withdraw sent
 around the respawn must really leave the wire (found by the chaos test: 5,500 withdrawn
 prefixes stayed in the VPC table for good)."""
@@ -6,13 +6,11 @@ prefixes stayed in the VPC table for good)."""
 from __future__ import annotations
 
 import ipaddress
-import os
-import signal
 from collections.abc import Iterator
 
 import pytest
 
-from controller.drivers.speaker import bridge_pid
+from controller.drivers.speaker import respawn_bridge
 from lab.control.handle import REGION_PATH, RunningLab
 from lab.testing.plugin import LabFactory
 
@@ -34,9 +32,7 @@ def test_withdraw_across_a_respawned_bridge_leaves_the_wire(lab: RunningLab) -> 
     lab.announce(*bulk)
     lab.wait_for(lambda: set(bulk) <= set(lab.routes("vpc-router")), "the bulk in the VPC")
 
-    bridge = bridge_pid(lab.speaker_pid("customer"))
-    assert bridge is not None, "the customer ExaBGP has no bridge"
-    os.kill(bridge, signal.SIGKILL)
+    respawn_bridge(lab.speaker_pid("customer"))
     lab.withdraw(*bulk)
     lab.wait_for(lambda: not set(bulk) & set(lab.routes("vpc-router")),
                  "the withdrawn prefixes to leave the VPC table", timeout=20,

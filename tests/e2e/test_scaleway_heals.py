@@ -1,13 +1,15 @@
-"""A Scaleway-side ExaBGP (or its API bridge) killed with SIGKILL: the controller notices at
-once, reports the sessions down, flushes their routes from the VPC table (failing over to
-another link of the VPC), restarts the speaker and follows the sessions back up."""
+"""A Scaleway-side ExaBGP killed with SIGKILL (or its API bridge respawned empty): the
+controller notices at once, reports the sessions down, flushes their routes from the VPC table
+(failing over to another link of the VPC), restarts the speaker and follows the sessions back
+up."""
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 
-from controller.drivers.speaker import bridge_pid as speaker_bridge
+from controller.drivers.speaker import respawn_bridge
 from controller.service.ports import speaker_name
 from lab.control.handle import RunningLab
 from lab.control.polling import wait_for
@@ -22,19 +24,17 @@ def speaker_pid(lab: RunningLab, link: str | None = None) -> int:
     return lab.speaker_pid(speaker_name(lab.link(link)["id"]))
 
 
-def bridge_pid(speaker: int) -> int:
-    pid = speaker_bridge(speaker)
-    assert pid is not None, f"ExaBGP {speaker} has no bridge"
-    return pid
-
-
 def sessions(lab: RunningLab, link: str | None = None) -> tuple[str, str, str]:
     lk = lab.link(link)
     return lk["status"], lk["bgp_v4_status"], lk["bgp_v6_status"]
 
 
-def lost_then_healed(lab: RunningLab, victim: int, old_speaker: int) -> None:
-    os.kill(victim, signal.SIGKILL)
+def killed(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+
+
+def lost_then_healed(lab: RunningLab, fault: Callable[[int], None], old_speaker: int) -> None:
+    fault(old_speaker)
     wait_for(lambda: sessions(lab) == ("all_down", "down", "down"),
              "both sessions reported down", DETECT, detail=lambda: repr(sessions(lab)))
     wait_for(lambda: not {CUSTOMER_V4, CUSTOMER_V6} & lab.routes("vpc-router").keys(),
@@ -56,16 +56,16 @@ def lost_then_healed(lab: RunningLab, victim: int, old_speaker: int) -> None:
 def test_killed_speaker_is_noticed_flushed_and_restarted(lab_factory: LabFactory) -> None:
     lab = lab_factory("basic", hold_time=3)
     pid = speaker_pid(lab)
-    lost_then_healed(lab, pid, pid)
+    lost_then_healed(lab, killed, pid)
 
 
-def test_killed_bridge_restarts_its_speaker(lab_factory: LabFactory) -> None:
+def test_respawned_bridge_restarts_its_speaker(lab_factory: LabFactory) -> None:
     lab = lab_factory("basic", hold_time=3)
     pid = speaker_pid(lab)
-    lost_then_healed(lab, bridge_pid(pid), pid)
+    lost_then_healed(lab, respawn_bridge, pid)
     # The link heals again: a second loss in a row is handled the same way.
     pid = speaker_pid(lab)
-    lost_then_healed(lab, bridge_pid(pid), pid)
+    lost_then_healed(lab, respawn_bridge, pid)
 
 
 def test_killed_speaker_fails_over_to_the_other_link(lab_factory: LabFactory) -> None:

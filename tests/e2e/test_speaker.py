@@ -3,8 +3,8 @@
 tsp-a (AS 12876) --v0-- tsp-b (AS 64512)
 169.254.0.16/31 <-> .17/31, 2001:db8:fc60::/127 <-> ::1/127
 
-Both speakers run the real bridge (python -m controller.drivers.exabgp_bridge) and connect to one
-SpeakerHub served by the test.
+Both speakers run the real bridge (controller.drivers.exabgp_bridge, a thread of each ExaBGP:
+controller.drivers.exabgp_host) and connect to one SpeakerHub served by the test.
 """
 
 from __future__ import annotations
@@ -28,15 +28,16 @@ from controller.core.events import (
     SessionState,
 )
 from controller.drivers.exabgp_config import SPEAKER_NICE, NeighborConfig, render_config
+from controller.drivers.exabgp_host import THREAD_NAME
 from controller.drivers.procs import process_alive
 from controller.drivers.speaker import (
     SpeakerHub,
     SpeakerSpec,
     adopt_speaker,
     bridge_command,
-    bridge_pid,
     find_speakers,
     reload_speaker,
+    respawn_bridge,
     speaker_pid,
     start_speaker,
     stop_speaker,
@@ -138,19 +139,18 @@ def _all_up(rec: Recorder) -> bool:
     return all(rec.state(s, p) == "up" for s, p in (("a", B4), ("a", B6), ("b", A4), ("b", A6)))
 
 
-def test_a_speaker_its_pid_file_lost_is_adopted_and_stopped_with_its_bridge(
+def test_a_speaker_its_pid_file_lost_is_adopted_and_stopped(
         speakers: tuple[SpeakerSpec, SpeakerSpec, Path]) -> None:
     """A speaker whose pid file names another process (or none) is still found by its
     config: adopted rather than started twice (a second one could not bind port 179), and a
-    stop kills it and its bridge all the same."""
+    stop kills it all the same. Its bridge is a thread of it: it has no child process."""
     a, _b, sock = speakers
     pid = start_speaker(a, _config_a(sock), sock, runtime().start, nice=SPEAKER_NICE)
-    wait_for(lambda: bridge_pid(pid) is not None, timeout=10, what="the bridge of speaker a")
-    bridge = bridge_pid(pid)
-    assert bridge is not None
-    # told to, it yields the CPU, and so does the bridge it started
+    wait_for(lambda: THREAD_NAME in _threads(pid), timeout=10,
+             what="the bridge thread of speaker a")
+    assert Path(f"/proc/{pid}/task/{pid}/children").read_text().split() == []
+    # told to, it yields the CPU
     assert os.getpriority(os.PRIO_PROCESS, pid) == SPEAKER_NICE
-    assert os.getpriority(os.PRIO_PROCESS, bridge) == SPEAKER_NICE
     a.pid_path.write_text("1\n")  # PID 1 lives, but is not ExaBGP on a's config
     assert speaker_pid(a) is None
     assert find_speakers(a) == [pid]
@@ -158,7 +158,17 @@ def test_a_speaker_its_pid_file_lost_is_adopted_and_stopped_with_its_bridge(
     a.pid_path.unlink()
     stop_speaker(a)
     assert find_speakers(a) == [] and not process_alive(pid)
-    wait_for(lambda: not process_alive(bridge), timeout=3, what="the bridge to be gone")
+
+
+def _threads(pid: int) -> list[str]:
+    """The names (comm) of a process's threads."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out.append((task / "comm").read_text().strip())
+        except OSError:
+            continue
+    return out
 
 
 def test_speakers_end_to_end(speakers: tuple[SpeakerSpec, SpeakerSpec, Path]) -> None:
@@ -246,6 +256,18 @@ async def _scenario(a: SpeakerSpec, b: SpeakerSpec, sock: Path) -> None:
         assert await asyncio.to_thread(reload_speaker, a, _config_a(sock))
         await rec.wait(lambda: _all_up(rec), "v6 up again after reload")
         print(f"reload re-adding v6: up after {time.monotonic() - t0:.3f}s")
+
+        # --- a respawned bridge (ExaBGP's SIGUSR2) says a fresh hello and replays nothing:
+        # it starts empty, as after a crash; ExaBGP's sessions are left as they are
+        mark = len(rec.events)
+        respawn_bridge(speaker_pid(a) or 0)
+        await rec.wait(lambda: any(isinstance(ev, ReplayDone) and s == "a"
+                                   for _, s, ev in rec.events[mark:]), "the respawned replay")
+        fresh = [ev for _, s, ev in rec.events[mark:] if isinstance(ev, BridgeHello)]
+        assert [h.fresh for h in fresh] == [True], fresh
+        assert not [ev for _, s, ev in rec.events[mark:] if isinstance(ev, RouteUpdate)]
+        await assert_stays_async(lambda: rec.state("b", A4) == "up",
+                                 "b's v4 session untouched by a's bridge respawn", 0.5)
 
         # --- a speaker going away gives a down event on the other side
         await asyncio.to_thread(stop_speaker, b)
