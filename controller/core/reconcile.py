@@ -254,11 +254,11 @@ def diff(applied: Mapping[str, tuple[str, ...]], desired: Mapping[str, tuple[str
     if scope is None:
         keys: Iterable[str] = set(applied) | set(desired)
     else:
-        scope = scope if isinstance(scope, (set, frozenset)) else set(scope)
+        within = scope if isinstance(scope, (set, frozenset)) else set(scope)
         # the smaller side: 100k prefixes in scope against a table that holds none of them
         # (another link's router) costs nothing
-        keys = (scope if len(scope) <= len(applied) + len(desired)
-                else {p for p in applied if p in scope} | {p for p in desired if p in scope})
+        keys = (within if len(within) <= len(applied) + len(desired)
+                else {p for p in applied if p in within} | {p for p in desired if p in within})
     add: Table = {p: want for p in keys
                   if (want := desired.get(p)) is not None and want != applied.get(p)}
     remove = [p for p in keys if p not in desired and p in applied]
