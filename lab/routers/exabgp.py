@@ -68,6 +68,7 @@ class ExabgpRouter:
         self._watch: asyncio.Task[None] | None = None
         self.dead = False  # its ExaBGP died: sessions down, learned routes removed
         self._expect_fresh = False  # we started its ExaBGP: the first hello is fresh
+        self._resyncing = False  # restarting its ExaBGP after a respawned bridge
 
     # --- configuration -------------------------------------------------------------------
     def neighbors(self) -> list[NeighborConfig]:
@@ -89,19 +90,24 @@ class ExabgpRouter:
         """ExaBGP respawned its bridge: commands in flight were lost and the new bridge knows
         nothing of what ExaBGP announces, so the book and the wire may differ. Restart the
         process (its sessions flap, as a real router's would on a control-plane restart)
-        and let the new bridge's replay bring the book back."""
-        async with self.lock:
-            pid = self.ctx.speaker_pid(self.speaker)
-            if pid is not None:
-                log.warning("customer %s: ExaBGP respawned its API process; restarting it "
-                            "to resynchronise its announcements", self.name)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                await asyncio.to_thread(wait_until, lambda: not process_alive(pid), 5.0,
-                                        f"customer {self.name} ExaBGP {pid} to exit")
-            self._died()
-            await self._ensure_speaker()
-            self.dead = False
+        and let the new bridge's replay bring the book back. Commands asked meanwhile are
+        taken, not refused: they wait for the lock, and the book they change goes out."""
+        self._resyncing = True
+        try:
+            async with self.lock:
+                pid = self.ctx.speaker_pid(self.speaker)
+                if pid is not None:
+                    log.warning("customer %s: ExaBGP respawned its API process; restarting "
+                                "it to resynchronise its announcements", self.name)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                    await asyncio.to_thread(wait_until, lambda: not process_alive(pid), 5.0,
+                                            f"customer {self.name} ExaBGP {pid} to exit")
+                self._died()
+                await self._ensure_speaker()
+                self.dead = False
+        finally:
+            self._resyncing = False
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -232,6 +238,8 @@ class ExabgpRouter:
                 await self.ctx.hub.teardown(self.speaker, peer)
 
     def _check_alive(self) -> None:
+        if self._resyncing:
+            return  # down for a moment, restarted by the lab itself (``_resync``)
         if self.dead or self.ctx.speaker_pid(self.speaker) is None:
             self._died()
             raise RouterDown(self.netns, DAEMON)
