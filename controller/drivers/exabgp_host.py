@@ -29,7 +29,7 @@ from controller.drivers.exabgp_bridge import Bridge, parse_args
 
 __all__ = ["BRIDGE_MODULE", "THREAD_NAME", "BridgeThread", "bridge_argv", "main", "popen"]
 
-BRIDGE_MODULE = "controller.drivers.exabgp_bridge"
+BRIDGE_MODULE = Bridge.__module__  # what a bridge command runs with -m
 THREAD_NAME = "ilab-bridge"  # its /proc comm (15 characters at most)
 
 log = logging.getLogger(__name__)

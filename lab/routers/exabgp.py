@@ -68,7 +68,6 @@ class ExabgpRouter:
         self._watch: asyncio.Task[None] | None = None
         self.dead = False  # its ExaBGP died: sessions down, learned routes removed
         self._expect_fresh = False  # we started its ExaBGP: the first hello is fresh
-        self._resyncing = False  # restarting its ExaBGP after a respawned bridge
 
     # --- configuration -------------------------------------------------------------------
     def neighbors(self) -> list[NeighborConfig]:
@@ -90,24 +89,17 @@ class ExabgpRouter:
         """ExaBGP respawned its bridge: commands in flight were lost and the new bridge knows
         nothing of what ExaBGP announces, so the book and the wire may differ. Restart the
         process (its sessions flap, as a real router's would on a control-plane restart)
-        and let the new bridge's replay bring the book back. Commands asked meanwhile are
-        taken, not refused: they wait for the lock, and the book they change goes out."""
-        self._resyncing = True
-        try:
-            async with self.lock:
-                pid = self.ctx.speaker_pid(self.speaker)
-                if pid is not None:
-                    log.warning("customer %s: ExaBGP respawned its API process; restarting "
-                                "it to resynchronise its announcements", self.name)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                    await asyncio.to_thread(wait_until, lambda: not process_alive(pid), 5.0,
-                                            f"customer {self.name} ExaBGP {pid} to exit")
-                self._died()
-                await self._ensure_speaker()
-                self.dead = False
-        finally:
-            self._resyncing = False
+        and let the new bridge's replay bring the book back. All under the lock: commands
+        asked meanwhile wait for it and find the router running again, not down."""
+        async with self.lock:
+            pid = self.ctx.speaker_pid(self.speaker)
+            if pid is not None:
+                log.warning("customer %s: ExaBGP respawned its API process; restarting it "
+                            "to resynchronise its announcements", self.name)
+                await asyncio.to_thread(_crash, pid, 5.0)
+            self._died()
+            await self._ensure_speaker()
+            self.dead = False
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -137,8 +129,8 @@ class ExabgpRouter:
     async def announce(self, prefixes: Sequence[Any], communities: Sequence[Any],
                        link: str | None = None) -> int:
         clean, comms = validate_announcement(prefixes, communities)  # bad input first
-        self._check_alive()  # before the book: a refused command changes nothing
-        async with self.lock:
+        async with self.lock:  # a restart by the lab (``_resync``) is waited for
+            self._check_alive()  # before the book: a refused command changes nothing
             self.book.announce(clean, comms, link)
             with contextlib.suppress(SpeakerNotConnected):  # its replay will resync
                 await self._sync_announcements()
@@ -146,8 +138,8 @@ class ExabgpRouter:
 
     async def withdraw(self, prefixes: Sequence[Any], link: str | None = None) -> int:
         asked, _ = validate_announcement(prefixes, ())
-        self._check_alive()
         async with self.lock:
+            self._check_alive()
             clean = self.book.withdraw(asked, link)
             with contextlib.suppress(SpeakerNotConnected):  # its replay will resync
                 await self._sync_announcements()
@@ -203,11 +195,8 @@ class ExabgpRouter:
         pid = self.ctx.speaker_pid(self.speaker)
         if pid is None:
             raise RouterDown(self.netns, DAEMON)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)  # a crash: no NOTIFICATION, its bridge sees EOF
-        # gone before the answer: every thread of it (its bridge is one) must exit first
-        with contextlib.suppress(DaemonError):
-            wait_until(lambda: not process_alive(pid), 2.0, f"{DAEMON} to die")
+        with contextlib.suppress(DaemonError):  # gone before the answer, if it goes at all
+            _crash(pid, 2.0)
         self._died()
         return pid
 
@@ -238,8 +227,6 @@ class ExabgpRouter:
                 await self.ctx.hub.teardown(self.speaker, peer)
 
     def _check_alive(self) -> None:
-        if self._resyncing:
-            return  # down for a moment, restarted by the lab itself (``_resync``)
         if self.dead or self.ctx.speaker_pid(self.speaker) is None:
             self._died()
             raise RouterDown(self.netns, DAEMON)
@@ -322,6 +309,14 @@ class ExabgpRouter:
             for p in remove:
                 self.applied_table.pop(p, None)
             self.applied_table.update(add)
+
+
+def _crash(pid: int, timeout: float) -> None:
+    """SIGKILL ``pid`` (a crash: no NOTIFICATION, its bridge thread ends with it), then wait
+    until every thread of it has exited; DaemonError if it outlives ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not process_alive(pid), timeout, f"ExaBGP {pid} to exit")
 
 
 def exabgp_available() -> bool:
