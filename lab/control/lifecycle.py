@@ -232,8 +232,6 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
         raise LabError(f"--hold-time {HOLD_TIME_RULE}, not {hold_time}")
     scenario = load_checked(scenario_ref)
     preflight()
-    if not adopt and is_up(lab):
-        raise LabError(f"lab {lab!r} is already up; run `interlink-lab --lab {lab} down` first")
     if hold_time is not None:
         scenario = type(scenario)(**{**scenario.__dict__, "hold_time": hold_time})
     scenario = with_runtime(with_router(scenario, router), runtime_name)
@@ -249,6 +247,11 @@ def up(scenario_ref: str = "basic", lab: str = "ilab", hold_time: int | None = N
 
             # another lab's `down` leaves the private engine up until our containers exist
             engine_held.enter_context(engine.lease(state_root()))
+        # under the lease: for a docker lab this lists its containers, on an engine another
+        # lab's `down` would otherwise stop in the meantime (seen in CI: its socket gone)
+        if not adopt and is_up(lab):
+            raise LabError(f"lab {lab!r} is already up; run `interlink-lab --lab {lab} down` "
+                           "first")
         return _up(scenario_ref, scenario, topo, lab, timeout=timeout, progress=progress,
                    router=router, wait_ready=wait_ready, adopt=adopt, engine_held=engine_held)
 
