@@ -29,6 +29,19 @@ def netns_path(netns: str) -> str:
     return netns if netns.startswith("/") else os.path.join(NETNS_DIR, netns)
 
 
+def enter_netns(netns: str) -> None:
+    """Move the calling thread into namespace ``netns`` (a name or a path): for a thread that
+    is thrown away after, or a process of one thread (``speaker_forkserver``'s children)."""
+    path = netns_path(netns)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) < 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"setns {path}: {os.strerror(e)}")
+    finally:
+        os.close(fd)
+
+
 def run_in_netns(netns: str, fn: Callable[[], T]) -> T:
     """``fn()`` run in a fresh thread that joined namespace ``netns`` (a name or a path);
     its exception, if any, is raised here. FileNotFoundError if the namespace is missing
@@ -38,13 +51,7 @@ def run_in_netns(netns: str, fn: Callable[[], T]) -> T:
 
     def target() -> None:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) < 0:
-                    e = ctypes.get_errno()
-                    raise OSError(e, f"setns {path}: {os.strerror(e)}")
-            finally:
-                os.close(fd)
+            enter_netns(path)
             box["result"] = fn()
         except BaseException as e:  # re-raised in the caller
             box["error"] = e

@@ -8,10 +8,12 @@ adopts them by their pid files, reloading a speaker only when its configuration 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from controller.drivers.exabgp_config import REACTOR_SPEED, NeighborConfig, render_config
 from controller.drivers.procs import start_time
@@ -27,6 +29,8 @@ from controller.drivers.speaker import (
     stop_speaker,
     wait_until_reloadable,
 )
+from controller.drivers.speaker_forkserver import Forkserver, ForkserverError
+from lab.dataplane.nodes import DEFAULT as DEFAULT_RUNTIME
 from lab.dataplane.nodes import runtime_for
 
 log = logging.getLogger("lab.daemon.speakers")
@@ -39,8 +43,11 @@ class ProcessSpeakers:
     def __init__(self, workdir: Path, socket_path: Path,
                  reactor_speed: Callable[[str], str] = lambda _name: REACTOR_SPEED,
                  nice: Callable[[str], int] = lambda _name: 0,
-                 background_reloads: bool = False):
+                 background_reloads: bool = False, forkserver: Forkserver | None = None):
         self.workdir, self.socket_path = workdir, socket_path
+        # Speakers in network namespaces are forked from it (no ExaBGP import per start);
+        # those in containers run the container's interpreter, exec'd there.
+        self.forkserver = forkserver
         # Reloads of running speakers too happen in the background, coalesced (the customers'
         # routers: one ExaBGP with a session per link takes ~0.1-0.5 s per reload, and the
         # lab's wiring, holding its lock, would wait for each link's).
@@ -65,7 +72,10 @@ class ProcessSpeakers:
                                                        workdir=self.workdir))
         if adopt_speaker(spec) is None:
             nodes = runtime_for(netns)
-            start_speaker(spec, config_text, self.socket_path, nodes.start,
+            launch = nodes.start
+            if self.forkserver is not None and nodes.name == DEFAULT_RUNTIME:
+                launch = functools.partial(self._fork, nodes.start)
+            start_speaker(spec, config_text, self.socket_path, launch,
                           nodes.python(netns), self.reactor_speed(name), self.nice(name))
         elif (self._asked(spec) != config_text
               and not self._reload_when_ready(spec, config_text)):
@@ -74,6 +84,16 @@ class ProcessSpeakers:
             except ReloadUnconfirmed as exc:  # the file is written: signal until it is taken
                 log.warning("%s: retrying in the background", exc)
                 self._reload_when_ready(spec, config_text, retry=True)
+
+    def _fork(self, fallback: Callable[..., int], netns: str, argv: Sequence[str],
+              **kwargs: Any) -> int:
+        """A start through the forkserver; exec'd as before if it cannot serve."""
+        assert self.forkserver is not None
+        try:
+            return self.forkserver.start(netns, argv, **kwargs)
+        except ForkserverError as exc:
+            log.warning("%s: %s started without it", exc, argv[-1])
+            return fallback(netns, argv, **kwargs)
 
     def _asked(self, spec: SpeakerSpec) -> str | None:
         """The config the speaker runs or is about to: a pending reload's, else its file's."""
