@@ -86,18 +86,17 @@ def _rewrite_proc_area(first: int, items: Sequence[str]) -> None:
 
 def _child(req: Mapping[str, Any], ready: int) -> None:
     """In the forked child: become the speaker, run ExaBGP, exit (never returns). Its
-    command line first, then ``ready`` closed: the server answers with the PID only then,
-    so the caller finds the speaker tagged (the child may be niced to 19 right after, and
-    wait long for a CPU)."""
+    session, command line, log, namespace, directory and environment first, then ``ready``
+    closed: the server answers with the PID only then, so the caller finds what an exec
+    would have made (the child may be niced to 19 right after, and wait long for a CPU)."""
     code = 1
     try:
+        os.setsid()  # its own process group too, as a start_new_session exec
         argv = list(req["argv"])
         _rewrite_proc_area(CMDLINE_FIELD, argv)
         env = {str(k): str(v) for k, v in req["env"].items()}
         with contextlib.suppress(ValueError):  # (an environment too large: /proc is stale)
             _rewrite_proc_area(ENVIRON_FIELD, [f"{k}={v}" for k, v in env.items()])
-        os.close(ready)
-        os.setsid()
         # the dispositions of a fresh interpreter (SIGPIPE ignored: EPIPE is an exception)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -109,7 +108,7 @@ def _child(req: Mapping[str, Any], ready: int) -> None:
         os.dup2(log, 1)
         os.dup2(log, 2)
         for fd in map(int, os.listdir("/proc/self/fd")):  # the server's socket, the log...
-            if fd > 2:
+            if fd > 2 and fd != ready:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         if req.get("netns"):
@@ -117,6 +116,7 @@ def _child(req: Mapping[str, Any], ready: int) -> None:
         os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(env)  # (random reseeds itself in a forked child)
+        os.close(ready)
         from controller.drivers import exabgp_host
 
         code = exabgp_host.main(argv[argv.index("-m") + 2:])
@@ -180,6 +180,13 @@ class Forkserver:
         self.python = python or sys.executable
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None  # the server we started
+
+    @classmethod
+    def in_dir(cls, workdir: Path) -> Forkserver:
+        """The lab's, in its speakers' directory (its pid file among theirs: ``down`` stops
+        it with them)."""
+        return cls(workdir / "forkserver.sock", workdir / "forkserver.pid",
+                   workdir / "forkserver.log")
 
     def start(self, netns: str, argv: Sequence[str], *, log_path: Path,
               env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:

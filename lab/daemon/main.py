@@ -170,9 +170,8 @@ class LabDaemon:
         self.sock = self.dir / "controller.sock"
         workdir = self.dir / "speakers"
         workdir.mkdir(exist_ok=True)
-        # Started now, it imports ExaBGP while the controller sets up.
-        forkserver = Forkserver(workdir / "forkserver.sock", workdir / "forkserver.pid",
-                                workdir / "forkserver.log")
+        # Already started by `up` (it imports ExaBGP meanwhile), else now.
+        forkserver = Forkserver.in_dir(workdir)
         forkserver.spawn()
         # Scaleway's speakers (one per link) and the customers' ExaBGP (one per customer)
         self.speakers = ProcessSpeakers(
