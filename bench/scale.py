@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -40,7 +41,8 @@ def sdk(lab: str) -> Any:
 
 
 def lab_rss_mib(lab: str) -> float:
-    """Resident memory of every process in the lab's namespaces plus its controller (MiB)."""
+    """Resident memory of every process in the lab's namespaces plus its controller and
+    forkserver (MiB)."""
     return _lab_memory_mib(lab, "/proc/{pid}/status", "VmRSS:")
 
 
@@ -58,9 +60,10 @@ def _lab_memory_mib(lab: str, path: str, field: str) -> float:
     pids: set[int] = set()
     for pids_of in rt.pids(rt.lab_nodes(lab)).values():
         pids.update(pids_of)
-    ctl = lab_dir(lab) / "controller.pid"
-    if ctl.exists():
-        pids.add(int(ctl.read_text()))
+    # and the processes of the root namespace it runs: its controller, the speakers' forkserver
+    for pid_file in (lab_dir(lab) / "controller.pid", lab_dir(lab) / "speakers" / "forkserver.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pids.add(int(pid_file.read_text()))
     total = 0
     for pid in pids:
         try:

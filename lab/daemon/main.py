@@ -55,6 +55,7 @@ from lab.daemon.speakers import ProcessSpeakers
 from lab.daemon.tables import KernelTable
 from lab.daemon.wiring import RESERVED_PREFIXES, LabWiring
 from lab.dataplane import impair
+from lab.dataplane.nodes import DEFAULT as DEFAULT_RUNTIME
 from lab.routers import registry
 from lab.routers.daemon_router import DaemonError, md5_failures
 from lab.routers.exabgp import speaker_for
@@ -170,9 +171,11 @@ class LabDaemon:
         self.sock = self.dir / "controller.sock"
         workdir = self.dir / "speakers"
         workdir.mkdir(exist_ok=True)
-        # Already started by `up` (it imports ExaBGP meanwhile), else now.
+        # Already started by `up` (it imports ExaBGP meanwhile), else now; for a lab of
+        # containers, only if a speaker is ever started in a namespace.
         forkserver = Forkserver.in_dir(workdir)
-        forkserver.spawn()
+        if self.wiring.topo.runtime == DEFAULT_RUNTIME:
+            forkserver.spawn()
         # Scaleway's speakers (one per link) and the customers' ExaBGP (one per customer)
         self.speakers = ProcessSpeakers(
             workdir, self.sock, lambda name: scw_reactor_speed(self._scw_rank(name)),
