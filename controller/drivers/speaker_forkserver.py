@@ -7,8 +7,8 @@ session, takes the node's network namespace, its log, environment and working di
 the command line ``python -P -m controller.drivers.exabgp_host server CONF`` would have had
 (and /proc shows that command line and that environment, as after an exec: the lab tells it
 from any other process exactly as it tells an exec'd speaker, ``speaker.speaker_pid``); then
-it runs ExaBGP. The server is one thread by design (a fork
-copies only the calling thread) and ignores SIGCHLD, so the kernel reaps what it forked.
+it runs ExaBGP. The server is one thread by design (a fork copies only the calling thread)
+and ignores SIGCHLD, so the kernel reaps what it forked.
 
 Run as ``python -P -m controller.drivers.speaker_forkserver SOCKET``. Protocol: one JSON
 line per connection, ``{"argv", "netns", "env", "cwd", "log"}``; the answer is one JSON line,
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -43,6 +44,7 @@ CMDLINE_ROOM = 2048
 ENVIRON_ROOM = 16384
 CMDLINE_FIELD, ENVIRON_FIELD = 48, 50  # arg_start and env_start in /proc/PID/stat
 START_TIMEOUT_S = 20.0  # the server's import, on a loaded 2-core machine
+CLIENT_TIMEOUT_S = 10.0  # a request to read, a child to get ready
 
 
 class ForkserverError(RuntimeError):
@@ -132,6 +134,7 @@ def _child(req: Mapping[str, Any], ready: int) -> None:
 
 
 def _handle(conn: socket.socket) -> None:
+    conn.settimeout(CLIENT_TIMEOUT_S)  # a client that never asks holds the next up that long
     with conn, conn.makefile("rwb") as f:
         try:
             req = json.loads(f.readline())
@@ -146,7 +149,8 @@ def _handle(conn: socket.socket) -> None:
             os.close(wait_r)
             _child(req, ready)
         os.close(ready)
-        os.read(wait_r, 1)  # EOF: the child is tagged (or dead: the caller sees it gone)
+        # EOF: the child is ready (or dead: the caller sees it gone)
+        select.select([wait_r], [], [], CLIENT_TIMEOUT_S)
         os.close(wait_r)
         f.write(json.dumps({"pid": pid}).encode() + b"\n")
 
@@ -203,7 +207,7 @@ class Forkserver:
     def _ask(self, req: Mapping[str, Any]) -> dict[str, Any]:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(10.0)
+                s.settimeout(CLIENT_TIMEOUT_S + 5.0)
                 s.connect(str(self.socket_path))
                 s.sendall(json.dumps(req).encode() + b"\n")
                 with s.makefile("rb") as f:
