@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
+from controller.drivers.procs import process_alive
 from controller.drivers.speaker import respawn_bridge
 from controller.service.ports import speaker_name
 from lab.control.handle import RunningLab
+from lab.control.labdir import lab_dir
 from lab.control.polling import wait_for
 from lab.testing.plugin import LabFactory
 
@@ -88,3 +91,21 @@ def test_killed_speaker_fails_over_to_the_other_link(lab_factory: LabFactory) ->
              HEAL, detail=lambda: repr(sessions(lab, "link-a")))
     wait_for(lambda: vpc_via() == via["link-a"], "the VPC routes back via link-a", DETECT)
     assert speaker_pid(lab, "link-a") != pid
+
+
+def test_a_killed_forkserver_is_started_again_for_the_next_speaker(
+        lab_factory: LabFactory) -> None:
+    # The speakers are forked from the lab's forkserver: killed, the next start needs a new
+    # one (or the exec fallback), and the running speakers do not notice.
+    lab = lab_factory("basic", hold_time=3)
+    fs_pid_file = lab_dir(lab.name) / "speakers" / "forkserver.pid"
+    old_fs = int(fs_pid_file.read_text())
+    os.kill(old_fs, signal.SIGKILL)
+    wait_for(lambda: not process_alive(old_fs), "the forkserver gone", 5)
+    assert sessions(lab) == ("active", "up", "up")
+    pid = speaker_pid(lab)
+    lost_then_healed(lab, killed, pid)
+    new_fs = int(fs_pid_file.read_text())
+    assert new_fs != old_fs and process_alive(new_fs)
+    parent = Path(f"/proc/{speaker_pid(lab)}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    assert parent == str(new_fs), "the restarted speaker was not forked by the new forkserver"
