@@ -32,6 +32,7 @@ from controller.drivers.speaker import (
 from controller.drivers.speaker_forkserver import Forkserver, ForkserverError
 from lab.dataplane.nodes import DEFAULT as DEFAULT_RUNTIME
 from lab.dataplane.nodes import runtime_for
+from lab.dataplane.nodes.base import NodeRuntime
 
 log = logging.getLogger("lab.daemon.speakers")
 # How long a speaker still starting may take to become reloadable (ExaBGP's start-up is
@@ -74,7 +75,7 @@ class ProcessSpeakers:
             nodes = runtime_for(netns)
             launch = nodes.start
             if self.forkserver is not None and nodes.name == DEFAULT_RUNTIME:
-                launch = functools.partial(self._fork, nodes.start)
+                launch = functools.partial(self._fork, nodes)
             start_speaker(spec, config_text, self.socket_path, launch,
                           nodes.python(netns), self.reactor_speed(name), self.nice(name))
         elif (self._asked(spec) != config_text
@@ -85,15 +86,16 @@ class ProcessSpeakers:
                 log.warning("%s: retrying in the background", exc)
                 self._reload_when_ready(spec, config_text, retry=True)
 
-    def _fork(self, fallback: Callable[..., int], netns: str, argv: Sequence[str],
-              **kwargs: Any) -> int:
-        """A start through the forkserver; exec'd as before if it cannot serve."""
+    def _fork(self, nodes: NodeRuntime, netns: str, argv: Sequence[str], **kwargs: Any) -> int:
+        """A start through the forkserver; exec'd as before if it cannot serve, or if the
+        namespace is missing (the runtime's start says so, NodeError)."""
         assert self.forkserver is not None
-        try:
-            return self.forkserver.start(netns, argv, **kwargs)
-        except ForkserverError as exc:
-            log.warning("%s: %s started without it", exc, argv[-1])
-            return fallback(netns, argv, **kwargs)
+        if nodes.exists(netns):
+            try:
+                return self.forkserver.start(netns, argv, **kwargs)
+            except ForkserverError as exc:
+                log.warning("%s: %s started without it", exc, argv[-1])
+        return nodes.start(netns, argv, **kwargs)
 
     def _asked(self, spec: SpeakerSpec) -> str | None:
         """The config the speaker runs or is about to: a pending reload's, else its file's."""

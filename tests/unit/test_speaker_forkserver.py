@@ -122,17 +122,33 @@ def test_a_server_that_cannot_start_is_an_error(tmp_path: Path) -> None:
 
 
 def test_without_a_forkserver_the_speaker_is_exec_d(tmp_path: Path) -> None:
+    asked: list[str] = []
+
     class Broken(Forkserver):
         def start(self, netns: str, argv: Any, **kwargs: Any) -> int:
+            asked.append(netns)
             raise ForkserverError("down for the test")
 
-    calls: list[tuple[str, list[str], dict[str, Any]]] = []
+    class Nodes:
+        """The netns runtime's start (an exec), recorded; ``ns1`` exists."""
 
-    def exec_start(netns: str, argv: Any, **kwargs: Any) -> int:
-        calls.append((netns, list(argv), kwargs))
-        return 4242
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, list[str], dict[str, Any]]] = []
 
+        def exists(self, netns: str) -> bool:
+            return netns == "ns1"
+
+        def start(self, netns: str, argv: Any, **kwargs: Any) -> int:
+            self.calls.append((netns, list(argv), kwargs))
+            return 4242
+
+    nodes = Nodes()
     speakers = ProcessSpeakers(tmp_path, tmp_path / "hub.sock",
                                forkserver=Broken(tmp_path / "a", tmp_path / "b", tmp_path / "c"))
-    assert speakers._fork(exec_start, "ns1", ["py", "conf"], log_path=tmp_path / "l") == 4242
-    assert calls == [("ns1", ["py", "conf"], {"log_path": tmp_path / "l"})]
+    fork: Any = speakers._fork
+    assert fork(nodes, "ns1", ["py", "conf"], log_path=tmp_path / "l") == 4242
+    # a missing namespace is the runtime's to report, as for any exec
+    assert fork(nodes, "ns2", ["py", "conf"], log_path=tmp_path / "l") == 4242
+    assert nodes.calls == [("ns1", ["py", "conf"], {"log_path": tmp_path / "l"}),
+                           ("ns2", ["py", "conf"], {"log_path": tmp_path / "l"})]
+    assert asked == ["ns1"]  # the forkserver was tried where the namespace exists
