@@ -22,6 +22,23 @@ def process_alive(pid: int) -> bool:
         return False
 
 
+def tagged_pid(pid_file: Path, tag: str) -> int | None:
+    """The PID in ``pid_file`` if that process runs and ``tag`` is one of its command line's
+    arguments (a PID reused by another process is not ours); else None."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if tag.encode() in cmdline and process_alive(pid) else None
+
+
+def project_pythonpath() -> str:
+    """PYTHONPATH for a process that must import this project as we do: its root first."""
+    root = str(Path(__file__).resolve().parents[2])
+    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+
+
 def start_time(pid: int) -> int | None:
     """When ``pid`` started (clock ticks since boot), None if it is gone or a zombie: with
     the PID, an identity that PID reuse cannot fake; one read of /proc/PID/stat."""

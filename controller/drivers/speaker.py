@@ -27,7 +27,7 @@ from pathlib import Path
 
 from controller.core.events import BridgeHello, Event, decode_event
 from controller.drivers.exabgp_config import REACTOR_SPEED, speaker_env
-from controller.drivers.procs import process_alive, yield_cpu
+from controller.drivers.procs import process_alive, project_pythonpath, tagged_pid, yield_cpu
 
 __all__ = [
     "ANNOUNCE_CHUNK",
@@ -106,19 +106,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def speaker_pid(spec: SpeakerSpec) -> int | None:
     """PID of the running speaker, or None (no pid file, dead, or PID reused by another)."""
-    try:
-        pid = int(spec.pid_path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if not process_alive(pid):
-        return None
-    try:  # guard against PID reuse: the process must be exabgp on our config
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    if str(spec.config_path).encode() not in cmdline:
-        return None
-    return pid
+    return tagged_pid(spec.pid_path, str(spec.config_path))  # ExaBGP on our config
 
 
 def find_speakers(spec: SpeakerSpec) -> list[int]:
@@ -180,8 +168,7 @@ def start_speaker(spec: SpeakerSpec, config_text: str, bridge_socket: Path,
     _write_atomic(spec.config_path, config_text)
     env = dict(speaker_env(reactor_speed))
     env["ILAB_BRIDGE_SOCKET"] = str(bridge_socket)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = project_pythonpath()
     # ExaBGP with its bridge as a thread of the same process (``exabgp_host``): one
     # interpreter per speaker instead of two. -P: not the cwd (the speakers' directory, a
     # file or two created per speaker) first on sys.path, which every import would list

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.drivers.nsenter import enter_netns
-from controller.drivers.procs import process_alive
+from controller.drivers.procs import project_pythonpath, tagged_pid
 
 __all__ = ["Forkserver", "ForkserverError", "serve"]
 
@@ -217,12 +217,7 @@ class Forkserver:
         return answer if isinstance(answer, dict) else {}
 
     def _running(self) -> bool:
-        try:
-            pid = int(self.pid_path.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return False
-        return MODULE.encode() in cmdline and process_alive(pid)
+        return tagged_pid(self.pid_path, MODULE) is not None
 
     def spawn(self) -> subprocess.Popen[bytes] | None:
         """Start the server unless one runs; do not wait for it (``start`` does)."""
@@ -230,10 +225,8 @@ class Forkserver:
             if self._running():
                 return None
             self.socket_path.unlink(missing_ok=True)
-            root = str(Path(__file__).resolve().parents[2])
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                p for p in (root, os.environ.get("PYTHONPATH")) if p),
-                "ILAB_FORKSERVER_ROOM": "#" * ENVIRON_ROOM}
+            env = {**os.environ, "PYTHONPATH": project_pythonpath(),
+                   "ILAB_FORKSERVER_ROOM": "#" * ENVIRON_ROOM}
             try:
                 with open(self.log_path, "ab") as log:
                     self._proc = subprocess.Popen(

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from controller.drivers.procs import process_alive, start_time, yield_cpu
+from controller.drivers.procs import process_alive, start_time, tagged_pid, yield_cpu
 
 
 def test_start_time_is_an_identity_and_goes_with_the_process() -> None:
@@ -38,3 +38,20 @@ def test_a_process_told_to_yield_runs_niced_in_its_session_s_group() -> None:
         proc.kill()
         proc.wait()
     yield_cpu(proc.pid, 19)  # gone: nothing to do
+
+
+def test_a_pid_file_names_a_process_only_while_it_runs_with_its_tag(tmp_path: Path) -> None:
+    pid_file = tmp_path / "x.pid"
+    assert tagged_pid(pid_file, "30") is None  # no file
+    pid_file.write_text("not a pid\n")
+    assert tagged_pid(pid_file, "30") is None
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        pid_file.write_text(f"{proc.pid}\n")
+        assert tagged_pid(pid_file, "30") == proc.pid
+        assert tagged_pid(pid_file, "3") is None  # a whole argument, not a substring
+        assert tagged_pid(pid_file, "other.conf") is None  # a reused PID is not ours
+    finally:
+        proc.kill()
+    proc.wait()
+    assert tagged_pid(pid_file, "30") is None
