@@ -20,10 +20,11 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from controller.drivers import netlink as nl
+from controller.drivers.nexthops import Nexthops, gateway_key
 from controller.drivers.nsenter import socket_in_netns
 
 __all__ = ["BGP_PROTO", "ApplyResult", "KernelRoute", "RouteTable"]
@@ -38,6 +39,7 @@ _RTA_DST = 1
 _RTA_GATEWAY = 5
 _RTA_MULTIPATH = 9
 _RTA_TABLE = 15
+_RTA_NH_ID = 30
 _RTN_UNICAST = 1
 _RT_SCOPE_UNIVERSE = 0
 _RT_SCOPE_NOWHERE = 255  # in a delete request: "any scope"
@@ -175,6 +177,7 @@ class RouteTable:
         # Each reply skb costs well under 1 KiB of receive buffer; keep a chunk's replies
         # within half the buffer so they can never overflow it (ENOBUFS drops replies).
         self._chunk = max(16, min(4096, rcvbuf // 2048))
+        self._nexthops = Nexthops(sock, self._next_seq, proto)
         self._rtm_table = table if table < 256 else 0  # see _rtm_head
         self._table_attr = nl.ATTR_U32.pack(8, _RTA_TABLE, table)
         # prefix -> (canonical key, family, NEW body, DEL body) of the prefixes seen: a 100k-route
@@ -196,47 +199,95 @@ class RouteTable:
         """
         return self.apply_map({r.prefix: r.gateways for r in add}, remove)
 
-    def apply_map(self, add: Mapping[str, tuple[str, ...]], remove: Iterable[str]
+    def apply_map(self, add: Mapping[str, tuple[str, ...]], remove: Iterable[str],
+                  emptied: Mapping[tuple[str, ...], Collection[str]] | None = None
                   ) -> ApplyResult:
         """``apply`` with the routes as prefix -> gateways (no object per route: this runs
-        for every route of a 100k-route table)."""
+        for every route of a 100k-route table). ``emptied``: gateways no route will go
+        through any more -> the prefixes of ``remove`` that do now; their nexthop object is
+        deleted instead, which takes those routes with it in one request."""
         result = ApplyResult()
+        with self._lock:
+            sock = self._socket()
+            adds = self._encode_adds(add, result.failures)
+            dels: dict[str, tuple[str, bytes]] = {}
+            gone = self._drop(emptied or {})
+            encoded = self._encoded
+            for prefix in remove:
+                if prefix in gone:
+                    continue
+                try:
+                    hit = encoded.get(prefix) or self._encode(prefix)
+                except ValueError as exc:
+                    result.failures.append((prefix, str(exc)))
+                    continue
+                dels[hit[0]] = (prefix, hit[3])
+            flags = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
+            ok, errs = self._run(sock, _RTM_NEWROUTE, flags, list(adds.values()))
+            if errs and self._nexthops.supported:
+                ok, errs = self._retry_spelled(sock, add, ok, errs)
+            result.added = ok
+            result.failures.extend(errs)
+            ok, errs = self._run(sock, _RTM_DELROUTE, nl.NLM_F_REQUEST, list(dels.values()))
+            result.removed = ok + len(gone)
+            result.failures.extend(errs)
+        return result
+
+    def _encode_adds(self, add: Mapping[str, tuple[str, ...]], failures: _Failures
+                     ) -> dict[str, tuple[str, bytes]]:
+        """canonical key -> (prefix as given, NEWROUTE body) of the valid routes of ``add``."""
         adds: dict[str, tuple[str, bytes]] = {}
-        gw_cache: dict[tuple[int, tuple[str, ...]], bytes] = {}
+        # gateways -> (family, attribute): an address is of one family only, so a route of
+        # the other family with the same gateways is refused by _via, not served from here
+        gw_cache: dict[tuple[str, ...], tuple[int, bytes]] = {}
         if len(self._encoded) > _ENCODED_MAX:
             self._encoded = {}
         encoded = self._encoded
         for prefix, gateways in add.items():
             try:
-                hit = encoded.get(prefix) or self._encode(prefix)
-                family = hit[1]
-                gw = gw_cache.get((family, gateways))
-                if gw is None:
-                    gw = gw_cache[family, gateways] = _gateway_attr(family, gateways)
+                hit = encoded.get(prefix)
+                if hit is None:
+                    hit = encoded[prefix] = self._encode(prefix)
+                gw = gw_cache.get(gateways)
+                if gw is None or gw[0] != hit[1]:
+                    gw = gw_cache[gateways] = (hit[1], self._via(hit[1], gateways))
             except ValueError as exc:
-                result.failures.append((prefix, str(exc)))
+                failures.append((prefix, str(exc)))
                 continue
-            encoded[prefix] = hit
-            adds[hit[0]] = (prefix, hit[2] + gw)
-        dels: dict[str, tuple[str, bytes]] = {}
-        for prefix in remove:
-            try:
-                hit = encoded.get(prefix) or self._encode(prefix)
-            except ValueError as exc:
-                result.failures.append((prefix, str(exc)))
-                continue
-            dels[hit[0]] = (prefix, hit[3])
+            adds[hit[0]] = (prefix, hit[2] + gw[1])
+        return adds
 
-        with self._lock:
-            sock = self._socket()
-            flags = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
-            ok, errs = self._run(sock, _RTM_NEWROUTE, flags, list(adds.values()))
-            result.added = ok
-            result.failures.extend(errs)
-            ok, errs = self._run(sock, _RTM_DELROUTE, nl.NLM_F_REQUEST, list(dels.values()))
-            result.removed = ok
-            result.failures.extend(errs)
-        return result
+    def _via(self, family: int, gateways: tuple[str, ...]) -> bytes:
+        """The attribute saying where a route goes: its nexthop object's id, or else its
+        gateways spelled out. ValueError for bad gateways."""
+        spelled = _gateway_attr(family, gateways)
+        nh_id = self._nexthops.id_for(gateway_key(gateways))
+        return spelled if nh_id is None else nl.ATTR_U32.pack(8, _RTA_NH_ID, nh_id)
+
+    def _retry_spelled(self, sock: socket.socket, add: Mapping[str, tuple[str, ...]],
+                       ok: int, errs: _Failures) -> tuple[int, _Failures]:
+        """The refused routes again with their gateways spelled out: a nexthop object may
+        have gone with its device. What the kernel refuses then is a failure."""
+        self._nexthops.forget()
+        items = []
+        for prefix, _why in errs:
+            _, family, new, _ = self._encode(prefix)
+            items.append((prefix, new + _gateway_attr(family, add[prefix])))
+        again, errs = self._run(sock, _RTM_NEWROUTE,
+                                nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE, items)
+        return ok + again, errs
+
+    def _drop(self, emptied: Mapping[tuple[str, ...], Collection[str]]) -> set[str]:
+        """The prefixes whose routes went with their gateway's nexthop object."""
+        gone: set[str] = set()
+        for gateways, prefixes in emptied.items():
+            try:
+                key = gateway_key(gateways)
+            except ValueError:
+                continue  # the routes' own deletes say what is wrong
+            if len(gateways) == 1 and self._nexthops.drop(key):
+                gone.update(prefixes)
+        return gone
 
     def _encode(self, prefix: str) -> tuple[str, int, bytes, bytes]:
         """(canonical key, family, NEWROUTE body without gateways, DELROUTE body)."""

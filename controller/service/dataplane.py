@@ -390,7 +390,9 @@ class DataPlane:
             add, remove = reconcile.diff(have, want, scope)
             if not add and not remove:
                 continue
-            jobs.append(loop.run_in_executor(None, self._table_for(netns).apply, add, remove))
+            emptied = reconcile.emptied(have, add, remove)
+            jobs.append(loop.run_in_executor(None, self._table_for(netns).apply, add, remove,
+                                             emptied))
             for p in remove:
                 have.pop(p, None)
             have.update(add)

@@ -7,7 +7,7 @@ Blocking methods are called from a worker thread; ``async`` ones on the controll
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,9 +30,12 @@ class Tables(Protocol):
         """Prefix -> gateways of what the table holds now."""
         ...
 
-    def apply(self, add: Mapping[str, tuple[str, ...]],
-              remove: Iterable[str]) -> Sequence[tuple[str, str]]:
-        """Add or replace ``add``, delete ``remove``; returns the (prefix, reason) refused."""
+    def apply(self, add: Mapping[str, tuple[str, ...]], remove: Iterable[str],
+              emptied: Mapping[tuple[str, ...], Collection[str]] | None = None
+              ) -> Sequence[tuple[str, str]]:
+        """Add or replace ``add``, delete ``remove``; returns the (prefix, reason) refused.
+        ``emptied``: gateways no route goes through afterwards -> the prefixes of ``remove``
+        through them (``reconcile.emptied``), which may go in one request each."""
         ...
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from controller.drivers.kernel import RouteTable
 
@@ -14,9 +14,10 @@ class KernelTable:
     def routes(self) -> dict[str, tuple[str, ...]]:
         return {p: tuple(r.gateways) for p, r in self._table.list().items()}
 
-    def apply(self, add: Mapping[str, tuple[str, ...]],
-              remove: Iterable[str]) -> list[tuple[str, str]]:
-        return self._table.apply_map(add, remove).failures
+    def apply(self, add: Mapping[str, tuple[str, ...]], remove: Iterable[str],
+              emptied: Mapping[tuple[str, ...], Collection[str]] | None = None
+              ) -> list[tuple[str, str]]:
+        return self._table.apply_map(add, remove, emptied).failures
 
     def close(self) -> None:
         self._table.close()

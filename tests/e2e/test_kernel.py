@@ -51,7 +51,10 @@ def table(netns: str) -> Iterator[RouteTable]:
         yield rt
     finally:
         rt.close()
-        for fam in ("-4", "-6"):  # independent of the code under test
+        # independent of the code under test; the nexthop objects first, which takes their
+        # routes with them (`ip route flush` fails with EINVAL on such routes)
+        subprocess.run(["ip", "-n", netns, "nexthop", "flush"], capture_output=True)
+        for fam in ("-4", "-6"):
             subprocess.run(["ip", "-n", netns, fam, "route", "flush", "proto", "bgp"])
 
 
@@ -254,6 +257,83 @@ def test_ecmp(table: RouteTable, netns: str) -> None:
     assert kernel_view() == {"10.77.0.0/16": (GW4_B,), "2001:db8:77::/48": (GW6,)}
     table.apply([KernelRoute("2001:db8:77::/48", (GW6_B, GW6))], [])
     assert kernel_view()["2001:db8:77::/48"] == (GW6, GW6_B)
+
+
+def nexthops(ns: str = NS_A) -> list[dict]:
+    return json.loads(ip("-j", "-n", ns, "nexthop", "show") or "[]")
+
+
+def nhids(ns: str = NS_A) -> dict[str, int | None]:
+    """prefix -> the nexthop id its route goes through (None: gateways spelled out)."""
+    return {_canon(r["dst"], fam): r.get("nhid")
+            for fam in ("-4", "-6")
+            for r in json.loads(ip("-j", "-n", ns, fam, "route", "show", "proto", "bgp") or "[]")}
+
+
+@pytest.mark.e2e
+def test_routes_go_through_shared_nexthop_objects(table: RouteTable) -> None:
+    res = table.apply(v4_routes(200) + v6_routes(20)
+                      + [KernelRoute("10.78.0.0/16", (GW4, GW4_B))], [])
+    assert (res.added, res.failures) == (221, [])
+    ids = nhids()
+    assert None not in ids.values()
+    # one object per gateway, one group per ECMP set: 3 ids for 221 routes
+    assert len(set(ids.values())) == 3
+    groups = [nh for nh in nexthops() if "group" in nh]
+    assert [nh["id"] for nh in groups] == [ids["10.78.0.0/16"]]
+    assert kernel_view()["10.78.0.0/16"] == (GW4, GW4_B)
+
+
+@pytest.mark.e2e
+def test_emptied_gateway_goes_in_one_request(table: RouteTable) -> None:
+    many, other = v4_routes(3_000), [KernelRoute("10.250.0.0/24", (GW4_B,))]
+    table.apply(many + other + v6_routes(5), [])
+    before = {nh["id"] for nh in nexthops()}
+    prefixes = [r.prefix for r in many]
+    res = table.apply_map({}, prefixes, emptied={(GW4,): prefixes})
+    assert (res.removed, res.failures) == (3_000, [])
+    view = kernel_view()
+    assert not set(prefixes) & set(view)
+    assert view["10.250.0.0/24"] == (GW4_B,) and len(view) == 6
+    assert len(before - {nh["id"] for nh in nexthops()}) == 1  # GW4's object, only it
+    # and the gateway is used again: a new object
+    assert table.apply(many[:10], []).added == 10
+    assert None not in nhids().values()
+
+
+@pytest.mark.e2e
+def test_emptied_gateway_in_an_ecmp_group_is_removed_route_by_route(table: RouteTable) -> None:
+    many = v4_routes(100)
+    ecmp = KernelRoute("10.79.0.0/16", (GW4, GW4_B))
+    table.apply([*many, ecmp], [])
+    prefixes = [r.prefix for r in many]
+    res = table.apply_map({}, prefixes, emptied={(GW4,): prefixes})
+    assert (res.removed, res.failures) == (100, [])
+    assert kernel_view() == {"10.79.0.0/16": (GW4, GW4_B)}  # the group still has both
+
+
+@pytest.mark.e2e
+def test_a_restarted_table_reuses_the_objects(table: RouteTable, netns: str) -> None:
+    table.apply([*v4_routes(10), KernelRoute("10.80.0.0/16", (GW4, GW4_B))], [])
+    objects = nexthops()
+    with RouteTable(netns) as again:
+        assert again.apply([*v4_routes(20), KernelRoute("10.81.0.0/16", (GW4_B, GW4))],
+                           []).added == 21
+    assert nexthops() == objects
+    assert len(set(nhids().values())) == 2
+
+
+@pytest.mark.e2e
+def test_an_object_deleted_behind_its_back_is_made_again(table: RouteTable, netns: str) -> None:
+    table.apply(v4_routes(10), [])
+    [nh_id] = set(nhids().values())
+    ip("-n", netns, "nexthop", "del", "id", str(nh_id))  # its routes go with it
+    assert kernel_view() == {}
+    res = table.apply(v4_routes(10), [])  # refused once through the old id, then spelled
+    assert (res.added, res.failures) == (10, [])
+    assert len(kernel_view()) == 10
+    assert table.apply(v4_routes(10), []).added == 10
+    assert None not in nhids().values()  # a new object for them
 
 
 @pytest.mark.e2e

@@ -9,6 +9,7 @@ from controller.core.reconcile import (
     compute,
     compute_prefixes,
     diff,
+    emptied,
     preference,
     verdict,
 )
@@ -134,6 +135,25 @@ def test_incremental_matches_full():
     assert part.rejected == {"l1": {"10.0.0.0/8": "filter_in"}}
 
 
+def test_emptied_names_the_gateways_no_route_keeps():
+    have = {f"p{i}": ("gw1",) for i in range(5)}
+    have |= {"q0": ("gw2",), "q1": ("gw2",), "e": ("gw2", "gw3")}
+    gone = [f"p{i}" for i in range(5)]
+    assert emptied(have, {}, gone, bulk=3) == {("gw1",): gone}
+    # one route left through gw1, or moved onto it, or too few removed: route by route
+    assert emptied(have, {}, gone[:4], bulk=3) == {}
+    assert emptied(have, {"x": ("gw1",)}, gone, bulk=3) == {}
+    assert emptied(have, {}, gone, bulk=6) == {}
+    # an ECMP set is never emptied; an ECMP route through gw2 keeps it, even one removed
+    # now (its group holds gw2's object), as does one added
+    assert emptied(have, {}, ["q0", "q1"], bulk=1) == {}
+    assert emptied(have, {}, ["e", "q0", "q1"], bulk=1) == {}
+    assert emptied(have | {"e": ("gw3",)}, {}, ["q0", "q1"], bulk=1) == {("gw2",): ["q0", "q1"]}
+    assert emptied(have | {"e": ("gw3",)}, {"x": ("gw2", "gw3")}, ["q0", "q1"], bulk=1) == {}
+    # prefixes not held are not counted
+    assert emptied(have, {}, [*gone, "nope"], bulk=3) == {("gw1",): gone}
+
+
 def test_diff():
     have = {"a": ("1",), "b": ("1",), "c": ("1",)}
     want = {"a": ("1",), "b": ("2",), "d": ("1",)}
@@ -141,3 +161,20 @@ def test_diff():
     assert add == {"b": ("2",), "d": ("1",)} and remove == ["c"]
     add, remove = diff(have, want, scope={"c"})
     assert add == {} and remove == ["c"]
+
+
+def test_known_verdicts_place_a_lone_link_as_a_full_computation_does():
+    routes = [route("198.51.100.0/24"), route("198.51.100.128/25"), route("10.0.0.0/8"),
+              route("203.0.113.128/25"), route("2001:db8:100::/48"), route("2001:db8:9::/48")]
+    learned = rib("l1", *routes)
+    prefixes = {r.prefix for r in routes}
+    for prop in (True, False):
+        for v6 in (True, False):
+            views = [link(prop=prop, v6=v6)]
+            full = compute_prefixes(views, VPC, learned, prefixes)
+            again = compute_prefixes(views, VPC, learned, prefixes, known=full.rejected)
+            assert again.vpc_tables == full.vpc_tables
+            assert again.scw_tables == full.scw_tables
+            assert again.rejected == full.rejected
+            assert full.rejected["l1"]["10.0.0.0/8"] == "filter_in"
+            assert bool(full.vpc_tables["vpc1"]) == prop

@@ -9,7 +9,7 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,10 @@ class FakeTable:
     def routes(self) -> dict[str, tuple[str, ...]]:
         return dict(self.held)
 
-    def apply(self, add: Mapping[str, tuple[str, ...]],
-              remove: Iterable[str]) -> list[tuple[str, str]]:
+    def apply(self, add: Mapping[str, tuple[str, ...]], remove: Iterable[str],
+              emptied: Mapping[tuple[str, ...], Collection[str]] | None = None
+              ) -> list[tuple[str, str]]:
+        self.emptied = dict(emptied or {})
         for p in remove:
             self.held.pop(p, None)
         self.held.update(add)
