@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from controller.drivers.procs import process_alive, start_time, tagged_pid, yield_cpu
@@ -48,7 +49,11 @@ def test_a_pid_file_names_a_process_only_while_it_runs_with_its_tag(tmp_path: Pa
     proc = subprocess.Popen(["sleep", "30"])
     try:
         pid_file.write_text(f"{proc.pid}\n")
-        assert tagged_pid(pid_file, "30") == proc.pid
+        # until the child has exec'd, its command line is still the forking python's
+        deadline = time.monotonic() + 5
+        while (tagged := tagged_pid(pid_file, "30")) is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert tagged == proc.pid, "sleep 30 never showed its command line"
         assert tagged_pid(pid_file, "3") is None  # a whole argument, not a substring
         assert tagged_pid(pid_file, "other.conf") is None  # a reused PID is not ours
     finally:
