@@ -67,6 +67,24 @@ def yield_cpu(pid: int, nice: int) -> None:
         f.write(f"{nice}\n")
 
 
+def run_first() -> bool:
+    """Put the calling thread ahead of ordinary processes: round-robin real-time priority
+    1, which the threads and processes it starts do not inherit (SCHED_RESET_ON_FORK),
+    and which takes at most the kernel's real-time share of a CPU (95 % by default).
+
+    Why: 200 speakers on 2 cores kept the controller's event loop 15-78 ms in the run
+    queue per step, and its API's p99 while 100 links were wired was 37-57 ms; first in
+    line, 14 ms. Not on one CPU (the speakers' keepalives would wait behind a busy loop);
+    False where it is not done (one CPU, no CAP_SYS_NICE, no such policy)."""
+    if (os.cpu_count() or 1) < 2:
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(1))
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def stop_process(pid: int, timeout: float = 1.0) -> bool:
     """SIGTERM, then SIGKILL after ``timeout``; returns once it is gone (at most 2 s more).
 

@@ -40,6 +40,7 @@ from controller.drivers.exabgp_config import (
     scw_nice,
     scw_reactor_speed,
 )
+from controller.drivers.procs import run_first
 from controller.drivers.speaker import SpeakerHub
 from controller.drivers.speaker_forkserver import Forkserver
 from controller.drivers.store import Store
@@ -306,6 +307,10 @@ class LabDaemon:
     # --- run -----------------------------------------------------------------------------
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # The event loop's thread ahead of the speakers, so the API answers within ms
+        # while links are wired ($ILAB_CONTROLLER_RT=0: an ordinary process).
+        if os.environ.get("ILAB_CONTROLLER_RT", "1") != "0" and not run_first():
+            log.info("the controller runs as an ordinary process (no real-time priority)")
         # The port first, before anything moves: the lab's, recorded at its first start.
         listener = listen_socket(int(self.info.get("port") or 0))
         port = listener.getsockname()[1]
