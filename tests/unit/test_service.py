@@ -531,3 +531,37 @@ def test_feed_a_burst_is_one_event_and_a_reason_on_session_down(tmp_path: Path) 
             ("down", "peer reset the session")]
         await ctrl.close()
     asyncio.run(main())
+
+
+def test_propagation_off_at_bulk_size_empties_the_gateway_in_one_request(tmp_path: Path) -> None:
+    """>= reconcile.BULK_REMOVAL routes through one gateway, all going: the table is told so
+    (its nexthop object is deleted, not each route); fewer go route by route."""
+    async def main() -> None:
+        lab = Lab(tmp_path / "state.db")
+        ctrl = lab.controller()
+        await ctrl.start()
+        link, _vpc = await hosted_link(ctrl)
+        name = speaker_name(link["id"])
+        _netns, neighbors = lab.speakers.running[name]
+        peer = neighbors[0].peer_address
+        ctrl.on_event(name, SessionState(peer=peer, local=neighbors[0].local_address,
+                                         state="up"))
+        prefixes = [f"10.{i >> 8}.{i & 255}.0/24" for i in range(1500)]
+        ctrl.on_event(name, RouteUpdate(peer=peer, announced=tuple(
+            Route(p, peer, (64512,), (), "ipv4") for p in prefixes), withdrawn=()))
+        vpc = lab.table("vpc-prod")
+        await wait_for_async(lambda: len(vpc.held) == 1500, "the routes installed", 5)
+        await ctrl.api.disable_route_propagation(link["id"])
+        assert vpc.held == {}
+        assert {gw: sorted(ps) for gw, ps in vpc.emptied.items()} == {
+            (TRANSIT["ipv4"],): sorted(prefixes)}
+        await ctrl.api.enable_route_propagation(link["id"])
+        assert len(vpc.held) == 1500 and vpc.emptied == {}
+        # 1,490 withdrawn: what is left goes route by route
+        ctrl.on_event(name, RouteUpdate(peer=peer, announced=(),
+                                        withdrawn=tuple(("ipv4", p) for p in prefixes[10:])))
+        await wait_for_async(lambda: len(vpc.held) == 10, "the withdrawals", 5)
+        await ctrl.api.disable_route_propagation(link["id"])
+        assert vpc.held == {} and vpc.emptied == {}
+        await ctrl.close()
+    asyncio.run(main())
