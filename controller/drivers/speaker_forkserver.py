@@ -246,7 +246,10 @@ class Forkserver:
         proc = self.spawn() or self._proc
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.socket_path.exists():
-            if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            # one another process started is watched through its pid file: dead before its
+            # socket existed, it is given up on now, not after the whole timeout
+            gone = proc.poll() is not None if proc is not None else not self._running()
+            if gone or time.monotonic() > deadline:
                 raise ForkserverError(f"the speaker forkserver did not start: see "
                                       f"{self.log_path}")
             time.sleep(0.005)

@@ -9,7 +9,9 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,23 @@ def test_a_server_that_cannot_start_is_an_error(tmp_path: Path) -> None:
                          python=str(tmp_path / "no-python"))
     with pytest.raises(ForkserverError, match="did not start"):
         missing.start("", ["x"], log_path=tmp_path / "s.log")
+
+
+def test_a_server_another_process_started_that_dies_is_given_up_on_at_once(
+        server: Forkserver, tmp_path: Path) -> None:
+    # alive and ours (its command line tagged) when asked, dead before any socket exists
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)",
+                             "controller.drivers.speaker_forkserver"])
+    try:
+        server.pid_path.write_text(f"{fake.pid}\n")
+        wait_for(server._running, "the fake server's command line", 5)
+        t0 = time.monotonic()
+        with pytest.raises(ForkserverError, match="did not start"):
+            server.start("", _argv(tmp_path / "x.conf"), log_path=tmp_path / "x.log")
+        assert time.monotonic() - t0 < 5, "waited for a dead server's socket"
+    finally:
+        fake.kill()
+        fake.wait()
 
 
 def test_without_a_forkserver_the_speaker_is_exec_d(tmp_path: Path) -> None:
