@@ -381,9 +381,15 @@ class LabDaemon:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lab.daemon.main")
     parser.add_argument("--lab", required=True)
+    parser.add_argument("--gate", type=int, help="wait for one byte on this descriptor "
+                        "before reading the lab (end of file: exit)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.gate is not None:
+        with os.fdopen(args.gate, "rb") as gate:
+            if not gate.read(1):
+                return  # `up` failed before its nodes were built: nothing to serve
     daemon = LabDaemon(args.lab)
     try:
         asyncio.run(daemon.run())

@@ -86,3 +86,24 @@ def test_up_reports_scenario_errors_with_positions(tmp_path: Path, no_preflight:
     (issue,) = [i for i in validate(f, registry.names()) if i.severity == "error"]
     assert str(exc.value) == f"invalid scenario:\n  {issue}"
     assert str(issue).startswith(f"{f}:") and "vlan" in str(issue)
+
+
+def test_a_gated_controller_whose_up_failed_exits_without_touching_the_lab(
+        tmp_path: Path) -> None:
+    """`up` starts the controller while it builds the nodes, gated on a pipe: closed unwritten
+    (the build failed, `up` was killed), the controller exits after its imports, having read
+    no lab (this one does not exist) and written nothing."""
+    import os
+    import subprocess
+    import sys
+
+    gate, go = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "lab.daemon.main", "--lab", "tnolabgate",
+                             "--gate", str(gate)], pass_fds=(gate,), cwd=tmp_path,
+                            env={**os.environ, "ILAB_STATE_DIR": str(tmp_path / "state")},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.close(gate)
+    os.close(go)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert not (tmp_path / "state").exists()
