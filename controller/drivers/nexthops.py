@@ -106,7 +106,8 @@ class Nexthops:
         if err:
             return None
         self._top = nh_id
-        ids[key] = nh_id
+        if self._ids is not None:  # (re-read meanwhile if a member's creation collided)
+            self._ids[key] = nh_id
         if members:
             self._members[nh_id] = members
         return nh_id
