@@ -158,6 +158,15 @@ async def hosted_link(ctrl: Controller) -> tuple[dict[str, Any], dict[str, Any]]
     return link, vpc
 
 
+async def link_up(ctrl: Controller, lab: Lab) -> tuple[dict[str, Any], str, str]:
+    """A hosted link (``hosted_link``) whose IPv4 session is up: (link, speaker, peer)."""
+    link, _vpc = await hosted_link(ctrl)
+    name = speaker_name(link["id"])
+    peer = lab.speakers.running[name][1][0].peer_address
+    ctrl.on_event(name, SessionState(peer=peer, local="", state="up"))
+    return link, name, peer
+
+
 def test_link_lifecycle_events_and_tables(tmp_path: Path) -> None:
     async def main() -> None:
         lab = Lab(tmp_path / "state.db")
@@ -225,10 +234,7 @@ def test_restart_waits_for_the_replay_before_removing_routes(tmp_path: Path) -> 
         lab = Lab(tmp_path / "state.db")
         ctrl = lab.controller()
         await ctrl.start()
-        link, _vpc = await hosted_link(ctrl)
-        name = speaker_name(link["id"])
-        peer = lab.speakers.running[name][1][0].peer_address
-        ctrl.on_event(name, SessionState(peer=peer, local="", state="up"))
+        _link, name, peer = await link_up(ctrl, lab)
         ctrl.on_event(name, route("10.1.0.0/24", peer))
         await wait_for_async(lambda: "10.1.0.0/24" in lab.table("vpc-prod").held, "the route", 2)
         await ctrl.close(stop_speakers=False)
@@ -540,12 +546,7 @@ def test_propagation_off_at_bulk_size_empties_the_gateway_in_one_request(tmp_pat
         lab = Lab(tmp_path / "state.db")
         ctrl = lab.controller()
         await ctrl.start()
-        link, _vpc = await hosted_link(ctrl)
-        name = speaker_name(link["id"])
-        _netns, neighbors = lab.speakers.running[name]
-        peer = neighbors[0].peer_address
-        ctrl.on_event(name, SessionState(peer=peer, local=neighbors[0].local_address,
-                                         state="up"))
+        link, name, peer = await link_up(ctrl, lab)
         prefixes = [f"10.{i >> 8}.{i & 255}.0/24" for i in range(1500)]
         ctrl.on_event(name, RouteUpdate(peer=peer, announced=tuple(
             Route(p, peer, (64512,), (), "ipv4") for p in prefixes), withdrawn=()))
