@@ -40,6 +40,7 @@ _RTA_GATEWAY = 5
 _RTA_MULTIPATH = 9
 _RTA_TABLE = 15
 _RTA_NH_ID = 30
+_NH_ID_TYPE = struct.pack("=H", _RTA_NH_ID)  # bytes 2:4 of an RTA_NH_ID attribute
 _RTN_UNICAST = 1
 _RT_SCOPE_UNIVERSE = 0
 _RT_SCOPE_NOWHERE = 255  # in a delete request: "any scope"
@@ -209,7 +210,7 @@ class RouteTable:
         result = ApplyResult()
         with self._lock:
             sock = self._socket()
-            adds = self._encode_adds(add, result.failures)
+            adds, through_objects = self._encode_adds(add, result.failures)
             dels: dict[str, tuple[str, bytes]] = {}
             gone = self._drop(emptied or {})
             encoded = self._encoded
@@ -224,8 +225,8 @@ class RouteTable:
                 dels[hit[0]] = (prefix, hit[3])
             flags = nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE
             ok, errs = self._run(sock, _RTM_NEWROUTE, flags, list(adds.values()))
-            if errs and self._nexthops.supported:
-                ok, errs = self._retry_spelled(sock, add, ok, errs)
+            if errs and through_objects:
+                ok, errs = self._retry_spelled(sock, add, ok, errs, through_objects)
             result.added = ok
             result.failures.extend(errs)
             ok, errs = self._run(sock, _RTM_DELROUTE, nl.NLM_F_REQUEST, list(dels.values()))
@@ -234,8 +235,9 @@ class RouteTable:
         return result
 
     def _encode_adds(self, add: Mapping[str, tuple[str, ...]], failures: _Failures
-                     ) -> dict[str, tuple[str, bytes]]:
-        """canonical key -> (prefix as given, NEWROUTE body) of the valid routes of ``add``."""
+                     ) -> tuple[dict[str, tuple[str, bytes]], set[tuple[str, ...]]]:
+        """canonical key -> (prefix as given, NEWROUTE body) of the valid routes of ``add``,
+        and the gateways they go to through a nexthop object."""
         adds: dict[str, tuple[str, bytes]] = {}
         # gateways -> (family, attribute): an address is of one family only, so a route of
         # the other family with the same gateways is refused by _via, not served from here
@@ -255,7 +257,7 @@ class RouteTable:
                 failures.append((prefix, str(exc)))
                 continue
             adds[hit[0]] = (prefix, hit[2] + gw[1])
-        return adds
+        return adds, {gws for gws, (_, attr) in gw_cache.items() if attr[2:4] == _NH_ID_TYPE}
 
     def _via(self, family: int, gateways: tuple[str, ...]) -> bytes:
         """The attribute saying where a route goes: its nexthop object's id, or else its
@@ -265,17 +267,22 @@ class RouteTable:
         return spelled if nh_id is None else nl.ATTR_U32.pack(8, _RTA_NH_ID, nh_id)
 
     def _retry_spelled(self, sock: socket.socket, add: Mapping[str, tuple[str, ...]],
-                       ok: int, errs: _Failures) -> tuple[int, _Failures]:
-        """The refused routes again with their gateways spelled out: a nexthop object may
-        have gone with its device. What the kernel refuses then is a failure."""
+                       ok: int, errs: _Failures, through_objects: set[tuple[str, ...]]
+                       ) -> tuple[int, _Failures]:
+        """The routes refused through a nexthop object again, their gateways spelled out:
+        the object may have gone with its device. What the kernel refuses then, and what it
+        refused spelled out already, are failures."""
         self._nexthops.forget()
-        items = []
-        for prefix, _why in errs:
+        items, final = [], []
+        for prefix, why in errs:
+            if add[prefix] not in through_objects:
+                final.append((prefix, why))
+                continue
             _, family, new, _ = self._encode(prefix)
             items.append((prefix, new + _gateway_attr(family, add[prefix])))
         again, errs = self._run(sock, _RTM_NEWROUTE,
                                 nl.NLM_F_REQUEST | nl.NLM_F_CREATE | nl.NLM_F_REPLACE, items)
-        return ok + again, errs
+        return ok + again, final + errs
 
     def _drop(self, emptied: Mapping[tuple[str, ...], Collection[str]]) -> set[str]:
         """The prefixes whose routes went with their gateway's nexthop object."""

@@ -228,6 +228,22 @@ def test_unreachable_gateway_fails_alone(table: RouteTable) -> None:
 
 
 @pytest.mark.e2e
+def test_a_route_refused_with_its_gateway_spelled_out_is_not_sent_again(
+        table: RouteTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[str] = []
+    run = table._run
+
+    def counting(sock, msg_type, flags, items):  # type: ignore[no-untyped-def]
+        sent.extend(label for label, _ in items)
+        return run(sock, msg_type, flags, items)
+
+    monkeypatch.setattr(table, "_run", counting)
+    res = table.apply([KernelRoute("10.123.0.0/16", ("203.0.113.9",))], [])  # unreachable
+    assert [p for p, _ in res.failures] == ["10.123.0.0/16"]
+    assert sent == ["10.123.0.0/16"]  # once: no object was made for it, nothing to retry
+
+
+@pytest.mark.e2e
 def test_bad_input_fails_alone(table: RouteTable) -> None:
     res = table.apply(
         [KernelRoute("10.0.0.1/24", (GW4,)), KernelRoute("10.1.0.0/24", (GW6,)),
