@@ -73,7 +73,9 @@ class KernelRoute:
 class ApplyResult:
     added: int = 0  # add/replace requests the kernel accepted
     # Deletes of routes that existed. Only if acks were lost to ENOBUFS (not seen with the
-    # default buffers) can a resent delete be counted as "already gone" instead.
+    # default buffers) can a resent delete be counted as "already gone" instead. The routes
+    # of a deleted nexthop object (``emptied``) count as the caller named them: the kernel
+    # does not say how many went with it.
     removed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (prefix as given, reason)
 
