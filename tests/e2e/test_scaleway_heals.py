@@ -65,21 +65,31 @@ class RouteChanges:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.sock.bind((0, self.GROUPS))
         self.sock.setblocking(False)
-        self.deleted: set[str] = set()
-        self.installed: set[tuple[str, str]] = set()  # (prefix, gateway)
+        self._deleted: set[str] = set()
+        self._installed: set[tuple[str, str]] = set()  # (prefix, gateway)
 
-    def read(self) -> set[str]:
+    def __enter__(self) -> RouteChanges:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def deleted(self) -> set[str]:
         """The prefixes deleted so far."""
+        self._drain()
+        return self._deleted
+
+    def installed(self) -> set[tuple[str, str]]:
+        """The (prefix, gateway) installed so far."""
+        self._drain()
+        return self._installed
+
+    def _drain(self) -> None:
         with contextlib.suppress(BlockingIOError):
             while data := self.sock.recv(1 << 16):
                 for off, mlen, mtype, _flags, _seq in nl.iter_msgs(data):
                     if mtype in (self.RTM_NEWROUTE, self.RTM_DELROUTE):
                         self._record(data, off, mlen, mtype)
-        return self.deleted
-
-    def read_installed(self) -> set[tuple[str, str]]:
-        self.read()
-        return self.installed
 
     def _record(self, data: bytes, off: int, mlen: int, mtype: int) -> None:
         fam = socket.AF_INET if data[off + 16] == socket.AF_INET else socket.AF_INET6
@@ -90,12 +100,9 @@ class RouteChanges:
             elif atype == self.RTA_GATEWAY:  # also on routes through a nexthop object
                 gateway = socket.inet_ntop(fam, data[a:b])
         if mtype == self.RTM_DELROUTE:
-            self.deleted.add(dst)
+            self._deleted.add(dst)
         else:
-            self.installed.add((dst, gateway))
-
-    def close(self) -> None:
-        self.sock.close()
+            self._installed.add((dst, gateway))
 
 
 def vpc_netns(lab: RunningLab) -> str:
@@ -112,8 +119,7 @@ def lost_then_healed(lab: RunningLab, fault: Callable[[int], None], old_speaker:
     # What happened in between is read from the events and the kernel, not polled for: the
     # restarted speaker (forked) has its sessions back ~50 ms after they went down.
     since = last_event(lab)
-    deletions = RouteChanges(vpc_netns(lab))
-    try:
+    with RouteChanges(vpc_netns(lab)) as changes:
         t0 = time.time()
         fault(old_speaker)
         wait_for(lambda: speaker_pid(lab) != old_speaker and
@@ -121,10 +127,8 @@ def lost_then_healed(lab: RunningLab, fault: Callable[[int], None], old_speaker:
                  detail=lambda: repr(sessions(lab)))
         wait_for(lambda: {CUSTOMER_V4, CUSTOMER_V6} <= lab.routes("vpc-router").keys(),
                  "the customer routes back in the VPC table", HEAL)
-        assert {CUSTOMER_V4, CUSTOMER_V6} <= deletions.read(), \
-            f"the customer routes were not flushed from the VPC table: {deletions.deleted}"
-    finally:
-        deletions.close()
+        assert {CUSTOMER_V4, CUSTOMER_V6} <= changes.deleted(), \
+            f"the customer routes were not flushed from the VPC table: {changes.deleted()}"
     events = list(lab.client.events(since=str(since), follow=False, timeout=10))
     downs = {ev["family"]: ev for ev in events if ev["type"] == "session"
              and ev["state"] == "down"}
@@ -172,15 +176,12 @@ def test_killed_speaker_fails_over_to_the_other_link(lab_factory: LabFactory) ->
     pid = speaker_pid(lab, "link-a")
     # Read from the kernel's announcements: the restarted speaker (forked) can have link-a's
     # routes back ~0.1 s after the kill, before a poll of the table saw link-b's.
-    changes = RouteChanges(vpc_netns(lab))
-    try:
+    with RouteChanges(vpc_netns(lab)) as changes:
         os.kill(pid, signal.SIGKILL)
         failover = {(CUSTOMER_V4, via["link-b"][0]), (CUSTOMER_V6, via["link-b"][1])}
-        wait_for(lambda: failover <= changes.read_installed(),
+        wait_for(lambda: failover <= changes.installed(),
                  "the VPC routes failed over to link-b", DETECT,
-                 detail=lambda: repr(sorted(changes.installed)))
-    finally:
-        changes.close()
+                 detail=lambda: repr(sorted(changes.installed())))
     assert sessions(lab, "link-b") == ("active", "up", "up")
     wait_for(lambda: sessions(lab, "link-a") == ("active", "up", "up"), "link-a active again",
              HEAL, detail=lambda: repr(sessions(lab, "link-a")))
