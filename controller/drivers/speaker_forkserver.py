@@ -141,8 +141,14 @@ def _handle(conn: socket.socket) -> None:
             if not isinstance(req, dict) or not isinstance(req.get("argv"), list):
                 raise ValueError("not a start request")
             wait_r, ready = os.pipe()
-            pid = os.fork()
         except (ValueError, OSError) as exc:
+            f.write(json.dumps({"error": str(exc)}).encode() + b"\n")
+            return
+        try:
+            pid = os.fork()
+        except OSError as exc:  # (EAGAIN): the pipe must not outlive the request
+            os.close(wait_r)
+            os.close(ready)
             f.write(json.dumps({"error": str(exc)}).encode() + b"\n")
             return
         if pid == 0:
